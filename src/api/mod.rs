@@ -1,0 +1,219 @@
+//! Thin JSON handlers: validate input, call the store or the pipeline, serialize.
+
+pub mod run_request;
+
+use crate::app::AppState;
+use crate::http::body::{json, Body};
+use crate::http::error::ApiError;
+use crate::ids::is_run_id;
+use crate::providers::id::ProviderId;
+use crate::store::{CreateError, Run, SubscribeError};
+use hyper::{HeaderMap, Response, StatusCode};
+use serde_json::json;
+use std::sync::Arc;
+
+pub fn health(state: &AppState) -> Response<Body> {
+    json(
+        StatusCode::OK,
+        &json!({
+            "status": "ok",
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptime_s": state.started.elapsed().as_secs(),
+            "active_runs": state.store.active_runs(),
+        }),
+    )
+}
+
+pub fn start_run(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response<Body>, ApiError> {
+    require_json(headers)?;
+    if state.store.is_shutting_down() {
+        return Err(ApiError::ShuttingDown);
+    }
+    let providers = state.providers.clone();
+    let req =
+        run_request::parse_run_request(body, &state.config.roster, &|p| providers.is_configured(p))
+            .map_err(|e| ApiError::BadRequest {
+                message: e.message,
+                field: Some(e.field),
+            })?;
+    let config = state.freeze_run_config(&req);
+    let run = state.store.create(req.task, config).map_err(|e| match e {
+        CreateError::ShuttingDown => ApiError::ShuttingDown,
+        CreateError::TooManyRuns => ApiError::TooManyRuns {
+            message: format!(
+                "{} runs are already running; try again shortly",
+                state.store.limits().max_active_runs
+            ),
+            retry_after_secs: 5,
+        },
+    })?;
+    crate::log_info!(
+        "run {} started ({} agents, provider {})",
+        run.id,
+        run.config.agents.len(),
+        run.config.provider
+    );
+    tokio::spawn(crate::pipeline::run_workflow(
+        run.clone(),
+        state.providers.clone(),
+    ));
+    Ok(json(
+        StatusCode::CREATED,
+        &json!({"id": run.id, "stream": format!("/api/stream/{}", run.id)}),
+    ))
+}
+
+fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let ct = headers
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = ct.split(';').next().unwrap_or("").trim();
+    if mime.eq_ignore_ascii_case("application/json") {
+        Ok(())
+    } else if ct.is_empty() {
+        Err(ApiError::UnsupportedMediaType(
+            "Content-Type must be application/json".to_string(),
+        ))
+    } else {
+        Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Type must be application/json, not {ct}"
+        )))
+    }
+}
+
+pub fn find_run(state: &AppState, id: &str) -> Result<Arc<Run>, ApiError> {
+    if !is_run_id(id) {
+        return Err(ApiError::NotFound(format!(
+            "no run with id \"{}\"",
+            crate::store::cut_chars(id, 64)
+        )));
+    }
+    state.store.get(id).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "no run with id {id} (unknown, or finished and evicted)"
+        ))
+    })
+}
+
+pub fn stream(
+    state: &AppState,
+    id: &str,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Response<Body>, ApiError> {
+    let run = find_run(state, id)?;
+    let resume_from = last_event_id(headers, query)?;
+    let guard = run.subscribe().map_err(|e| match e {
+        SubscribeError::TooManySubscribers => ApiError::TooManyRuns {
+            message: format!(
+                "this run already has {} stream subscribers",
+                crate::store::MAX_SUBSCRIBERS
+            ),
+            retry_after_secs: 2,
+        },
+    })?;
+    Ok(crate::http::sse::stream_response(run, guard, resume_from))
+}
+
+/// `Last-Event-ID` header, else `?last_event_id=`; a non-number is a 400.
+fn last_event_id(headers: &HeaderMap, query: Option<&str>) -> Result<Option<u64>, ApiError> {
+    let from_header = headers
+        .get("last-event-id")
+        .map(|v| v.to_str().unwrap_or("?").trim().to_string());
+    let from_query = query.and_then(|q| {
+        q.split('&')
+            .find_map(|pair| pair.strip_prefix("last_event_id=").map(str::to_string))
+    });
+    match from_header.or(from_query) {
+        None => Ok(None),
+        Some(v) if v.is_empty() => Ok(None),
+        Some(v) => v.parse::<u64>().map(Some).map_err(|_| {
+            ApiError::bad_field(
+                "Last-Event-ID",
+                "Last-Event-ID must be a whole number (the id of the last event received)",
+            )
+        }),
+    }
+}
+
+pub fn list_runs(state: &AppState) -> Response<Body> {
+    json(
+        StatusCode::OK,
+        &serde_json::Value::Array(state.store.list()),
+    )
+}
+
+pub fn get_run(state: &AppState, id: &str) -> Result<Response<Body>, ApiError> {
+    let run = find_run(state, id)?;
+    Ok(json(StatusCode::OK, &run.snapshot_json()))
+}
+
+pub fn cancel_run(state: &AppState, id: &str) -> Result<Response<Body>, ApiError> {
+    let run = find_run(state, id)?;
+    if run.is_finished() {
+        return Ok(json(
+            StatusCode::OK,
+            &json!({"status": run.status().as_str()}),
+        ));
+    }
+    run.cancel("cancelled by request");
+    crate::log_info!("run {} cancel requested", run.id);
+    Ok(json(StatusCode::ACCEPTED, &json!({"status": "cancelling"})))
+}
+
+pub fn agents(state: &AppState) -> Response<Body> {
+    let list: Vec<serde_json::Value> = state
+        .config
+        .roster
+        .agents()
+        .iter()
+        .map(|a| {
+            json!({
+                "name": a.name, "title": a.title, "emoji": a.emoji, "kind": a.kind,
+                "model": a.model, "max_tokens": a.max_tokens, "color": a.color,
+            })
+        })
+        .collect();
+    json(StatusCode::OK, &serde_json::Value::Array(list))
+}
+
+pub fn providers(state: &AppState) -> Response<Body> {
+    let settings = &state.config.providers;
+    let list: Vec<serde_json::Value> = ProviderId::ALL
+        .iter()
+        .map(|&id| {
+            let configured = settings.is_configured(id);
+            let auth = match id {
+                ProviderId::Offline => "none",
+                ProviderId::Custom
+                    if settings
+                        .custom
+                        .as_ref()
+                        .is_some_and(|c| c.api_key.is_none()) =>
+                {
+                    "none"
+                }
+                ProviderId::Nous if settings.nous.api_key.is_none() => "hermes_login",
+                _ => "api_key",
+            };
+            json!({
+                "id": id.as_str(),
+                "name": id.display_name(),
+                "configured": configured,
+                "usable": configured,
+                "active": id == state.config.provider,
+                "base_url": settings.base_url(id),
+                "auth": auth,
+                "catalog": "fallback",
+                "models": 0,
+                "error": if configured { None } else { Some("not configured") },
+            })
+        })
+        .collect();
+    json(StatusCode::OK, &serde_json::Value::Array(list))
+}

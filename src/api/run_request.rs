@@ -1,0 +1,296 @@
+//! Validation of the `POST /api/run` body: every rejection names the field at fault.
+
+use crate::pipeline::roster::Roster;
+use crate::providers::id::ProviderId;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+pub const MAX_TASK_CHARS: usize = 20_000;
+const MAX_MODEL_ID_CHARS: usize = 200;
+
+/// A model override: the model id and, with a `provider:` prefix, another provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelChoice {
+    pub provider: Option<ProviderId>,
+    pub model: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRequest {
+    pub task: String,
+    pub provider: Option<ProviderId>,
+    pub models: BTreeMap<String, ModelChoice>,
+    /// The team, in roster order, when the request names one.
+    pub agents: Option<Vec<String>>,
+    pub detach: bool,
+}
+
+/// A rejected request: the field (a JSON path like `models.writer`) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+fn fail(field: &str, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field: field.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Parses and validates a run request. `is_configured` says whether a provider can be used.
+pub fn parse_run_request(
+    body: &[u8],
+    roster: &Roster,
+    is_configured: &dyn Fn(ProviderId) -> bool,
+) -> Result<RunRequest, FieldError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| fail("body", format!("body is not valid JSON: {e}")))?;
+    let Value::Object(fields) = value else {
+        return Err(fail(
+            "body",
+            "body must be a JSON object like {\"task\": \"...\"}",
+        ));
+    };
+    for key in fields.keys() {
+        if !matches!(
+            key.as_str(),
+            "task" | "provider" | "models" | "agents" | "detach"
+        ) {
+            return Err(fail(
+                key,
+                format!(
+                    "unknown field \"{key}\" (expected task, provider, models, agents, detach)"
+                ),
+            ));
+        }
+    }
+
+    let task = match fields.get("task") {
+        None | Some(Value::Null) => return Err(fail("task", "task is required")),
+        Some(Value::String(s)) => s.trim().to_string(),
+        Some(_) => return Err(fail("task", "task must be a string")),
+    };
+    let chars = task.chars().count();
+    if chars == 0 {
+        return Err(fail("task", "task must not be empty"));
+    }
+    if chars > MAX_TASK_CHARS {
+        return Err(fail(
+            "task",
+            format!("task is {chars} characters; the limit is {MAX_TASK_CHARS}"),
+        ));
+    }
+
+    let provider = match fields.get("provider") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(known_provider("provider", s, is_configured)?),
+        Some(_) => return Err(fail("provider", "provider must be a string")),
+    };
+
+    let mut models = BTreeMap::new();
+    match fields.get("models") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(map)) => {
+            for (name, v) in map {
+                let field = format!("models.{name}");
+                if roster.get(name).is_none() {
+                    return Err(fail(&field, format!("unknown agent \"{name}\"")));
+                }
+                let Value::String(id) = v else {
+                    return Err(fail(&field, "a model id must be a string"));
+                };
+                models.insert(name.clone(), parse_model_choice(&field, id, is_configured)?);
+            }
+        }
+        Some(_) => {
+            return Err(fail(
+                "models",
+                "models must be an object mapping agent names to model ids",
+            ))
+        }
+    }
+
+    let agents = match fields.get("agents") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(list)) => {
+            let specialists = roster.specialist_names();
+            let mut chosen: Vec<String> = Vec::new();
+            for (i, item) in list.iter().enumerate() {
+                let field = format!("agents[{i}]");
+                let Value::String(name) = item else {
+                    return Err(fail(&field, "each agent must be a string"));
+                };
+                let wanted = name.trim().to_ascii_lowercase();
+                if !specialists.contains(&wanted.as_str()) {
+                    return Err(fail(
+                        &field,
+                        format!(
+                            "\"{name}\" is not a specialist (choose from {})",
+                            specialists.join(", ")
+                        ),
+                    ));
+                }
+                if !chosen.contains(&wanted) {
+                    chosen.push(wanted);
+                }
+            }
+            if chosen.is_empty() {
+                return Err(fail("agents", "agents must name at least one specialist"));
+            }
+            Some(
+                specialists
+                    .iter()
+                    .filter(|s| chosen.iter().any(|c| c == *s))
+                    .map(|s| s.to_string())
+                    .collect(),
+            )
+        }
+        Some(_) => {
+            return Err(fail(
+                "agents",
+                "agents must be an array of specialist names",
+            ))
+        }
+    };
+
+    let detach = match fields.get("detach") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(fail("detach", "detach must be true or false")),
+    };
+
+    Ok(RunRequest {
+        task,
+        provider,
+        models,
+        agents,
+        detach,
+    })
+}
+
+fn known_provider(
+    field: &str,
+    name: &str,
+    is_configured: &dyn Fn(ProviderId) -> bool,
+) -> Result<ProviderId, FieldError> {
+    let id = ProviderId::parse(name).ok_or_else(|| {
+        fail(field, format!("unknown provider \"{name}\" (expected openrouter, nous, anthropic, openai, custom or offline)"))
+    })?;
+    if !is_configured(id) {
+        return Err(fail(
+            field,
+            format!("provider \"{id}\" is not configured on this server"),
+        ));
+    }
+    Ok(id)
+}
+
+/// `anthropic:claude-sonnet-4-5` routes to another provider; a prefix that is not a
+/// provider name is part of the id (Ollama's `llama3:8b`).
+fn parse_model_choice(
+    field: &str,
+    id: &str,
+    is_configured: &dyn Fn(ProviderId) -> bool,
+) -> Result<ModelChoice, FieldError> {
+    let id = id.trim();
+    let (provider, model) = match id.split_once(':') {
+        Some((prefix, rest)) if ProviderId::parse(prefix).is_some() => (
+            Some(known_provider(field, prefix, is_configured)?),
+            rest.trim(),
+        ),
+        _ => (None, id),
+    };
+    if model.is_empty() {
+        return Err(fail(field, "model id must not be empty"));
+    }
+    if model.chars().count() > MAX_MODEL_ID_CHARS {
+        return Err(fail(
+            field,
+            format!("model id is longer than {MAX_MODEL_ID_CHARS} characters"),
+        ));
+    }
+    if model.chars().any(char::is_control) {
+        return Err(fail(field, "model id must not contain control characters"));
+    }
+    Ok(ModelChoice {
+        provider,
+        model: model.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(body: &str) -> Result<RunRequest, FieldError> {
+        let roster = Roster::builtin();
+        parse_run_request(body.as_bytes(), &roster, &|p| {
+            matches!(p, ProviderId::Offline | ProviderId::Anthropic)
+        })
+    }
+
+    #[test]
+    fn accepts_the_spec_example_shape() {
+        let r = parse(r#"{"task":"  Compare B-trees  ","provider":"anthropic","models":{"writer":"anthropic:claude-sonnet-4-5","coder":"llama3:8b"},"agents":["Analyst","researcher","analyst"],"detach":true}"#).unwrap();
+        assert_eq!(r.task, "Compare B-trees");
+        assert_eq!(r.provider, Some(ProviderId::Anthropic));
+        assert_eq!(
+            r.models["writer"],
+            ModelChoice {
+                provider: Some(ProviderId::Anthropic),
+                model: "claude-sonnet-4-5".into()
+            }
+        );
+        assert_eq!(
+            r.models["coder"],
+            ModelChoice {
+                provider: None,
+                model: "llama3:8b".into()
+            }
+        );
+        assert_eq!(r.agents.unwrap(), ["researcher", "analyst"]);
+        assert!(r.detach);
+    }
+
+    #[test]
+    fn rejections_name_the_field() {
+        let cases = [
+            ("", "body"),
+            ("[1]", "body"),
+            ("{}", "task"),
+            (r#"{"task":"   "}"#, "task"),
+            (r#"{"task":5}"#, "task"),
+            (r#"{"task":"x","extra":1}"#, "extra"),
+            (r#"{"task":"x","provider":"gemini"}"#, "provider"),
+            (r#"{"task":"x","provider":"openai"}"#, "provider"),
+            (r#"{"task":"x","provider":7}"#, "provider"),
+            (r#"{"task":"x","models":{"poet":"m"}}"#, "models.poet"),
+            (r#"{"task":"x","models":{"writer":3}}"#, "models.writer"),
+            (
+                r#"{"task":"x","models":{"writer":"openai:gpt-4o"}}"#,
+                "models.writer",
+            ),
+            (r#"{"task":"x","models":{"writer":"  "}}"#, "models.writer"),
+            (r#"{"task":"x","models":[]}"#, "models"),
+            (r#"{"task":"x","agents":["writer"]}"#, "agents[0]"),
+            (r#"{"task":"x","agents":[]}"#, "agents"),
+            (r#"{"task":"x","agents":"researcher"}"#, "agents"),
+            (r#"{"task":"x","agents":["researcher",1]}"#, "agents[1]"),
+            (r#"{"task":"x","detach":"yes"}"#, "detach"),
+        ];
+        for (body, field) in cases {
+            let e = parse(body).expect_err(body);
+            assert_eq!(e.field, field, "{body}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn task_length_is_counted_in_characters() {
+        let ok = format!(r#"{{"task":"{}"}}"#, "é".repeat(MAX_TASK_CHARS));
+        assert!(parse(&ok).is_ok());
+        let long = format!(r#"{{"task":"{}"}}"#, "é".repeat(MAX_TASK_CHARS + 1));
+        assert_eq!(parse(&long).unwrap_err().field, "task");
+    }
+}

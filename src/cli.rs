@@ -1,0 +1,299 @@
+//! Command-line front ends: argument parsing and `agent-mesh run "TASK"` in the terminal.
+
+use crate::api::run_request::RunRequest;
+use crate::app::AppState;
+use crate::config::Config;
+use std::collections::BTreeMap;
+use std::io::Write;
+
+pub const USAGE: &str = "\
+agent-mesh — a team of language models, streamed live
+
+Usage:
+  agent-mesh [serve]                 start the server (MESH_ADDR, default 127.0.0.1:8080)
+  agent-mesh run [--json] \"TASK\"     run one pipeline here and stream it to the terminal
+                                     (the deliverable goes to stdout, progress to stderr;
+                                      --json prints every event as one JSON line)
+  agent-mesh models [--provider P]   print the model catalog
+  agent-mesh --help | --version
+
+Configuration is read from environment variables; see the README.";
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Command {
+    Serve,
+    Run { task: String, json: bool },
+    Models { provider: Option<String> },
+    Help,
+    Version,
+}
+
+/// Parses the arguments after the program name; `Err` is a one-line usage problem.
+pub fn parse_args(args: &[String]) -> Result<Command, String> {
+    let mut it = args.iter().map(String::as_str);
+    match it.next() {
+        None | Some("serve") => match it.next() {
+            None => Ok(Command::Serve),
+            Some(extra) => Err(format!("unexpected argument \"{extra}\" after serve")),
+        },
+        Some("-h") | Some("--help") | Some("help") => Ok(Command::Help),
+        Some("-V") | Some("--version") | Some("version") => Ok(Command::Version),
+        Some("run") => {
+            let mut json = false;
+            let mut task: Option<String> = None;
+            for a in it {
+                match a {
+                    "--json" => json = true,
+                    flag if flag.starts_with("--") => {
+                        return Err(format!("unknown flag \"{flag}\" for run"))
+                    }
+                    t if task.is_none() => task = Some(t.to_string()),
+                    _ => return Err("run takes one TASK (quote it)".to_string()),
+                }
+            }
+            match task {
+                Some(t) if !t.trim().is_empty() => Ok(Command::Run { task: t, json }),
+                _ => Err(
+                    "run needs a TASK, e.g. agent-mesh run \"Compare B-trees and LSM-trees\""
+                        .to_string(),
+                ),
+            }
+        }
+        Some("models") => {
+            let mut provider = None;
+            while let Some(a) = it.next() {
+                match a {
+                    "--provider" => match it.next() {
+                        Some(p) => provider = Some(p.to_string()),
+                        None => return Err("--provider needs a value".to_string()),
+                    },
+                    other => match other.strip_prefix("--provider=") {
+                        Some(p) => provider = Some(p.to_string()),
+                        None => return Err(format!("unknown argument \"{other}\" for models")),
+                    },
+                }
+            }
+            Ok(Command::Models { provider })
+        }
+        Some(other) => Err(format!("unknown command \"{other}\" (try --help)")),
+    }
+}
+
+/// Runs one pipeline in-process; returns the exit code (0 completed, 1 otherwise).
+pub async fn run_in_terminal(config: Config, task: String, json: bool) -> i32 {
+    let state = AppState::new(config);
+    let req = RunRequest {
+        task: task.trim().to_string(),
+        provider: None,
+        models: BTreeMap::new(),
+        agents: None,
+        detach: true,
+    };
+    let run_config = state.freeze_run_config(&req);
+    let run = match state.store.create(req.task.clone(), run_config) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("agent-mesh: could not start the run: {e:?}");
+            return 1;
+        }
+    };
+    tokio::spawn(crate::pipeline::run_workflow(
+        run.clone(),
+        state.providers.clone(),
+    ));
+    let cancel_on_ctrl_c = {
+        let run = run.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                run.cancel("interrupted");
+            }
+        })
+    };
+    let mut printer = Printer {
+        json,
+        writer_streaming: false,
+        writer_name: run.config.writer().name.clone(),
+    };
+    let mut cursor = 0;
+    let mut seq = run.watch_seq();
+    let mut status = String::from("failed");
+    loop {
+        seq.borrow_and_update();
+        let (frames, last, finished) = run.frames_after(cursor);
+        cursor = last;
+        for f in frames {
+            if let Some(s) = printer.print_frame(&String::from_utf8_lossy(&f)) {
+                status = s;
+            }
+        }
+        if finished {
+            break;
+        }
+        if seq.changed().await.is_err() {
+            break;
+        }
+    }
+    cancel_on_ctrl_c.abort();
+    i32::from(status != "completed")
+}
+
+struct Printer {
+    json: bool,
+    writer_streaming: bool,
+    writer_name: String,
+}
+
+impl Printer {
+    /// Prints one framed event; returns the run status when it is the `done` event.
+    fn print_frame(&mut self, frame: &str) -> Option<String> {
+        let mut id = "";
+        let mut event = "";
+        let mut data = "";
+        for line in frame.lines() {
+            if let Some(v) = line.strip_prefix("id: ") {
+                id = v;
+            } else if let Some(v) = line.strip_prefix("event: ") {
+                event = v;
+            } else if let Some(v) = line.strip_prefix("data: ") {
+                data = v;
+            }
+        }
+        let value: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
+        let mut out = std::io::stdout().lock();
+        let mut err = std::io::stderr().lock();
+        if self.json {
+            let line =
+                serde_json::json!({"id": id.parse::<u64>().ok(), "event": event, "data": value});
+            let _ = writeln!(out, "{line}");
+        } else {
+            let s = |k: &str| value[k].as_str().unwrap_or("").to_string();
+            match event {
+                "status" => {
+                    let state = s("state");
+                    if matches!(state.as_str(), "skipped" | "retrying" | "failed") {
+                        let who = value["agent"].as_str().unwrap_or("run");
+                        let _ = writeln!(err, "  [{who}: {state}] {}", s("detail"));
+                    }
+                }
+                "plan" => {
+                    let team: Vec<&str> = value["agents"]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+                        .unwrap_or_default();
+                    let _ = writeln!(err, "\n== plan ({}): {} ==", s("source"), team.join(", "));
+                    if !s("reasoning").is_empty() {
+                        let _ = writeln!(err, "{}", s("reasoning"));
+                    }
+                }
+                "stream_start" => {
+                    let agent = s("agent");
+                    let _ = writeln!(
+                        err,
+                        "\n== {agent} ({} via {}) ==",
+                        s("model"),
+                        s("provider")
+                    );
+                    self.writer_streaming = agent == self.writer_name;
+                }
+                "token" => {
+                    if self.writer_streaming {
+                        let _ = write!(out, "{}", s("text"));
+                        let _ = out.flush();
+                    } else {
+                        let _ = write!(err, "{}", s("text"));
+                    }
+                }
+                "stream_end" => {
+                    if self.writer_streaming {
+                        let _ = writeln!(out);
+                    } else {
+                        let _ = writeln!(err);
+                    }
+                }
+                "error" => {
+                    let _ = writeln!(
+                        err,
+                        "\n!! {} error ({}): {}",
+                        value["agent"].as_str().unwrap_or("run"),
+                        s("kind"),
+                        s("message")
+                    );
+                }
+                "done" => {
+                    let _ = writeln!(
+                        err,
+                        "\n== done: {} in {:.1} s ==",
+                        s("status"),
+                        value["elapsed_ms"].as_f64().unwrap_or(0.0) / 1000.0
+                    );
+                }
+                _ => {}
+            }
+        }
+        (event == "done").then(|| value["status"].as_str().unwrap_or("failed").to_string())
+    }
+}
+
+/// `agent-mesh models`: the model each agent uses on the chosen provider.
+pub fn print_models(config: &Config, provider: Option<&str>) -> i32 {
+    let provider = match provider {
+        None => config.provider,
+        Some(p) => match crate::providers::id::ProviderId::parse(p) {
+            Some(id) => id,
+            None => {
+                eprintln!("agent-mesh: --provider: unknown provider \"{p}\"");
+                return 2;
+            }
+        },
+    };
+    println!("{:<14} {:<12} model", "agent", "provider");
+    for a in config.roster.agents() {
+        let (model, sub) = crate::providers::routing::resolve_model(provider, &a.model, a.kind);
+        let note = sub
+            .map(|s| format!("  (substituted for {s})"))
+            .unwrap_or_default();
+        println!("{:<14} {:<12} {model}{note}", a.name, provider.as_str());
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn parses_every_command() {
+        assert_eq!(parse_args(&args(&[])), Ok(Command::Serve));
+        assert_eq!(parse_args(&args(&["serve"])), Ok(Command::Serve));
+        assert_eq!(parse_args(&args(&["--help"])), Ok(Command::Help));
+        assert_eq!(parse_args(&args(&["--version"])), Ok(Command::Version));
+        assert_eq!(
+            parse_args(&args(&["run", "do it"])),
+            Ok(Command::Run {
+                task: "do it".into(),
+                json: false
+            })
+        );
+        assert_eq!(
+            parse_args(&args(&["run", "--json", "x"])),
+            Ok(Command::Run {
+                task: "x".into(),
+                json: true
+            })
+        );
+        assert_eq!(
+            parse_args(&args(&["models", "--provider", "openai"])),
+            Ok(Command::Models {
+                provider: Some("openai".into())
+            })
+        );
+        assert!(parse_args(&args(&["run"])).is_err());
+        assert!(parse_args(&args(&["run", "a", "b"])).is_err());
+        assert!(parse_args(&args(&["fly"])).is_err());
+        assert!(parse_args(&args(&["models", "--provider"])).is_err());
+    }
+}

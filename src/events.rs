@@ -1,0 +1,205 @@
+//! The run events of SPEC §6: their data shapes, their wire names, and their SSE framing.
+
+use crate::providers::error::ErrorKind;
+use bytes::Bytes;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentState {
+    Planning,
+    Running,
+    Writing,
+    Queued,
+    Retrying,
+    Done,
+    Skipped,
+    Failed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Running,
+    Completed,
+    Cancelled,
+    Failed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Completed => "completed",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+impl Usage {
+    pub fn add(&mut self, other: Usage) {
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusEvent {
+    pub agent: Option<String>,
+    pub state: AgentState,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlanSource {
+    Orchestrator,
+    Fallback,
+    Request,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanEvent {
+    pub agents: Vec<String>,
+    pub reasoning: String,
+    pub tasks: BTreeMap<String, String>,
+    pub source: PlanSource,
+    pub dropped: Vec<String>,
+    /// Why the fallback was used (empty otherwise).
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamStartEvent {
+    pub agent: String,
+    pub model: String,
+    pub provider: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub substituted_for: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenEvent {
+    pub agent: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamEndEvent {
+    pub agent: String,
+    pub finish_reason: String,
+    pub chars: u64,
+    pub usage: Option<Usage>,
+    pub cost_usd: Option<f64>,
+    pub ttft_ms: Option<u64>,
+    pub elapsed_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorEvent {
+    pub agent: Option<String>,
+    pub kind: ErrorKind,
+    pub message: String,
+    pub status: Option<u16>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DoneEvent {
+    pub status: RunStatus,
+    pub output: String,
+    pub usage: Usage,
+    pub cost_usd: Option<f64>,
+    pub elapsed_ms: u64,
+}
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    Status(StatusEvent),
+    Plan(PlanEvent),
+    StreamStart(StreamStartEvent),
+    Token(TokenEvent),
+    StreamEnd(StreamEndEvent),
+    Error(ErrorEvent),
+    Done(DoneEvent),
+}
+
+impl Event {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::Status(_) => "status",
+            Event::Plan(_) => "plan",
+            Event::StreamStart(_) => "stream_start",
+            Event::Token(_) => "token",
+            Event::StreamEnd(_) => "stream_end",
+            Event::Error(_) => "error",
+            Event::Done(_) => "done",
+        }
+    }
+
+    /// The event's data as one line of JSON (serde_json never emits raw newlines).
+    pub fn data_json(&self) -> String {
+        let result = match self {
+            Event::Status(e) => serde_json::to_string(e),
+            Event::Plan(e) => serde_json::to_string(e),
+            Event::StreamStart(e) => serde_json::to_string(e),
+            Event::Token(e) => serde_json::to_string(e),
+            Event::StreamEnd(e) => serde_json::to_string(e),
+            Event::Error(e) => serde_json::to_string(e),
+            Event::Done(e) => serde_json::to_string(e),
+        };
+        // Serializing these plain structs cannot fail: no maps with non-string keys,
+        // and non-finite floats become null in serde_json.
+        result.unwrap_or_else(|_| "{}".to_string())
+    }
+}
+
+/// Frames one logged event for the wire: `id`, `event`, one `data` line, blank line.
+pub fn frame(seq: u64, name: &str, data_json: &str) -> Bytes {
+    let mut out = String::with_capacity(data_json.len() + name.len() + 32);
+    out.push_str("id: ");
+    out.push_str(&seq.to_string());
+    out.push_str("\nevent: ");
+    out.push_str(name);
+    out.push_str("\ndata: ");
+    out.push_str(data_json);
+    out.push_str("\n\n");
+    Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_frames_are_one_data_line_even_with_newlines_in_text() {
+        let e = Event::Token(TokenEvent {
+            agent: "writer".into(),
+            text: "a\nb\r\n\"c\"".into(),
+        });
+        let f = frame(7, e.name(), &e.data_json());
+        let s = std::str::from_utf8(&f).unwrap();
+        assert_eq!(s, "id: 7\nevent: token\ndata: {\"agent\":\"writer\",\"text\":\"a\\nb\\r\\n\\\"c\\\"\"}\n\n");
+    }
+
+    #[test]
+    fn stream_start_omits_substituted_for_when_absent() {
+        let e = Event::StreamStart(StreamStartEvent {
+            agent: "coder".into(),
+            model: "m".into(),
+            provider: "offline".into(),
+            substituted_for: None,
+        });
+        assert_eq!(
+            e.data_json(),
+            r#"{"agent":"coder","model":"m","provider":"offline"}"#
+        );
+    }
+}

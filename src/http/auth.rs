@@ -1,0 +1,144 @@
+//! HTTP Basic auth: header decoding and a constant-time check of user and password.
+
+use crate::config::Credentials;
+
+/// True when the `Authorization` header carries exactly the configured credentials.
+/// User and password are both compared in full, in time that depends only on the
+/// configured values' lengths, so a wrong user and a wrong password look alike.
+pub fn check(header: Option<&[u8]>, creds: &Credentials) -> bool {
+    let (user, pass) = header.and_then(decode_basic).unwrap_or_default();
+    let user_ok = ct_eq(&user, creds.user.as_bytes());
+    let pass_ok = ct_eq(&pass, creds.pass.expose().as_bytes());
+    user_ok & pass_ok
+}
+
+/// Decodes `Basic <base64(user:pass)>`; `None` for any other shape.
+pub fn decode_basic(header: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let header = trim(header);
+    if header.len() < 6 || !header[..6].eq_ignore_ascii_case(b"basic ") {
+        return None;
+    }
+    let decoded = base64_decode(trim(&header[6..]))?;
+    let colon = decoded.iter().position(|b| *b == b':')?;
+    Some((decoded[..colon].to_vec(), decoded[colon + 1..].to_vec()))
+}
+
+fn trim(s: &[u8]) -> &[u8] {
+    let start = s
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |i| i + 1);
+    &s[start..end.max(start)]
+}
+
+/// Compares `given` with `expected` touching every byte of `expected`, whatever `given` is.
+pub fn ct_eq(given: &[u8], expected: &[u8]) -> bool {
+    let mut diff = (given.len() ^ expected.len()) as u64;
+    for (i, e) in expected.iter().enumerate() {
+        let g = given.get(i).copied().unwrap_or(0);
+        diff |= u64::from(g ^ e);
+    }
+    std::hint::black_box(diff) == 0
+}
+
+/// Standard-alphabet base64 with optional padding (RFC 4648 §4).
+pub fn base64_decode(input: &[u8]) -> Option<Vec<u8>> {
+    let input = match input.iter().position(|b| *b == b'=') {
+        Some(pad) => {
+            if input[pad..].iter().any(|b| *b != b'=')
+                || input.len() - pad > 2
+                || input.len() % 4 != 0
+            {
+                return None;
+            }
+            &input[..pad]
+        }
+        None => input,
+    };
+    if input.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(input.len() * 3 / 4);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for &c in input {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    fn creds() -> Credentials {
+        Credentials {
+            user: "alice".into(),
+            pass: Secret::new("s3cret:with:colons"),
+        }
+    }
+
+    #[test]
+    fn base64_matches_known_vectors() {
+        assert_eq!(base64_decode(b"").unwrap(), b"");
+        assert_eq!(base64_decode(b"Zg==").unwrap(), b"f");
+        assert_eq!(base64_decode(b"Zm8=").unwrap(), b"fo");
+        assert_eq!(base64_decode(b"Zm9v").unwrap(), b"foo");
+        assert_eq!(base64_decode(b"Zm9vYg").unwrap(), b"foob");
+        assert!(base64_decode(b"Zm9v!").is_none());
+        assert!(base64_decode(b"Z===").is_none());
+        assert!(base64_decode(b"Zg=a").is_none());
+    }
+
+    #[test]
+    fn only_the_exact_credentials_pass() {
+        // "alice:s3cret:with:colons" — the password may contain colons.
+        assert!(check(
+            Some(b"Basic YWxpY2U6czNjcmV0OndpdGg6Y29sb25z"),
+            &creds()
+        ));
+        assert!(check(
+            Some(b"basic   YWxpY2U6czNjcmV0OndpdGg6Y29sb25z "),
+            &creds()
+        ));
+        // "alice:wrong", "bob:s3cret:with:colons", "alice:", garbage, missing
+        assert!(!check(Some(b"Basic YWxpY2U6d3Jvbmc="), &creds()));
+        assert!(!check(
+            Some(b"Basic Ym9iOnMzY3JldDp3aXRoOmNvbG9ucw=="),
+            &creds()
+        ));
+        assert!(!check(Some(b"Basic YWxpY2U6"), &creds()));
+        assert!(!check(Some(b"Bearer abc"), &creds()));
+        assert!(!check(Some(b"Basic !!!"), &creds()));
+        assert!(!check(None, &creds()));
+    }
+
+    #[test]
+    fn ct_eq_compares_whole_values() {
+        assert!(ct_eq(b"abc", b"abc"));
+        assert!(!ct_eq(b"abc", b"abd"));
+        assert!(!ct_eq(b"ab", b"abc"));
+        assert!(!ct_eq(b"abcd", b"abc"));
+        assert!(!ct_eq(b"", b"a"));
+        assert!(ct_eq(b"", b""));
+    }
+}

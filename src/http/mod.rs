@@ -1,0 +1,9 @@
+//! The HTTP side: the serve loop, routing, auth, bodies, the event stream and the page.
+
+pub mod assets;
+pub mod auth;
+pub mod body;
+pub mod error;
+pub mod router;
+pub mod server;
+pub mod sse;

@@ -1,0 +1,150 @@
+//! The one routing `match`: auth first, then method and path segments to a handler,
+//! then the security headers every response carries.
+
+use super::body::Body;
+use super::error::ApiError;
+use crate::api;
+use crate::app::AppState;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH};
+use hyper::{Method, Request, Response};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+frame-ancestors 'none'";
+
+/// The service: never returns `Err`, so hyper never drops a connection on our account.
+pub async fn handle(
+    req: Request<Incoming>,
+    state: Arc<AppState>,
+) -> Result<Response<Body>, Infallible> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let mut resp = match route(req, &state).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    let h = resp.headers_mut();
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert("content-security-policy", HeaderValue::from_static(CSP));
+    crate::log_debug!(
+        "{method} {} -> {} in {} us",
+        crate::store::cut_chars(&path, 200),
+        resp.status().as_u16(),
+        started.elapsed().as_micros()
+    );
+    Ok(resp)
+}
+
+fn allow(method: &Method, allowed: &[Method], allow_header: &'static str) -> Result<(), ApiError> {
+    if allowed.contains(method) {
+        Ok(())
+    } else {
+        Err(ApiError::MethodNotAllowed {
+            allow: allow_header,
+        })
+    }
+}
+
+const GET: &[Method] = &[Method::GET, Method::HEAD];
+const POST: &[Method] = &[Method::POST];
+
+async fn route(req: Request<Incoming>, state: &Arc<AppState>) -> Result<Response<Body>, ApiError> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().map(str::to_string);
+    let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(&path).split('/').collect();
+
+    if path == "/health" {
+        allow(&method, GET, "GET, HEAD")?;
+        return Ok(api::health(state));
+    }
+    if let Some(creds) = &state.config.credentials {
+        let header = req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes);
+        if !super::auth::check(header, creds) {
+            return Err(ApiError::Unauthorized);
+        }
+    }
+    let head = method == Method::HEAD;
+    match segments.as_slice() {
+        [""] | ["index.html"] => {
+            allow(&method, GET, "GET, HEAD")?;
+            super::assets::serve("index.html", req.headers(), head)
+        }
+        ["assets", rest @ ..] => {
+            allow(&method, GET, "GET, HEAD")?;
+            super::assets::serve(&rest.join("/"), req.headers(), head)
+        }
+        ["api", "run"] => {
+            allow(&method, POST, "POST")?;
+            let headers = req.headers().clone();
+            let body = read_body(req).await?;
+            api::start_run(state, &headers, &body)
+        }
+        ["api", "stream", id] => {
+            allow(&method, &[Method::GET], "GET")?;
+            api::stream(state, id, req.headers(), query.as_deref())
+        }
+        ["api", "runs"] => {
+            allow(&method, GET, "GET, HEAD")?;
+            Ok(api::list_runs(state))
+        }
+        ["api", "runs", id] => {
+            allow(&method, GET, "GET, HEAD")?;
+            api::get_run(state, id)
+        }
+        ["api", "runs", id, "cancel"] => {
+            allow(&method, POST, "POST")?;
+            api::cancel_run(state, id)
+        }
+        ["api", "agents"] => {
+            allow(&method, GET, "GET, HEAD")?;
+            Ok(api::agents(state))
+        }
+        ["api", "providers"] => {
+            allow(&method, GET, "GET, HEAD")?;
+            Ok(api::providers(state))
+        }
+        _ => Err(ApiError::NotFound(format!(
+            "no route for {}",
+            crate::store::cut_chars(&path, 200)
+        ))),
+    }
+}
+
+/// Reads a request body of at most 64 KiB; a larger one is refused before it is read
+/// when it announces its length, and as soon as it crosses the limit otherwise.
+async fn read_body(req: Request<Incoming>) -> Result<Bytes, ApiError> {
+    let announced = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    match Limited::new(req.into_body(), MAX_BODY_BYTES)
+        .collect()
+        .await
+    {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::PayloadTooLarge),
+        Err(_) => Err(ApiError::BadRequest {
+            message: "the request body could not be read".to_string(),
+            field: Some("body".to_string()),
+        }),
+    }
+}

@@ -1,0 +1,32 @@
+//! agent-mesh: a team of language models behind one small server, streamed live over SSE.
+#![forbid(unsafe_code)]
+
+pub mod log;
+
+/// Command-line parsing and the terminal front end of `agent-mesh run`.
+pub mod cli;
+/// RFC 3339 timestamps.
+pub mod clock;
+/// Every environment variable, parsed and validated before binding.
+pub mod config;
+/// Run ids.
+pub mod ids;
+/// Secret values that never print.
+pub mod secret;
+
+/// Thin JSON handlers and request validation.
+pub mod api;
+/// Shared process state and the freezing of a run's config.
+pub mod app;
+/// Run events, their data and their SSE framing.
+pub mod events;
+/// The HTTP server, router, auth, event stream and embedded page.
+pub mod http;
+/// The plan → specialists → writer workflow.
+pub mod pipeline;
+/// Provider adapters behind one seam.
+pub mod providers;
+/// Runs, event logs, subscribers, cancellation and eviction.
+pub mod store;
+/// Direct HTTPS serving.
+pub mod tls;

@@ -1,0 +1,85 @@
+#![forbid(unsafe_code)]
+//! The `agent-mesh` binary: parse arguments, read the config, run on a single-threaded runtime.
+
+use agent_mesh::cli::{self, Command};
+use agent_mesh::config::{Config, ProcessEnv};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match cli::parse_args(&args) {
+        Ok(c) => c,
+        Err(why) => {
+            eprintln!("agent-mesh: {why}");
+            return ExitCode::from(2);
+        }
+    };
+    match command {
+        Command::Help => {
+            println!("{}", cli::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Command::Version => {
+            println!("agent-mesh {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
+    let config = match Config::from_env(&ProcessEnv) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("agent-mesh: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    agent_mesh::log::set_level(config.log_level);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("agent-mesh: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = runtime.block_on(async move {
+        match command {
+            Command::Run { task, json } => cli::run_in_terminal(config, task, json).await,
+            Command::Models { provider } => {
+                agent_mesh::cli::print_models(&config, provider.as_deref())
+            }
+            _ => match agent_mesh::http::server::serve(config, shutdown_signal()).await {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("agent-mesh: {e}");
+                    1
+                }
+            },
+        }
+    });
+    ExitCode::from(code as u8)
+}
+
+/// Resolves on SIGTERM (how platforms stop a service) or SIGINT (Ctrl+C).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

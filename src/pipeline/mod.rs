@@ -1,0 +1,319 @@
+//! The pipeline (SPEC §4): plan with the orchestrator, run the chosen specialists one
+//! after another with chained digests, then the writer with every full output.
+
+pub mod digest;
+pub mod plan;
+pub mod prompts;
+pub mod roster;
+pub mod run_config;
+
+use crate::events::{
+    AgentState, DoneEvent, ErrorEvent, Event, PlanEvent, PlanSource, RunStatus, StatusEvent,
+    StreamEndEvent, StreamStartEvent, TokenEvent,
+};
+use crate::providers::error::{ErrorKind, ProviderError};
+use crate::providers::routing::resolve_model;
+use crate::providers::{CallRequest, Providers, TokenSink};
+use crate::store::Run;
+use roster::AgentKind;
+use run_config::AgentConfig;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Runs one pipeline to its `done` event. Cancellation (endpoint, disconnect grace,
+/// shutdown) drops whatever call is in flight, which closes its upstream connection.
+pub async fn run_workflow(run: Arc<Run>, providers: Arc<Providers>) {
+    let mut current: Option<String> = None;
+    let result = tokio::select! {
+        biased;
+        _ = run.cancelled() => Err(()),
+        r = workflow(&run, &providers, &mut current) => Ok(r),
+    };
+    let (status, output) = match result {
+        Ok(r) => r,
+        Err(()) => {
+            let reason = run
+                .cancel_reason()
+                .unwrap_or_else(|| "cancelled".to_string());
+            if let Some(agent) = current {
+                run.push(Event::Error(ErrorEvent {
+                    agent: Some(agent.clone()),
+                    kind: ErrorKind::Cancelled,
+                    message: format!("cancelled: {reason}"),
+                    status: None,
+                }));
+                run.push(status_event(
+                    Some(&agent),
+                    AgentState::Failed,
+                    &format!("cancelled: {reason}"),
+                ));
+            }
+            run.push(status_event(
+                None,
+                AgentState::Failed,
+                &format!("run cancelled: {reason}"),
+            ));
+            (RunStatus::Cancelled, String::new())
+        }
+    };
+    let (usage, cost_usd) = run.totals();
+    run.push(Event::Done(DoneEvent {
+        status,
+        output,
+        usage,
+        cost_usd,
+        elapsed_ms: run.started.elapsed().as_millis() as u64,
+    }));
+}
+
+fn status_event(agent: Option<&str>, state: AgentState, detail: &str) -> Event {
+    Event::Status(StatusEvent {
+        agent: agent.map(str::to_string),
+        state,
+        detail: detail.to_string(),
+    })
+}
+
+async fn workflow(
+    run: &Arc<Run>,
+    providers: &Providers,
+    current: &mut Option<String>,
+) -> (RunStatus, String) {
+    let cfg = run.config.clone();
+    let plan = make_plan(run, providers, current).await;
+    run.push(Event::Plan(plan.clone()));
+    for s in cfg.specialists() {
+        if !plan.agents.contains(&s.name) {
+            run.push(status_event(
+                Some(&s.name),
+                AgentState::Skipped,
+                "not chosen by the plan",
+            ));
+        }
+    }
+
+    let mut outputs: Vec<(String, String)> = Vec::new();
+    for name in &plan.agents {
+        let Some(agent) = cfg.agent(name) else {
+            continue;
+        };
+        let digests: Vec<(String, String)> = outputs
+            .iter()
+            .map(|(title, text)| (title.clone(), digest::digest(text, digest::DIGEST_CHARS)))
+            .collect();
+        let subtask = plan.tasks.get(name).map(String::as_str);
+        let user = prompts::specialist_message(&run.task, subtask, &digests);
+        *current = Some(name.clone());
+        let result = call_agent(run, providers, agent, &user, subtask, &[], &digests).await;
+        *current = None;
+        if let Ok(text) = result {
+            if !text.is_empty() {
+                outputs.push((agent.title.clone(), text));
+            }
+        }
+    }
+
+    let writer = cfg.writer();
+    let user = prompts::writer_message(&run.task, &plan, &outputs);
+    *current = Some(writer.name.clone());
+    let result = call_agent(run, providers, writer, &user, None, &[], &outputs).await;
+    *current = None;
+    match result {
+        Ok(text) => (RunStatus::Completed, text),
+        Err(partial) => (RunStatus::Failed, partial),
+    }
+}
+
+async fn make_plan(
+    run: &Arc<Run>,
+    providers: &Providers,
+    current: &mut Option<String>,
+) -> PlanEvent {
+    let cfg = run.config.clone();
+    let roster_order: Vec<&str> = cfg.specialists().map(|a| a.name.as_str()).collect();
+    if let Some(team) = &cfg.requested_team {
+        run.push(status_event(
+            None,
+            AgentState::Planning,
+            "team chosen by the request",
+        ));
+        let agents: Vec<String> = roster_order
+            .iter()
+            .filter(|n| team.iter().any(|t| t == *n))
+            .map(|n| n.to_string())
+            .collect();
+        return PlanEvent {
+            agents,
+            reasoning: "The team was chosen by the request.".to_string(),
+            tasks: Default::default(),
+            source: PlanSource::Request,
+            dropped: Vec::new(),
+            reason: String::new(),
+        };
+    }
+
+    let planner = cfg.planner();
+    run.push(status_event(
+        Some(&planner.name),
+        AgentState::Planning,
+        "choosing the team",
+    ));
+    let candidates: Vec<(String, String)> = cfg
+        .specialists()
+        .map(|a| (a.name.clone(), a.role.clone()))
+        .collect();
+    let user = prompts::planner_message(&run.task, &candidates);
+    *current = Some(planner.name.clone());
+    let reply = call_agent(run, providers, planner, &user, None, &candidates, &[]).await;
+    *current = None;
+    let fallback = |reason: String, dropped: Vec<String>| PlanEvent {
+        agents: default_team(&roster_order),
+        reasoning: String::new(),
+        tasks: Default::default(),
+        source: PlanSource::Fallback,
+        dropped,
+        reason,
+    };
+    match reply {
+        Err(_) => fallback("the orchestrator call failed".to_string(), Vec::new()),
+        Ok(text) => match plan::parse_plan(&text, &roster_order) {
+            Ok(p) => PlanEvent {
+                agents: p.agents,
+                reasoning: p.reasoning,
+                tasks: p.tasks,
+                source: PlanSource::Orchestrator,
+                dropped: p.dropped,
+                reason: String::new(),
+            },
+            Err(reason) => fallback(reason, Vec::new()),
+        },
+    }
+}
+
+/// The fallback team: researcher and analyst when the roster has them, else its first specialist.
+fn default_team(roster_order: &[&str]) -> Vec<String> {
+    let wanted: Vec<String> = ["researcher", "analyst"]
+        .iter()
+        .filter(|n| roster_order.contains(n))
+        .map(|n| n.to_string())
+        .collect();
+    if wanted.is_empty() {
+        roster_order.iter().take(1).map(|n| n.to_string()).collect()
+    } else {
+        wanted
+    }
+}
+
+/// Streams the run's events for one agent call.
+struct RunSink<'a> {
+    run: &'a Arc<Run>,
+    agent: &'a str,
+    text: String,
+    first_token: Option<Instant>,
+}
+
+impl TokenSink for RunSink<'_> {
+    fn token(&mut self, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        if self.first_token.is_none() {
+            self.first_token = Some(Instant::now());
+        }
+        self.text.push_str(text);
+        self.run.push(Event::Token(TokenEvent {
+            agent: self.agent.to_string(),
+            text: text.to_string(),
+        }));
+    }
+
+    fn retrying(&mut self, attempt: u32, delay: Duration, error: &ProviderError) {
+        self.run.push(status_event(
+            Some(self.agent),
+            AgentState::Retrying,
+            &format!(
+                "retry {attempt} in {:.1} s after {}: {}",
+                delay.as_secs_f64(),
+                error.kind.as_str(),
+                error.message
+            ),
+        ));
+    }
+}
+
+/// One agent's call with its events: `stream_start`, tokens, then `stream_end`, or
+/// `error` + `status failed`. Returns the text, or on failure whatever text arrived.
+async fn call_agent(
+    run: &Arc<Run>,
+    providers: &Providers,
+    agent: &AgentConfig,
+    user: &str,
+    subtask: Option<&str>,
+    candidates: &[(String, String)],
+    context: &[(String, String)],
+) -> Result<String, String> {
+    let (model, substituted_for) = resolve_model(agent.provider, &agent.model, agent.kind);
+    run.push(Event::StreamStart(StreamStartEvent {
+        agent: agent.name.clone(),
+        model: model.clone(),
+        provider: agent.provider.as_str().to_string(),
+        substituted_for,
+    }));
+    let request = CallRequest {
+        agent: &agent.name,
+        kind: agent.kind,
+        model: &model,
+        system: &agent.prompt,
+        user,
+        max_tokens: agent.max_tokens,
+        timeouts: run.config.timeouts,
+        task: &run.task,
+        subtask,
+        candidates,
+        context,
+    };
+    let started = Instant::now();
+    let mut sink = RunSink {
+        run,
+        agent: &agent.name,
+        text: String::new(),
+        first_token: None,
+    };
+    let result = providers.stream(agent.provider, &request, &mut sink).await;
+    let RunSink {
+        text, first_token, ..
+    } = sink;
+    match result {
+        Ok(outcome) => {
+            run.push(Event::StreamEnd(StreamEndEvent {
+                agent: agent.name.clone(),
+                finish_reason: outcome.finish_reason,
+                chars: text.chars().count() as u64,
+                usage: outcome.usage,
+                cost_usd: outcome.cost_usd,
+                ttft_ms: first_token.map(|t| (t - started).as_millis() as u64),
+                elapsed_ms: started.elapsed().as_millis() as u64,
+            }));
+            Ok(text)
+        }
+        Err(e) => {
+            run.push(Event::Error(ErrorEvent {
+                agent: Some(agent.name.clone()),
+                kind: e.kind,
+                message: e.message.clone(),
+                status: e.status,
+            }));
+            let what = if agent.kind == AgentKind::Writer {
+                "the run fails"
+            } else {
+                "the pipeline goes on"
+            };
+            run.push(status_event(
+                Some(&agent.name),
+                AgentState::Failed,
+                &format!("{} ({what})", e.message),
+            ));
+            Err(text)
+        }
+    }
+}

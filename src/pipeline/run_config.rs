@@ -1,0 +1,76 @@
+//! The frozen configuration of one run: resolved at start, never changed while it runs.
+
+use crate::pipeline::roster::AgentKind;
+use crate::providers::id::ProviderId;
+use serde_json::{json, Map, Value};
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub name: String,
+    pub title: String,
+    pub emoji: String,
+    pub kind: AgentKind,
+    pub role: String,
+    pub prompt: String,
+    pub provider: ProviderId,
+    /// The model as configured (canonical id, or a native id the user chose).
+    pub model: String,
+    pub max_tokens: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub provider: ProviderId,
+    /// Pipeline order: planner, specialists in roster order, writer.
+    pub agents: Vec<AgentConfig>,
+    /// The team named by the request (`agents`), which skips the orchestrator.
+    pub requested_team: Option<Vec<String>>,
+    pub detach: bool,
+    pub timeouts: CallTimeouts,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct CallTimeouts {
+    pub first_token: Duration,
+    pub idle: Duration,
+    pub total: Duration,
+}
+
+impl RunConfig {
+    pub fn agent(&self, name: &str) -> Option<&AgentConfig> {
+        self.agents.iter().find(|a| a.name == name)
+    }
+
+    pub fn planner(&self) -> &AgentConfig {
+        self.of_kind(AgentKind::Planner)
+            .next()
+            .expect("validated roster has a planner")
+    }
+
+    pub fn writer(&self) -> &AgentConfig {
+        self.of_kind(AgentKind::Writer)
+            .next()
+            .expect("validated roster has a writer")
+    }
+
+    pub fn specialists(&self) -> impl Iterator<Item = &AgentConfig> {
+        self.of_kind(AgentKind::Specialist)
+    }
+
+    fn of_kind(&self, kind: AgentKind) -> impl Iterator<Item = &AgentConfig> {
+        self.agents.iter().filter(move |a| a.kind == kind)
+    }
+
+    /// The `config` object of the run snapshot (SPEC §3).
+    pub fn to_json(&self) -> Value {
+        let mut agents = Map::new();
+        for a in &self.agents {
+            agents.insert(
+                a.name.clone(),
+                json!({"provider": a.provider.as_str(), "model": a.model, "max_tokens": a.max_tokens}),
+            );
+        }
+        json!({"provider": self.provider.as_str(), "agents": agents})
+    }
+}

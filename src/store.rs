@@ -1,0 +1,596 @@
+//! RunStore: every run's frozen config, ordered event log and snapshot; subscriber
+//! wake-ups, cancellation, the active-run limit and TTL eviction (SPEC §6).
+
+use crate::clock;
+use crate::events::{frame, AgentState, DoneEvent, ErrorEvent, Event, PlanEvent, RunStatus, Usage};
+use crate::pipeline::roster::AgentKind;
+use crate::pipeline::run_config::RunConfig;
+use bytes::Bytes;
+use serde_json::{json, Value};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::watch;
+
+/// At most this many runs are retained, running or finished (oldest finished evicted first).
+pub const MAX_RETAINED_RUNS: usize = 1000;
+/// At most this many live stream subscribers per run.
+pub const MAX_SUBSCRIBERS: usize = 16;
+
+#[derive(Debug, Clone, Copy)]
+pub struct StoreLimits {
+    pub run_ttl: Duration,
+    pub max_active_runs: usize,
+    pub disconnect_grace: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateError {
+    TooManyRuns,
+    ShuttingDown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscribeError {
+    TooManySubscribers,
+}
+
+/// Locks a mutex, recovering the data if a panic elsewhere poisoned it: the state
+/// is plain data that every writer leaves consistent, and one bad request must not
+/// take the store down for everyone.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub struct RunStore {
+    inner: Mutex<Inner>,
+    limits: StoreLimits,
+    /// The number of running pipelines; shutdown waits on it.
+    active_tx: watch::Sender<usize>,
+}
+
+struct Inner {
+    runs: HashMap<String, Arc<Run>>,
+    /// Ids in creation order, oldest first.
+    order: VecDeque<String>,
+    active: usize,
+    shutting_down: bool,
+}
+
+impl RunStore {
+    pub fn new(limits: StoreLimits) -> Arc<RunStore> {
+        Arc::new(RunStore {
+            inner: Mutex::new(Inner {
+                runs: HashMap::new(),
+                order: VecDeque::new(),
+                active: 0,
+                shutting_down: false,
+            }),
+            limits,
+            active_tx: watch::Sender::new(0),
+        })
+    }
+
+    pub fn limits(&self) -> StoreLimits {
+        self.limits
+    }
+
+    /// Registers a new running run. It is cancelled if nobody subscribes within the
+    /// disconnect grace (unless detached).
+    pub fn create(
+        self: &Arc<Self>,
+        task: String,
+        config: RunConfig,
+    ) -> Result<Arc<Run>, CreateError> {
+        let run = {
+            let mut inner = lock(&self.inner);
+            if inner.shutting_down {
+                return Err(CreateError::ShuttingDown);
+            }
+            if inner.active >= self.limits.max_active_runs {
+                return Err(CreateError::TooManyRuns);
+            }
+            if inner.runs.len() >= MAX_RETAINED_RUNS && !inner.evict_oldest_finished() {
+                return Err(CreateError::TooManyRuns);
+            }
+            let id = crate::ids::new_run_id();
+            let run = Arc::new(Run::new(id.clone(), task, config, Arc::downgrade(self)));
+            inner.runs.insert(id.clone(), run.clone());
+            inner.order.push_back(id);
+            inner.active += 1;
+            self.active_tx.send_replace(inner.active);
+            run
+        };
+        run.arm_disconnect_timer();
+        Ok(run)
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<Run>> {
+        lock(&self.inner).runs.get(id).cloned()
+    }
+
+    pub fn active_runs(&self) -> usize {
+        lock(&self.inner).active
+    }
+
+    /// Recent runs, newest first.
+    pub fn list(&self) -> Vec<Value> {
+        let runs: Vec<Arc<Run>> = {
+            let inner = lock(&self.inner);
+            inner
+                .order
+                .iter()
+                .rev()
+                .filter_map(|id| inner.runs.get(id).cloned())
+                .collect()
+        };
+        runs.iter().map(|r| r.summary_json()).collect()
+    }
+
+    pub fn counts_by_status(&self) -> [(RunStatus, usize); 4] {
+        let runs: Vec<Arc<Run>> = lock(&self.inner).runs.values().cloned().collect();
+        let mut counts = [
+            (RunStatus::Running, 0),
+            (RunStatus::Completed, 0),
+            (RunStatus::Cancelled, 0),
+            (RunStatus::Failed, 0),
+        ];
+        for r in runs {
+            let s = r.status();
+            if let Some(c) = counts.iter_mut().find(|(k, _)| *k == s) {
+                c.1 += 1;
+            }
+        }
+        counts
+    }
+
+    /// Stops accepting runs (`create` answers `ShuttingDown`).
+    pub fn begin_shutdown(&self) {
+        lock(&self.inner).shutting_down = true;
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        lock(&self.inner).shutting_down
+    }
+
+    /// Resolves when no pipeline is running.
+    pub async fn wait_idle(&self) {
+        let mut rx = self.active_tx.subscribe();
+        // The sender lives as long as `self`, so this cannot fail while we borrow it.
+        let _ = rx.wait_for(|n| *n == 0).await;
+    }
+
+    /// Cancels every running run with the given reason.
+    pub fn cancel_all(&self, reason: &str) {
+        let runs: Vec<Arc<Run>> = lock(&self.inner).runs.values().cloned().collect();
+        for r in runs {
+            r.cancel(reason);
+        }
+    }
+
+    /// Called once when a run's `done` event is logged.
+    fn on_finished(self: &Arc<Self>, id: &str) {
+        {
+            let mut inner = lock(&self.inner);
+            inner.active = inner.active.saturating_sub(1);
+            self.active_tx.send_replace(inner.active);
+        }
+        let store = Arc::downgrade(self);
+        let id = id.to_string();
+        let ttl = self.limits.run_ttl;
+        spawn_detached(async move {
+            tokio::time::sleep(ttl).await;
+            if let Some(store) = store.upgrade() {
+                store.evict(&id);
+            }
+        });
+    }
+
+    fn evict(&self, id: &str) {
+        let mut inner = lock(&self.inner);
+        if inner.runs.remove(id).is_some() {
+            inner.order.retain(|x| x != id);
+        }
+    }
+}
+
+impl Inner {
+    fn evict_oldest_finished(&mut self) -> bool {
+        let victim = self.order.iter().position(|id| {
+            self.runs
+                .get(id)
+                .is_some_and(|r| r.status() != RunStatus::Running)
+        });
+        match victim.and_then(|i| self.order.remove(i)) {
+            Some(id) => {
+                self.runs.remove(&id);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+fn spawn_detached<F>(fut: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    // Timers are only armed from inside the runtime; outside it (a unit test that
+    // drops a guard after the runtime ended) there is nothing left to time.
+    if let Ok(handle) = tokio::runtime::Handle::try_current() {
+        handle.spawn(fut);
+    }
+}
+
+/// One run: its frozen config, event log and live state.
+pub struct Run {
+    pub id: String,
+    pub task: String,
+    pub config: Arc<RunConfig>,
+    pub created_at: SystemTime,
+    pub started: Instant,
+    store: Weak<RunStore>,
+    state: Mutex<RunState>,
+    /// The seq of the last logged event; subscribers wait on changes.
+    seq_tx: watch::Sender<u64>,
+    /// `Some(reason)` once cancellation was requested.
+    cancel_tx: watch::Sender<Option<String>>,
+}
+
+struct RunState {
+    log: Vec<Bytes>,
+    status: RunStatus,
+    finished_at: Option<SystemTime>,
+    subscribers: usize,
+    /// Bumped whenever the subscriber count changes, so a stale grace timer knows
+    /// someone came and went in between.
+    subscriber_epoch: u64,
+    plan: Option<Value>,
+    agents: Vec<AgentSnapshot>,
+    output: String,
+    usage: Usage,
+    cost_usd: Option<f64>,
+}
+
+#[derive(Debug, Clone)]
+struct AgentSnapshot {
+    name: String,
+    kind: AgentKind,
+    state: AgentState,
+    model: String,
+    provider: String,
+    output: String,
+    usage: Option<Usage>,
+    cost_usd: Option<f64>,
+    elapsed_ms: Option<u64>,
+    error: Option<String>,
+}
+
+impl Run {
+    fn new(id: String, task: String, config: RunConfig, store: Weak<RunStore>) -> Run {
+        let agents = config
+            .agents
+            .iter()
+            .map(|a| AgentSnapshot {
+                name: a.name.clone(),
+                kind: a.kind,
+                state: AgentState::Queued,
+                model: a.model.clone(),
+                provider: a.provider.as_str().to_string(),
+                output: String::new(),
+                usage: None,
+                cost_usd: None,
+                elapsed_ms: None,
+                error: None,
+            })
+            .collect();
+        Run {
+            id,
+            task,
+            config: Arc::new(config),
+            created_at: SystemTime::now(),
+            started: Instant::now(),
+            store,
+            state: Mutex::new(RunState {
+                log: Vec::new(),
+                status: RunStatus::Running,
+                finished_at: None,
+                subscribers: 0,
+                subscriber_epoch: 0,
+                plan: None,
+                agents,
+                output: String::new(),
+                usage: Usage::default(),
+                cost_usd: None,
+            }),
+            seq_tx: watch::Sender::new(0),
+            cancel_tx: watch::Sender::new(None),
+        }
+    }
+
+    pub fn status(&self) -> RunStatus {
+        lock(&self.state).status
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.status() != RunStatus::Running
+    }
+
+    /// Appends an event to the log (giving it the next seq), folds it into the
+    /// snapshot and wakes every subscriber. Events after `done` are ignored.
+    pub fn push(self: &Arc<Self>, event: Event) {
+        let finished = {
+            let mut st = lock(&self.state);
+            if st.status != RunStatus::Running {
+                return;
+            }
+            let seq = st.log.len() as u64 + 1;
+            let bytes = frame(seq, event.name(), &event.data_json());
+            st.log.push(bytes);
+            st.apply(&event);
+            self.seq_tx.send_replace(seq);
+            matches!(event, Event::Done(_))
+        };
+        if finished {
+            if let Some(store) = self.store.upgrade() {
+                store.on_finished(&self.id);
+            }
+        }
+    }
+
+    /// Framed events with seq > `after`, and the seq of the last one.
+    pub fn frames_after(&self, after: u64) -> (Vec<Bytes>, u64, bool) {
+        let st = lock(&self.state);
+        let last = st.log.len() as u64;
+        let start = after.min(last) as usize;
+        (
+            st.log[start..].to_vec(),
+            last,
+            st.status != RunStatus::Running,
+        )
+    }
+
+    /// Tokens and cost summed over every finished agent call so far.
+    pub fn totals(&self) -> (Usage, Option<f64>) {
+        let st = lock(&self.state);
+        (st.usage, st.cost_usd)
+    }
+
+    pub fn last_event_id(&self) -> u64 {
+        lock(&self.state).log.len() as u64
+    }
+
+    /// A receiver that changes whenever an event is logged.
+    pub fn watch_seq(&self) -> watch::Receiver<u64> {
+        self.seq_tx.subscribe()
+    }
+
+    pub fn subscribe(self: &Arc<Self>) -> Result<SubscriberGuard, SubscribeError> {
+        let mut st = lock(&self.state);
+        if st.subscribers >= MAX_SUBSCRIBERS {
+            return Err(SubscribeError::TooManySubscribers);
+        }
+        st.subscribers += 1;
+        st.subscriber_epoch += 1;
+        Ok(SubscriberGuard { run: self.clone() })
+    }
+
+    pub fn subscriber_count(&self) -> usize {
+        lock(&self.state).subscribers
+    }
+
+    /// Requests cancellation; the pipeline notices at once and ends with `done` `cancelled`.
+    pub fn cancel(&self, reason: &str) {
+        if self.is_finished() {
+            return;
+        }
+        self.cancel_tx.send_if_modified(|r| {
+            if r.is_none() {
+                *r = Some(reason.to_string());
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    pub fn cancel_reason(&self) -> Option<String> {
+        self.cancel_tx.borrow().clone()
+    }
+
+    /// Resolves once cancellation was requested (at once if it already was).
+    pub async fn cancelled(&self) {
+        let mut rx = self.cancel_tx.subscribe();
+        // The sender lives in `self`, so the wait cannot fail while we borrow it.
+        let _ = rx.wait_for(|r| r.is_some()).await;
+    }
+
+    /// With no subscriber for the grace period, a non-detached running run is cancelled.
+    fn arm_disconnect_timer(self: &Arc<Self>) {
+        if self.config.detach {
+            return;
+        }
+        let grace = match self.store.upgrade() {
+            Some(s) => s.limits.disconnect_grace,
+            None => return,
+        };
+        let epoch = lock(&self.state).subscriber_epoch;
+        let run = Arc::downgrade(self);
+        spawn_detached(async move {
+            tokio::time::sleep(grace).await;
+            if let Some(run) = run.upgrade() {
+                let idle = {
+                    let st = lock(&run.state);
+                    st.subscribers == 0 && st.subscriber_epoch == epoch
+                };
+                if idle {
+                    run.cancel(&format!("no stream subscriber for {} s", grace.as_secs()));
+                }
+            }
+        });
+    }
+
+    pub fn summary_json(&self) -> Value {
+        let st = lock(&self.state);
+        json!({
+            "id": self.id,
+            "task": cut_chars(&self.task, 200),
+            "status": st.status,
+            "created_at": clock::rfc3339(self.created_at),
+            "finished_at": st.finished_at.map(clock::rfc3339),
+        })
+    }
+
+    /// The full snapshot of `GET /api/runs/{id}`.
+    pub fn snapshot_json(&self) -> Value {
+        let st = lock(&self.state);
+        let agents: Vec<Value> = st
+            .agents
+            .iter()
+            .map(|a| {
+                json!({
+                    "name": a.name,
+                    "kind": a.kind,
+                    "state": a.state,
+                    "model": a.model,
+                    "provider": a.provider,
+                    "output": a.output,
+                    "usage": a.usage,
+                    "cost_usd": a.cost_usd,
+                    "elapsed_ms": a.elapsed_ms,
+                    "error": a.error,
+                })
+            })
+            .collect();
+        json!({
+            "id": self.id,
+            "status": st.status,
+            "task": self.task,
+            "created_at": clock::rfc3339(self.created_at),
+            "finished_at": st.finished_at.map(clock::rfc3339),
+            "config": self.config.to_json(),
+            "plan": st.plan,
+            "agents": agents,
+            "output": st.output,
+            "usage": st.usage,
+            "cost_usd": st.cost_usd,
+            "last_event_id": st.log.len(),
+        })
+    }
+}
+
+impl RunState {
+    fn agent_mut(&mut self, name: &str) -> Option<&mut AgentSnapshot> {
+        self.agents.iter_mut().find(|a| a.name == name)
+    }
+
+    /// Folds one event into the snapshot, so the snapshot is always exactly what
+    /// the event log says.
+    fn apply(&mut self, event: &Event) {
+        match event {
+            Event::Status(s) => {
+                if let Some(name) = &s.agent {
+                    if let Some(a) = self.agent_mut(name) {
+                        a.state = s.state;
+                    }
+                }
+            }
+            Event::Plan(p) => self.apply_plan(p),
+            Event::StreamStart(s) => {
+                if let Some(a) = self.agent_mut(&s.agent) {
+                    a.state = if a.kind == AgentKind::Writer {
+                        AgentState::Writing
+                    } else {
+                        AgentState::Running
+                    };
+                    a.model.clone_from(&s.model);
+                    a.provider.clone_from(&s.provider);
+                    a.output.clear();
+                    a.error = None;
+                }
+            }
+            Event::Token(t) => {
+                if let Some(a) = self.agent_mut(&t.agent) {
+                    a.output.push_str(&t.text);
+                }
+            }
+            Event::StreamEnd(e) => {
+                if let Some(a) = self.agent_mut(&e.agent) {
+                    a.state = AgentState::Done;
+                    a.usage = e.usage;
+                    a.cost_usd = e.cost_usd;
+                    a.elapsed_ms = Some(e.elapsed_ms);
+                }
+                if let Some(u) = e.usage {
+                    self.usage.add(u);
+                }
+                if let Some(c) = e.cost_usd {
+                    self.cost_usd = Some(self.cost_usd.unwrap_or(0.0) + c);
+                }
+            }
+            Event::Error(e) => self.apply_error(e),
+            Event::Done(d) => self.apply_done(d),
+        }
+    }
+
+    fn apply_plan(&mut self, p: &PlanEvent) {
+        self.plan = serde_json::to_value(p).ok();
+    }
+
+    fn apply_error(&mut self, e: &ErrorEvent) {
+        if let Some(name) = &e.agent {
+            if let Some(a) = self.agent_mut(name) {
+                a.error = Some(e.message.clone());
+            }
+        }
+    }
+
+    fn apply_done(&mut self, d: &DoneEvent) {
+        self.status = d.status;
+        self.finished_at = Some(SystemTime::now());
+        self.output.clone_from(&d.output);
+        for a in &mut self.agents {
+            match a.state {
+                AgentState::Queued => a.state = AgentState::Skipped,
+                AgentState::Planning
+                | AgentState::Running
+                | AgentState::Writing
+                | AgentState::Retrying => {
+                    a.state = AgentState::Failed;
+                    if a.error.is_none() && d.status == RunStatus::Cancelled {
+                        a.error = Some("cancelled".to_string());
+                    }
+                }
+                AgentState::Done | AgentState::Skipped | AgentState::Failed => {}
+            }
+        }
+    }
+}
+
+/// Counts one live stream subscriber; dropping it (the client went away) may arm
+/// the disconnect-grace timer.
+pub struct SubscriberGuard {
+    run: Arc<Run>,
+}
+
+impl Drop for SubscriberGuard {
+    fn drop(&mut self) {
+        let none_left = {
+            let mut st = lock(&self.run.state);
+            st.subscribers = st.subscribers.saturating_sub(1);
+            st.subscriber_epoch += 1;
+            st.subscribers == 0 && st.status == RunStatus::Running
+        };
+        if none_left {
+            self.run.arm_disconnect_timer();
+        }
+    }
+}
+
+/// The first `max` characters (Unicode scalar values) of `s`.
+pub fn cut_chars(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
