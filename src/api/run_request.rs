@@ -32,10 +32,18 @@ pub struct FieldError {
     pub message: String,
 }
 
+/// The message always names the field, so a client that shows only the message
+/// still tells the user what to fix.
 fn fail(field: &str, message: impl Into<String>) -> FieldError {
+    let message = message.into();
+    let message = if message.contains(field) {
+        message
+    } else {
+        format!("{field}: {message}")
+    };
     FieldError {
         field: field.to_string(),
-        message: message.into(),
+        message,
     }
 }
 
