@@ -19,19 +19,20 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(config: Config) -> Arc<AppState> {
+    /// Fails only when the provider client cannot be built (an unusable `MESH_CA_FILE`).
+    pub fn new(config: Config) -> Result<Arc<AppState>, String> {
         let store = RunStore::new(StoreLimits {
             run_ttl: config.run_ttl,
             max_active_runs: config.max_active_runs,
             disconnect_grace: config.disconnect_grace,
         });
-        let providers = Arc::new(Providers::from_config(&config));
-        Arc::new(AppState {
+        let providers = Arc::new(Providers::from_config(&config)?);
+        Ok(Arc::new(AppState {
             config: Arc::new(config),
             store,
             providers,
             started: Instant::now(),
-        })
+        }))
     }
 
     /// Resolves provider, model and max_tokens of every agent now, so nothing that

@@ -81,7 +81,13 @@ pub fn parse_args(args: &[String]) -> Result<Command, String> {
 
 /// Runs one pipeline in-process; returns the exit code (0 completed, 1 otherwise).
 pub async fn run_in_terminal(config: Config, task: String, json: bool) -> i32 {
-    let state = AppState::new(config);
+    let state = match AppState::new(config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("agent-mesh: MESH_CA_FILE: {e}");
+            return 2;
+        }
+    };
     let req = RunRequest {
         task: task.trim().to_string(),
         provider: None,

@@ -275,7 +275,12 @@ impl Config {
         };
 
         let ca_file = match get("MESH_CA_FILE") {
-            Some(p) => Some(readable_file("MESH_CA_FILE", &p)?),
+            Some(p) => {
+                let path = readable_file("MESH_CA_FILE", &p)?;
+                crate::providers::client::load_ca_file(&path)
+                    .map_err(|e| err("MESH_CA_FILE", e))?;
+                Some(path)
+            }
             None => None,
         };
         let roster = match get("MESH_AGENTS") {

@@ -44,7 +44,8 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> std::i
             .join(", ")
     );
     let grace = config.shutdown_grace;
-    let state = AppState::new(config);
+    let state = AppState::new(config)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
 
     tokio::pin!(shutdown);
     loop {

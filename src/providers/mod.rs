@@ -1,9 +1,15 @@
 //! The provider seam: one call = system + user prompt in, a stream of text deltas out,
 //! then usage or a typed error. Adapters plug in behind `Providers::stream`.
 
+pub mod anthropic;
+pub mod client;
+pub mod decode;
 pub mod error;
+pub mod http_call;
 pub mod id;
 pub mod offline;
+pub mod openai;
+pub mod redact;
 pub mod routing;
 pub mod sse;
 
@@ -11,6 +17,7 @@ use crate::config::Config;
 use crate::events::Usage;
 use crate::pipeline::roster::AgentKind;
 use crate::pipeline::run_config::CallTimeouts;
+use crate::secret::Secret;
 use error::{ErrorKind, ProviderError};
 use id::ProviderId;
 use std::time::Duration;
@@ -50,37 +57,225 @@ pub trait TokenSink: Send {
     fn retrying(&mut self, attempt: u32, delay: Duration, error: &ProviderError);
 }
 
+/// Retries before the first token (SPEC §5.1).
+pub const MAX_RETRIES: u32 = 2;
+const BACKOFF_BASE: Duration = Duration::from_millis(500);
+
+/// How a provider is reached.
+#[derive(Debug, Clone)]
+struct Upstream {
+    base_url: String,
+    key: Option<Secret>,
+    wire: Wire,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wire {
+    OpenAi,
+    Anthropic,
+}
+
 /// Every adapter this process can call, built once from the config.
 pub struct Providers {
     offline: offline::OfflineProvider,
+    client: client::HttpClient,
+    upstreams: Vec<(ProviderId, Upstream)>,
     configured: Vec<ProviderId>,
+    /// Every secret this process knows, masked in anything an upstream sends back.
+    secrets: Vec<String>,
 }
 
 impl Providers {
-    pub fn from_config(config: &Config) -> Providers {
-        Providers {
-            offline: offline::OfflineProvider::new(config.offline_delay),
-            configured: config.providers.configured(),
+    pub fn from_config(config: &Config) -> Result<Providers, String> {
+        let client = client::build(config.ca_file.as_deref())?;
+        let p = &config.providers;
+        let mut upstreams = Vec::new();
+        let mut add = |id, base: &str, key: &Option<Secret>, wire| {
+            upstreams.push((
+                id,
+                Upstream {
+                    base_url: base.to_string(),
+                    key: key.clone(),
+                    wire,
+                },
+            ));
+        };
+        add(
+            ProviderId::OpenRouter,
+            &p.openrouter.base_url,
+            &p.openrouter.api_key,
+            Wire::OpenAi,
+        );
+        add(
+            ProviderId::Nous,
+            &p.nous.base_url,
+            &p.nous.api_key,
+            Wire::OpenAi,
+        );
+        add(
+            ProviderId::Anthropic,
+            &p.anthropic.base_url,
+            &p.anthropic.api_key,
+            Wire::Anthropic,
+        );
+        add(
+            ProviderId::OpenAi,
+            &p.openai.base_url,
+            &p.openai.api_key,
+            Wire::OpenAi,
+        );
+        if let Some(c) = &p.custom {
+            add(ProviderId::Custom, &c.base_url, &c.api_key, Wire::OpenAi);
         }
+        let mut secrets: Vec<String> = [
+            &p.openrouter.api_key,
+            &p.nous.api_key,
+            &p.anthropic.api_key,
+            &p.openai.api_key,
+        ]
+        .into_iter()
+        .chain(p.custom.as_ref().map(|c| &c.api_key))
+        .flatten()
+        .map(|s| s.expose().to_string())
+        .collect();
+        if let Some(c) = &config.credentials {
+            secrets.push(c.pass.expose().to_string());
+        }
+        // Very short values would mask ordinary words; keys and passwords are longer.
+        secrets.retain(|s| s.len() >= 4);
+        Ok(Providers {
+            offline: offline::OfflineProvider::new(config.offline_delay),
+            client,
+            upstreams,
+            configured: config.providers.configured(),
+            secrets,
+        })
     }
 
     pub fn is_configured(&self, id: ProviderId) -> bool {
         self.configured.contains(&id)
     }
 
-    /// Streams one call through the named provider's adapter.
+    /// Streams one call through the named provider, retrying before the first token.
     pub async fn stream(
         &self,
         provider: ProviderId,
         request: &CallRequest<'_>,
         sink: &mut dyn TokenSink,
     ) -> Result<CallOutcome, ProviderError> {
-        match provider {
-            ProviderId::Offline => Ok(self.offline.stream(request, sink).await),
-            other => Err(ProviderError::new(
-                ErrorKind::Config,
-                format!("the {other} adapter is not available in this build"),
-            )),
+        if provider == ProviderId::Offline {
+            return Ok(self.offline.stream(request, sink).await);
+        }
+        let mut sink = redact::RedactingSink::new(sink, &self.secrets);
+        let result = self.with_retries(provider, request, &mut sink).await;
+        sink.flush();
+        result.map_err(|mut e| {
+            e.message = redact::redact(&e.message, &self.secrets);
+            e
+        })
+    }
+
+    async fn with_retries(
+        &self,
+        provider: ProviderId,
+        request: &CallRequest<'_>,
+        sink: &mut dyn TokenSink,
+    ) -> Result<CallOutcome, ProviderError> {
+        let mut attempt = 0;
+        loop {
+            let mut emitted = false;
+            let result = self.attempt(provider, request, sink, &mut emitted).await;
+            match result {
+                Err(e) if e.retryable && !emitted && attempt < MAX_RETRIES => {
+                    attempt += 1;
+                    let delay = e.retry_after.unwrap_or_else(|| backoff(attempt));
+                    sink.retrying(attempt, delay, &e);
+                    tokio::time::sleep(delay).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        provider: ProviderId,
+        request: &CallRequest<'_>,
+        sink: &mut dyn TokenSink,
+        emitted: &mut bool,
+    ) -> Result<CallOutcome, ProviderError> {
+        let upstream = self
+            .upstreams
+            .iter()
+            .find(|(id, _)| *id == provider)
+            .map(|(_, u)| u)
+            .filter(|_| self.is_configured(provider))
+            .ok_or_else(|| {
+                ProviderError::new(
+                    ErrorKind::Config,
+                    format!("provider {provider} is not configured"),
+                )
+            })?;
+        let key = upstream.key.as_ref().map(Secret::expose);
+        let (http_request, mut decoder): (_, Box<dyn decode::ChunkDecoder>) = match upstream.wire {
+            Wire::OpenAi => {
+                if provider == ProviderId::Nous && key.is_none() {
+                    return Err(ProviderError::new(
+                        ErrorKind::Config,
+                        "the Nous Portal needs NOUS_API_KEY (Hermes login support is not available in this build)",
+                    ));
+                }
+                (
+                    openai::build_request(provider, &upstream.base_url, key, request)?,
+                    Box::new(decode::OpenAiDecoder::default()),
+                )
+            }
+            Wire::Anthropic => {
+                let key = key.ok_or_else(|| {
+                    ProviderError::new(ErrorKind::Config, "ANTHROPIC_API_KEY is not set")
+                })?;
+                (
+                    anthropic::build_request(&upstream.base_url, key, request)?,
+                    Box::new(decode::AnthropicDecoder::default()),
+                )
+            }
+        };
+        http_call::stream_call(
+            &self.client,
+            http_request,
+            decoder.as_mut(),
+            sink,
+            request.timeouts,
+            &self.secrets,
+            emitted,
+        )
+        .await
+    }
+}
+
+/// 0.5 s × 2^(attempt-1), plus up to 25 % jitter so many clients do not retry in step.
+fn backoff(attempt: u32) -> Duration {
+    let base = BACKOFF_BASE * 2u32.saturating_pow(attempt.saturating_sub(1));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let jitter = base.mul_f64(f64::from(nanos % 1000) / 4000.0);
+    base + jitter
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_bounded_jitter() {
+        for (attempt, base_ms) in [(1, 500u64), (2, 1000)] {
+            let d = backoff(attempt).as_millis() as u64;
+            assert!(
+                d >= base_ms && d <= base_ms * 5 / 4,
+                "attempt {attempt}: {d} ms"
+            );
         }
     }
 }

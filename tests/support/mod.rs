@@ -2,6 +2,8 @@
 //! over plain TCP sockets (HTTP/1.1, chunked bodies, SSE), with timeouts everywhere.
 #![allow(dead_code)]
 
+pub mod mock;
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

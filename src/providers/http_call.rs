@@ -1,0 +1,315 @@
+//! One streaming HTTP call to a provider: send, classify the status, then relay the
+//! event stream incrementally under the first-token, idle and total timeouts and the
+//! size bounds of SPEC §5.1.
+
+use super::client::HttpClient;
+use super::decode::{ChunkDecoder, Flow};
+use super::error::{ErrorKind, ProviderError};
+use super::redact::redact;
+use super::sse::{SseError, SseParser};
+use super::{CallOutcome, TokenSink};
+use crate::pipeline::run_config::CallTimeouts;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use hyper::{Request, StatusCode};
+use std::time::Duration;
+use tokio::time::{timeout_at, Instant};
+
+/// A response over this size ends the call: no answer we relay is that long.
+pub const MAX_RESPONSE_BYTES: usize = 8 << 20;
+/// Error bodies are read only this far, for their message.
+const MAX_ERROR_BODY: usize = 64 << 10;
+/// `Retry-After` is honoured up to this long.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(20);
+
+/// Builds a JSON POST. Headers carrying secrets are marked sensitive, so hyper
+/// never prints them and HTTP/2 never indexes them.
+pub fn json_post(
+    url: &str,
+    headers: &[(&str, String, bool)],
+    body: Vec<u8>,
+) -> Result<Request<Full<Bytes>>, ProviderError> {
+    let mut builder = Request::post(url)
+        .header(CONTENT_TYPE, "application/json")
+        .header(hyper::header::ACCEPT, "text/event-stream")
+        .header(
+            hyper::header::USER_AGENT,
+            concat!("agent-mesh/", env!("CARGO_PKG_VERSION")),
+        );
+    for (name, value, sensitive) in headers {
+        let mut v = HeaderValue::from_str(value).map_err(|_| {
+            ProviderError::new(
+                ErrorKind::Config,
+                format!("the {name} header value is not valid"),
+            )
+        })?;
+        v.set_sensitive(*sensitive);
+        builder = builder.header(
+            HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| ProviderError::new(ErrorKind::Config, "bad header name"))?,
+            v,
+        );
+    }
+    builder.body(Full::new(Bytes::from(body))).map_err(|e| {
+        ProviderError::new(
+            ErrorKind::Config,
+            format!("invalid provider URL {url}: {e}"),
+        )
+    })
+}
+
+/// Sends the request and relays its stream. `emitted` turns true with the first
+/// token, after which the caller must not retry.
+pub async fn stream_call(
+    client: &HttpClient,
+    request: Request<Full<Bytes>>,
+    decoder: &mut dyn ChunkDecoder,
+    sink: &mut dyn TokenSink,
+    timeouts: CallTimeouts,
+    secrets: &[String],
+    emitted: &mut bool,
+) -> Result<CallOutcome, ProviderError> {
+    let started = Instant::now();
+    let total_deadline = started + timeouts.total;
+    let first_token_deadline = (started + timeouts.first_token).min(total_deadline);
+    let host = request
+        .uri()
+        .authority()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+
+    let response = match timeout_at(first_token_deadline, client.request(request)).await {
+        Err(_) => {
+            return Err(ProviderError::new(
+                ErrorKind::Timeout,
+                format!(
+                    "{host} sent no response within {} s",
+                    timeouts.first_token.as_secs()
+                ),
+            ))
+        }
+        Ok(Err(e)) => return Err(client_error(&host, &e)),
+        Ok(Ok(r)) => r,
+    };
+    let status = response.status();
+    if !status.is_success() {
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER));
+        let body = read_error_body(response.into_body()).await;
+        let mut e = status_error(status, &redact(&body, secrets));
+        e.retry_after = retry_after;
+        return Err(e);
+    }
+    let content_type = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if !content_type.is_empty() && !content_type.starts_with("text/event-stream") {
+        let body = read_error_body(response.into_body()).await;
+        return Err(ProviderError::new(
+            ErrorKind::BadResponse,
+            format!(
+                "expected an event stream from {host}, got {content_type}: {}",
+                crate::store::cut_chars(&redact(&body, secrets), 300)
+            ),
+        ));
+    }
+
+    let mut body = response.into_body();
+    let mut parser = SseParser::new();
+    let mut events = Vec::new();
+    let mut total_bytes = 0usize;
+    let mut last_data = Instant::now();
+    loop {
+        let deadline = if *emitted {
+            (last_data + timeouts.idle).min(total_deadline)
+        } else {
+            first_token_deadline
+        };
+        let frame = match timeout_at(deadline, body.frame()).await {
+            Err(_) => {
+                let message = if Instant::now() >= total_deadline {
+                    format!("the call took longer than {} s", timeouts.total.as_secs())
+                } else if *emitted {
+                    format!("the stream went silent for {} s", timeouts.idle.as_secs())
+                } else {
+                    format!("no first token within {} s", timeouts.first_token.as_secs())
+                };
+                return Err(ProviderError::new(ErrorKind::Timeout, message));
+            }
+            Ok(None) => {
+                parser.finish(&mut events);
+                if let Some(done) = decode_all(&mut events, decoder, sink, emitted)? {
+                    return Ok(done);
+                }
+                if decoder.saw_finish() {
+                    return Ok(decoder.outcome());
+                }
+                return Err(ProviderError::new(
+                    ErrorKind::Upstream,
+                    "the stream ended before the answer was complete",
+                ));
+            }
+            Ok(Some(Err(e))) => {
+                let mut err = ProviderError::new(
+                    ErrorKind::Network,
+                    format!("the connection to {host} broke mid-stream: {e}"),
+                );
+                err.retryable = true;
+                return Err(err);
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        last_data = Instant::now();
+        total_bytes += data.len();
+        if total_bytes > MAX_RESPONSE_BYTES {
+            return Err(ProviderError::new(
+                ErrorKind::BadResponse,
+                "the response exceeded 8 MiB",
+            ));
+        }
+        parser.feed(&data, &mut events).map_err(|e| match e {
+            SseError::LineTooLong | SseError::EventTooLarge => {
+                ProviderError::new(ErrorKind::BadResponse, e.to_string())
+            }
+        })?;
+        if let Some(done) = decode_all(&mut events, decoder, sink, emitted)? {
+            return Ok(done);
+        }
+    }
+}
+
+fn decode_all(
+    events: &mut Vec<super::sse::SseEvent>,
+    decoder: &mut dyn ChunkDecoder,
+    sink: &mut dyn TokenSink,
+    emitted: &mut bool,
+) -> Result<Option<CallOutcome>, ProviderError> {
+    for event in events.drain(..) {
+        let flow = decoder.event(&event, &mut |text| {
+            *emitted = true;
+            sink.token(text);
+        })?;
+        if flow == Flow::Finished {
+            return Ok(Some(decoder.outcome()));
+        }
+    }
+    Ok(None)
+}
+
+async fn read_error_body(body: hyper::body::Incoming) -> String {
+    let limited = http_body_util::Limited::new(body, MAX_ERROR_BODY);
+    match tokio::time::timeout(Duration::from_secs(10), limited.collect()).await {
+        Ok(Ok(c)) => String::from_utf8_lossy(&c.to_bytes()).to_string(),
+        _ => String::new(),
+    }
+}
+
+/// The provider's own words from an error body (OpenAI and Anthropic both use
+/// `{"error":{"message":..}}`), else the start of the body.
+fn provider_message(body: &str) -> String {
+    let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
+    let msg = parsed.as_ref().and_then(|v| {
+        v.pointer("/error/message")
+            .and_then(|m| m.as_str())
+            .or_else(|| v.get("message").and_then(|m| m.as_str()))
+            .or_else(|| v.get("error").and_then(|m| m.as_str()))
+            .map(str::to_string)
+    });
+    let text = msg.unwrap_or_else(|| body.trim().to_string());
+    crate::store::cut_chars(&text, 500).to_string()
+}
+
+pub fn status_error(status: StatusCode, body: &str) -> ProviderError {
+    let code = status.as_u16();
+    let detail = provider_message(body);
+    let (kind, retryable, what) = match code {
+        401 | 403 => (
+            ErrorKind::Auth,
+            false,
+            "the provider rejected the credentials",
+        ),
+        408 => (
+            ErrorKind::Timeout,
+            true,
+            "the provider timed out the request",
+        ),
+        429 => (ErrorKind::RateLimit, true, "the provider is rate limiting"),
+        500 | 502 | 503 | 504 | 529 => (ErrorKind::Upstream, true, "the provider failed"),
+        500..=599 => (ErrorKind::Upstream, false, "the provider failed"),
+        _ => (
+            ErrorKind::Upstream,
+            false,
+            "the provider refused the request",
+        ),
+    };
+    let message = if detail.is_empty() {
+        format!("{what} ({code})")
+    } else {
+        format!("{what} ({code}): {detail}")
+    };
+    let mut e = ProviderError::new(kind, message);
+    e.status = Some(code);
+    e.retryable = retryable;
+    e
+}
+
+/// A failure before any response: TLS problems are explained and not retried
+/// (they do not fix themselves); other connection failures are retried.
+fn client_error(host: &str, e: &hyper_util::client::legacy::Error) -> ProviderError {
+    let mut chain = Vec::new();
+    let mut tls = false;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.downcast_ref::<rustls::Error>().is_some() {
+            tls = true;
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+            {
+                tls = true;
+            }
+        }
+        chain.push(s.to_string());
+        source = s.source();
+    }
+    chain.dedup();
+    let detail = chain.join(": ");
+    // `io::Error::source()` skips its own payload, so a rustls error wrapped in an
+    // io::Error may be invisible to the walk above; its wording still says what it is.
+    let lowered = detail.to_ascii_lowercase();
+    if lowered.contains("certificate") || lowered.contains("handshake") || lowered.contains("tls") {
+        tls = true;
+    }
+    if tls {
+        return ProviderError::new(
+            ErrorKind::Network,
+            format!("TLS handshake with {host} failed: {detail} (for a private CA, add it with MESH_CA_FILE)"),
+        );
+    }
+    let mut err = ProviderError::new(
+        ErrorKind::Network,
+        format!(
+            "cannot reach {host}: {}",
+            if detail.is_empty() {
+                e.to_string()
+            } else {
+                detail
+            }
+        ),
+    );
+    err.retryable = true;
+    err
+}

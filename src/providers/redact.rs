@@ -1,0 +1,139 @@
+//! Keeping secrets out of everything a provider sends back: error messages, and token
+//! text even when an upstream echoes a key split across several chunks.
+
+use super::error::ProviderError;
+use super::TokenSink;
+use std::time::Duration;
+
+pub const MASK: &str = "***";
+
+/// Replaces every occurrence of any secret with `***`.
+pub fn redact(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for s in secrets.iter().filter(|s| !s.is_empty()) {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), MASK);
+        }
+    }
+    out
+}
+
+/// A sink wrapper that holds back only the tail of the text that could be the start
+/// of a secret, so ordinary text passes through at once and a secret split across
+/// chunks is still masked.
+pub struct RedactingSink<'a> {
+    inner: &'a mut dyn TokenSink,
+    secrets: &'a [String],
+    pending: String,
+}
+
+impl<'a> RedactingSink<'a> {
+    pub fn new(inner: &'a mut dyn TokenSink, secrets: &'a [String]) -> Self {
+        RedactingSink {
+            inner,
+            secrets,
+            pending: String::new(),
+        }
+    }
+
+    /// Sends whatever is still held back (the stream ended, or failed).
+    pub fn flush(&mut self) {
+        if !self.pending.is_empty() {
+            let rest = std::mem::take(&mut self.pending);
+            self.inner.token(&rest);
+        }
+    }
+
+    /// The longest suffix of `pending` that is a proper prefix of a secret, in bytes.
+    fn held_tail(&self) -> usize {
+        let mut longest = 0;
+        for s in self.secrets.iter().filter(|s| !s.is_empty()) {
+            let max = s.len().saturating_sub(1).min(self.pending.len());
+            for len in (longest + 1..=max).rev() {
+                let start = self.pending.len() - len;
+                if self.pending.is_char_boundary(start) && s.starts_with(&self.pending[start..]) {
+                    longest = len;
+                    break;
+                }
+            }
+        }
+        longest
+    }
+}
+
+impl TokenSink for RedactingSink<'_> {
+    fn token(&mut self, text: &str) {
+        if self.secrets.is_empty() {
+            self.inner.token(text);
+            return;
+        }
+        self.pending.push_str(text);
+        if self
+            .secrets
+            .iter()
+            .any(|s| !s.is_empty() && self.pending.contains(s.as_str()))
+        {
+            self.pending = redact(&self.pending, self.secrets);
+        }
+        let keep = self.held_tail();
+        let cut = self.pending.len() - keep;
+        if cut > 0 {
+            let ready: String = self.pending.drain(..cut).collect();
+            self.inner.token(&ready);
+        }
+    }
+
+    fn retrying(&mut self, attempt: u32, delay: Duration, error: &ProviderError) {
+        self.inner.retrying(attempt, delay, error);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Collect(Vec<String>);
+    impl TokenSink for Collect {
+        fn token(&mut self, text: &str) {
+            self.0.push(text.to_string());
+        }
+        fn retrying(&mut self, _: u32, _: Duration, _: &ProviderError) {}
+    }
+
+    fn feed(pieces: &[&str], secrets: &[String]) -> Vec<String> {
+        let mut c = Collect::default();
+        {
+            let mut r = RedactingSink::new(&mut c, secrets);
+            for p in pieces {
+                r.token(p);
+            }
+            r.flush();
+        }
+        c.0
+    }
+
+    #[test]
+    fn plain_text_passes_through_unchanged_and_at_once() {
+        let secrets = vec!["sk-secret-123".to_string()];
+        assert_eq!(feed(&["Hello ", "world"], &secrets), ["Hello ", "world"]);
+    }
+
+    #[test]
+    fn a_secret_split_across_chunks_is_masked() {
+        let secrets = vec!["sk-secret-123".to_string()];
+        let out = feed(&["key is sk-", "secr", "et-1", "23 ok"], &secrets);
+        let joined: String = out.concat();
+        assert_eq!(joined, "key is *** ok");
+        assert!(!joined.contains("sk-secret"));
+        // A near miss is released unchanged.
+        let out: String = feed(&["sk-", "secret-12", "4"], &secrets).concat();
+        assert_eq!(out, "sk-secret-124");
+    }
+
+    #[test]
+    fn redact_replaces_every_secret() {
+        let secrets = vec!["aa11".to_string(), "bb22".to_string()];
+        assert_eq!(redact("x aa11 y bb22 aa11", &secrets), "x *** y *** ***");
+    }
+}
