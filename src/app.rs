@@ -1,8 +1,11 @@
 //! The shared state of one server process and the freezing of a run's configuration.
 
+use crate::api::run_request::ModelChoice;
 use crate::api::run_request::RunRequest;
 use crate::config::Config;
 use crate::pipeline::run_config::{AgentConfig, CallTimeouts, RunConfig};
+use crate::providers::catalog::Source;
+use crate::providers::id::ProviderId;
 use crate::providers::Providers;
 use crate::store::{RunStore, StoreLimits};
 use std::sync::Arc;
@@ -35,6 +38,14 @@ impl AppState {
         }))
     }
 
+    /// Catalogs lag behind providers, so a model the live catalog lacks is still
+    /// tried, with a warning.
+    fn unlisted_model_warning(&self, provider: ProviderId, model: &str) -> Option<String> {
+        let entry = self.providers.catalog().get(provider);
+        (entry.source == Source::Live && entry.find(model).is_none())
+            .then(|| format!("model {model} is not in {provider}'s catalog; trying it anyway"))
+    }
+
     /// Resolves provider, model and max_tokens of every agent now, so nothing that
     /// changes later can affect the run.
     pub fn freeze_run_config(&self, req: &RunRequest) -> RunConfig {
@@ -56,6 +67,9 @@ impl AppState {
                     provider: choice.and_then(|c| c.provider).unwrap_or(provider),
                     model: choice.map_or_else(|| a.model.clone(), |c| c.model.clone()),
                     max_tokens: a.max_tokens,
+                    warning: choice.and_then(|c| {
+                        self.unlisted_model_warning(choice_provider(c, provider), &c.model)
+                    }),
                 }
             })
             .collect();
@@ -71,4 +85,8 @@ impl AppState {
             },
         }
     }
+}
+
+fn choice_provider(choice: &ModelChoice, run_provider: ProviderId) -> ProviderId {
+    choice.provider.unwrap_or(run_provider)
 }

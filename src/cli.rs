@@ -240,25 +240,67 @@ impl Printer {
     }
 }
 
-/// `agent-mesh models`: the model each agent uses on the chosen provider.
-pub fn print_models(config: &Config, provider: Option<&str>) -> i32 {
+/// `agent-mesh models`: the chosen provider's live catalog (or its built-in list).
+pub async fn print_models(config: Config, provider: Option<&str>) -> i32 {
+    use crate::providers::id::ProviderId;
     let provider = match provider {
         None => config.provider,
-        Some(p) => match crate::providers::id::ProviderId::parse(p) {
-            Some(id) => id,
+        Some(p) => match ProviderId::parse(p) {
+            Some(id) if config.providers.is_configured(id) => id,
+            Some(id) => {
+                eprintln!("agent-mesh: --provider: provider \"{id}\" is not configured");
+                return 2;
+            }
             None => {
                 eprintln!("agent-mesh: --provider: unknown provider \"{p}\"");
                 return 2;
             }
         },
     };
-    println!("{:<14} {:<12} model", "agent", "provider");
-    for a in config.roster.agents() {
-        let (model, sub) = crate::providers::routing::resolve_model(provider, &a.model, a.kind);
-        let note = sub
-            .map(|s| format!("  (substituted for {s})"))
+    let providers = match crate::providers::Providers::from_config(&config) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("agent-mesh: MESH_CA_FILE: {e}");
+            return 2;
+        }
+    };
+    let entry = providers.catalog().refresh(&providers, provider).await;
+    let source = match (&entry.source, &entry.error) {
+        (crate::providers::catalog::Source::Live, _) => "live".to_string(),
+        (_, Some(e)) => format!("built-in list; live fetch failed: {e}"),
+        (_, None) => "built-in list".to_string(),
+    };
+    println!(
+        "{} models from {} ({source})\n",
+        entry.models.len(),
+        provider.display_name()
+    );
+    let width = entry
+        .models
+        .iter()
+        .map(|m| m.id.chars().count())
+        .max()
+        .unwrap_or(5)
+        .clamp(5, 60);
+    println!(
+        "{:<width$}  {:<8}  {:>9}  {:>10}  {:>10}",
+        "model", "tier", "context", "in $/Mtok", "out $/Mtok"
+    );
+    let price = |p: Option<f64>| p.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"));
+    for m in &entry.models {
+        let tier = serde_json::to_value(m.tier)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
-        println!("{:<14} {:<12} {model}{note}", a.name, provider.as_str());
+        println!(
+            "{:<width$}  {:<8}  {:>9}  {:>10}  {:>10}",
+            m.id,
+            tier,
+            m.context_length
+                .map_or_else(|| "-".to_string(), |c| c.to_string()),
+            price(m.price_in_per_mtok),
+            price(m.price_out_per_mtok),
+        );
     }
     0
 }

@@ -76,6 +76,8 @@ pub struct NousSettings {
     /// True when `NOUS_BASE_URL` was set: a portal-returned inference URL must then equal it.
     pub base_url_explicit: bool,
     pub portal_url: String,
+    /// True when `NOUS_PORTAL_URL` was set: it then wins over the portal named in auth.json.
+    pub portal_url_explicit: bool,
     pub hermes_home: Option<PathBuf>,
 }
 
@@ -233,6 +235,7 @@ impl Config {
                 base_url: url("NOUS_BASE_URL", "https://inference-api.nousresearch.com/v1")?,
                 base_url_explicit: get("NOUS_BASE_URL").is_some(),
                 portal_url: url("NOUS_PORTAL_URL", "https://portal.nousresearch.com")?,
+                portal_url_explicit: get("NOUS_PORTAL_URL").is_some(),
                 hermes_home,
             },
             anthropic: Endpoint {

@@ -47,7 +47,7 @@ fn main() -> ExitCode {
         match command {
             Command::Run { task, json } => cli::run_in_terminal(config, task, json).await,
             Command::Models { provider } => {
-                agent_mesh::cli::print_models(&config, provider.as_deref())
+                agent_mesh::cli::print_models(config, provider.as_deref()).await
             }
             _ => match agent_mesh::http::server::serve(config, shutdown_signal()).await {
                 Ok(()) => 0,

@@ -188,6 +188,7 @@ pub fn providers(state: &AppState) -> Response<Body> {
         .iter()
         .map(|&id| {
             let configured = settings.is_configured(id);
+            let usability = state.providers.usability(id);
             let auth = match id {
                 ProviderId::Offline => "none",
                 ProviderId::Custom
@@ -201,19 +202,60 @@ pub fn providers(state: &AppState) -> Response<Body> {
                 ProviderId::Nous if settings.nous.api_key.is_none() => "hermes_login",
                 _ => "api_key",
             };
+            let catalog = state.providers.catalog().get(id);
             json!({
                 "id": id.as_str(),
                 "name": id.display_name(),
                 "configured": configured,
-                "usable": configured,
+                "usable": usability.is_ok(),
                 "active": id == state.config.provider,
                 "base_url": settings.base_url(id),
                 "auth": auth,
-                "catalog": "fallback",
-                "models": 0,
-                "error": if configured { None } else { Some("not configured") },
+                "catalog": catalog.source,
+                "models": catalog.models.len(),
+                "error": usability.err(),
             })
         })
         .collect();
     json(StatusCode::OK, &serde_json::Value::Array(list))
+}
+
+/// `GET /api/models?provider=P&refresh=1`: the provider's catalog, fetched again on request.
+pub async fn models(state: &AppState, query: Option<&str>) -> Result<Response<Body>, ApiError> {
+    let mut provider = state.config.provider;
+    let mut refresh = false;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "provider" => {
+                provider = ProviderId::parse(v).ok_or_else(|| {
+                    ApiError::bad_field(
+                        "provider",
+                        format!(
+                            "provider: unknown provider \"{}\"",
+                            crate::store::cut_chars(v, 40)
+                        ),
+                    )
+                })?;
+                if !state.providers.is_configured(provider) {
+                    return Err(ApiError::bad_field(
+                        "provider",
+                        format!("provider \"{provider}\" is not configured on this server"),
+                    ));
+                }
+            }
+            "refresh" => refresh = matches!(v, "1" | "true" | "yes"),
+            _ => {}
+        }
+    }
+    let entry = if refresh {
+        state
+            .providers
+            .catalog()
+            .refresh(&state.providers, provider)
+            .await
+    } else {
+        state.providers.catalog().get(provider)
+    };
+    Ok(json(StatusCode::OK, &entry.to_json(provider)))
 }

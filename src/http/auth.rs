@@ -51,7 +51,7 @@ pub fn base64_decode(input: &[u8]) -> Option<Vec<u8>> {
         Some(pad) => {
             if input[pad..].iter().any(|b| *b != b'=')
                 || input.len() - pad > 2
-                || input.len() % 4 != 0
+                || !input.len().is_multiple_of(4)
             {
                 return None;
             }

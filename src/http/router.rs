@@ -114,6 +114,10 @@ async fn route(req: Request<Incoming>, state: &Arc<AppState>) -> Result<Response
             allow(&method, GET, "GET, HEAD")?;
             Ok(api::agents(state))
         }
+        ["api", "models"] => {
+            allow(&method, GET, "GET, HEAD")?;
+            api::models(state, query.as_deref()).await
+        }
         ["api", "providers"] => {
             allow(&method, GET, "GET, HEAD")?;
             Ok(api::providers(state))

@@ -253,6 +253,9 @@ async fn call_agent(
     context: &[(String, String)],
 ) -> Result<String, String> {
     let (model, substituted_for) = resolve_model(agent.provider, &agent.model, agent.kind);
+    if let Some(warning) = &agent.warning {
+        run.push(status_event(Some(&agent.name), AgentState::Queued, warning));
+    }
     run.push(Event::StreamStart(StreamStartEvent {
         agent: agent.name.clone(),
         model: model.clone(),

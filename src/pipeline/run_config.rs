@@ -17,6 +17,8 @@ pub struct AgentConfig {
     /// The model as configured (canonical id, or a native id the user chose).
     pub model: String,
     pub max_tokens: u32,
+    /// Said in a `status` event before the agent's call (a model the catalog lacks).
+    pub warning: Option<String>,
 }
 
 #[derive(Debug, Clone)]

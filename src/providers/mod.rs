@@ -2,11 +2,13 @@
 //! then usage or a typed error. Adapters plug in behind `Providers::stream`.
 
 pub mod anthropic;
+pub mod catalog;
 pub mod client;
 pub mod decode;
 pub mod error;
 pub mod http_call;
 pub mod id;
+pub mod nous_auth;
 pub mod offline;
 pub mod openai;
 pub mod redact;
@@ -83,6 +85,9 @@ pub struct Providers {
     configured: Vec<ProviderId>,
     /// Every secret this process knows, masked in anything an upstream sends back.
     secrets: Vec<String>,
+    /// The Hermes login, when Nous has no `NOUS_API_KEY`.
+    nous_auth: Option<nous_auth::NousAuth>,
+    catalog: std::sync::Arc<catalog::Catalog>,
 }
 
 impl Providers {
@@ -149,11 +154,91 @@ impl Providers {
             upstreams,
             configured: config.providers.configured(),
             secrets,
+            nous_auth: if p.nous.api_key.is_none() {
+                nous_auth::NousAuth::new(&p.nous)
+            } else {
+                None
+            },
+            catalog: std::sync::Arc::new(catalog::Catalog::new(&config.roster)),
         })
     }
 
     pub fn is_configured(&self, id: ProviderId) -> bool {
         self.configured.contains(&id)
+    }
+
+    pub fn catalog(&self) -> &std::sync::Arc<catalog::Catalog> {
+        &self.catalog
+    }
+
+    pub fn configured(&self) -> &[ProviderId] {
+        &self.configured
+    }
+
+    pub fn client(&self) -> &client::HttpClient {
+        &self.client
+    }
+
+    pub fn nous_auth(&self) -> Option<&nous_auth::NousAuth> {
+        self.nous_auth.as_ref()
+    }
+
+    /// Whether a configured provider can be called now, with a reason when not
+    /// (a dead or malformed Hermes login).
+    pub fn usability(&self, id: ProviderId) -> Result<(), String> {
+        if !self.is_configured(id) {
+            return Err("not configured".to_string());
+        }
+        match (id, &self.nous_auth) {
+            (ProviderId::Nous, Some(auth)) => auth.status(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Where a provider's model list lives, and the key to ask with.
+    pub async fn catalog_endpoint(
+        &self,
+        provider: ProviderId,
+    ) -> Result<(String, Option<Secret>), String> {
+        let upstream = self
+            .upstreams
+            .iter()
+            .find(|(id, _)| *id == provider)
+            .map(|(_, u)| u)
+            .filter(|_| self.is_configured(provider))
+            .ok_or_else(|| format!("provider {provider} is not configured"))?;
+        if upstream.wire == Wire::Anthropic {
+            return Ok((upstream.base_url.clone(), upstream.key.clone()));
+        }
+        let (key, base) = self
+            .credentials(provider, upstream)
+            .await
+            .map_err(|e| e.message)?;
+        Ok((base, key))
+    }
+
+    /// The static secrets plus the Hermes tokens currently in use.
+    fn all_secrets(&self) -> Vec<String> {
+        let mut all = self.secrets.clone();
+        if let Some(auth) = &self.nous_auth {
+            all.extend(auth.live_secrets());
+        }
+        all
+    }
+
+    /// The bearer and base URL for an OpenAI-compatible upstream.
+    async fn credentials(
+        &self,
+        provider: ProviderId,
+        upstream: &Upstream,
+    ) -> Result<(Option<Secret>, String), ProviderError> {
+        match (provider, &self.nous_auth) {
+            (ProviderId::Nous, Some(auth)) if upstream.key.is_none() => {
+                let b = auth.bearer(&self.client).await?;
+                Ok((Some(b.token), b.base_url))
+            }
+            _ => Ok((upstream.key.clone(), upstream.base_url.clone())),
+        }
     }
 
     /// Streams one call through the named provider, retrying before the first token.
@@ -166,11 +251,25 @@ impl Providers {
         if provider == ProviderId::Offline {
             return Ok(self.offline.stream(request, sink).await);
         }
-        let mut sink = redact::RedactingSink::new(sink, &self.secrets);
+        let secrets = self.all_secrets();
+        let mut sink = redact::RedactingSink::new(sink, &secrets);
         let result = self.with_retries(provider, request, &mut sink).await;
         sink.flush();
+        // Without a reported cost, estimate it from catalog prices.
+        let result = result.map(|mut outcome| {
+            if outcome.cost_usd.is_none() {
+                if let Some(u) = outcome.usage {
+                    outcome.cost_usd =
+                        self.catalog
+                            .cost(provider, request.model, u.input_tokens, u.output_tokens);
+                }
+            }
+            outcome
+        });
+        // Tokens refreshed during the call are masked too.
+        let secrets = self.all_secrets();
         result.map_err(|mut e| {
-            e.message = redact::redact(&e.message, &self.secrets);
+            e.message = redact::redact(&e.message, &secrets);
             e
         })
     }
@@ -182,10 +281,28 @@ impl Providers {
         sink: &mut dyn TokenSink,
     ) -> Result<CallOutcome, ProviderError> {
         let mut attempt = 0;
+        let mut refreshed_login = false;
         loop {
             let mut emitted = false;
-            let result = self.attempt(provider, request, sink, &mut emitted).await;
+            let mut used_bearer = None;
+            let result = self
+                .attempt(provider, request, sink, &mut emitted, &mut used_bearer)
+                .await;
             match result {
+                // A 401 with the Hermes login: refresh once (unless another call
+                // already did) and try again at once.
+                Err(e)
+                    if e.status == Some(401)
+                        && !emitted
+                        && !refreshed_login
+                        && used_bearer.is_some() =>
+                {
+                    let (Some(auth), Some(used)) = (&self.nous_auth, used_bearer) else {
+                        return Err(e);
+                    };
+                    refreshed_login = true;
+                    auth.after_unauthorized(&self.client, &used).await?;
+                }
                 Err(e) if e.retryable && !emitted && attempt < MAX_RETRIES => {
                     attempt += 1;
                     let delay = e.retry_after.unwrap_or_else(|| backoff(attempt));
@@ -203,6 +320,7 @@ impl Providers {
         request: &CallRequest<'_>,
         sink: &mut dyn TokenSink,
         emitted: &mut bool,
+        used_login_bearer: &mut Option<Secret>,
     ) -> Result<CallOutcome, ProviderError> {
         let upstream = self
             .upstreams
@@ -216,22 +334,20 @@ impl Providers {
                     format!("provider {provider} is not configured"),
                 )
             })?;
-        let key = upstream.key.as_ref().map(Secret::expose);
         let (http_request, mut decoder): (_, Box<dyn decode::ChunkDecoder>) = match upstream.wire {
             Wire::OpenAi => {
-                if provider == ProviderId::Nous && key.is_none() {
-                    return Err(ProviderError::new(
-                        ErrorKind::Config,
-                        "the Nous Portal needs NOUS_API_KEY (Hermes login support is not available in this build)",
-                    ));
+                let (key, base_url) = self.credentials(provider, upstream).await?;
+                if provider == ProviderId::Nous && upstream.key.is_none() {
+                    used_login_bearer.clone_from(&key);
                 }
+                let key = key.as_ref().map(Secret::expose);
                 (
-                    openai::build_request(provider, &upstream.base_url, key, request)?,
+                    openai::build_request(provider, &base_url, key, request)?,
                     Box::new(decode::OpenAiDecoder::default()),
                 )
             }
             Wire::Anthropic => {
-                let key = key.ok_or_else(|| {
+                let key = upstream.key.as_ref().map(Secret::expose).ok_or_else(|| {
                     ProviderError::new(ErrorKind::Config, "ANTHROPIC_API_KEY is not set")
                 })?;
                 (
@@ -240,13 +356,14 @@ impl Providers {
                 )
             }
         };
+        let secrets = self.all_secrets();
         http_call::stream_call(
             &self.client,
             http_request,
             decoder.as_mut(),
             sink,
             request.timeouts,
-            &self.secrets,
+            &secrets,
             emitted,
         )
         .await
