@@ -68,7 +68,7 @@ fn openrouter_run_sends_the_exact_requests_and_chains_context() {
         "{events:?}"
     );
 
-    let reqs = mock.requests();
+    let reqs = mock.chat_requests();
     let agents: Vec<&str> = reqs.iter().map(Recorded::agent).collect();
     assert_eq!(
         agents,
@@ -185,7 +185,7 @@ fn anthropic_run_uses_native_ids_headers_and_usage() {
         "completed",
         "{events:?}"
     );
-    for r in mock.requests() {
+    for r in mock.chat_requests() {
         assert_eq!(r.path, "/v1/messages");
         assert_eq!(r.header("x-api-key"), Some("sk-ant-test-secret"));
         assert_eq!(r.header("anthropic-version"), Some("2023-06-01"));
@@ -271,7 +271,7 @@ fn custom_provider_over_https_with_the_test_ca_and_per_agent_routing() {
         "{events:?}"
     );
     // Custom has no key: no Authorization header at all.
-    for r in mock.requests() {
+    for r in mock.chat_requests() {
         assert!(r.header("authorization").is_none());
         assert!(r.json()["max_tokens"].as_u64().is_some());
     }
@@ -279,7 +279,7 @@ fn custom_provider_over_https_with_the_test_ca_and_per_agent_routing() {
         mock.requests_of("researcher")[0].json()["model"],
         "llama3.1:8b"
     );
-    let w = anthropic.requests();
+    let w = anthropic.chat_requests();
     assert_eq!(w.len(), 1);
     assert_eq!(w[0].json()["model"], "claude-opus-4-1");
     assert_eq!(text_of(&events, "writer"), "writer via anthropic");
@@ -363,8 +363,9 @@ fn tokens_are_relayed_byte_for_byte_whatever_the_chunking() {
 
 #[test]
 fn rate_limit_then_success_is_retried_with_a_status_event() {
-    let mock = MockProvider::start(|r, n| {
-        if n == 0 {
+    let first_call = std::sync::atomic::AtomicBool::new(true);
+    let mock = MockProvider::start(move |r, _| {
+        if r.method == "POST" && first_call.swap(false, std::sync::atomic::Ordering::SeqCst) {
             return Reply::error(429, r#"{"error":{"message":"slow down"}}"#)
                 .with_header("Retry-After", "0");
         }
@@ -589,7 +590,11 @@ fn cancel_closes_the_upstream_connection_within_100_ms() {
         took < Duration::from_millis(100),
         "upstream closed after {took:?}"
     );
-    assert_eq!(mock.requests().len(), 1, "no further calls after cancel");
+    assert_eq!(
+        mock.chat_requests().len(),
+        1,
+        "no further calls after cancel"
+    );
 }
 
 #[test]

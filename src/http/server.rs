@@ -46,6 +46,12 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> std::i
     let grace = config.shutdown_grace;
     let state = AppState::new(config)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    // The catalog fills in the background; serving starts at once.
+    let catalog = state.providers.catalog().clone();
+    tokio::spawn(catalog.keep_fresh(
+        state.providers.clone(),
+        state.providers.configured().to_vec(),
+    ));
 
     tokio::pin!(shutdown);
     loop {

@@ -251,8 +251,11 @@ impl Providers {
         if provider == ProviderId::Offline {
             return Ok(self.offline.stream(request, sink).await);
         }
-        let secrets = self.all_secrets();
-        let mut sink = redact::RedactingSink::new(sink, &secrets);
+        if let (ProviderId::Nous, Some(auth)) = (provider, &self.nous_auth) {
+            // Load (or refresh) the login first, so its token is masked from the start.
+            auth.bearer(&self.client).await?;
+        }
+        let mut sink = redact::RedactingSink::new(sink, self.all_secrets());
         let result = self.with_retries(provider, request, &mut sink).await;
         sink.flush();
         // Without a reported cost, estimate it from catalog prices.
@@ -278,7 +281,7 @@ impl Providers {
         &self,
         provider: ProviderId,
         request: &CallRequest<'_>,
-        sink: &mut dyn TokenSink,
+        sink: &mut redact::RedactingSink<'_>,
     ) -> Result<CallOutcome, ProviderError> {
         let mut attempt = 0;
         let mut refreshed_login = false;
@@ -302,6 +305,7 @@ impl Providers {
                     };
                     refreshed_login = true;
                     auth.after_unauthorized(&self.client, &used).await?;
+                    sink.set_secrets(self.all_secrets());
                 }
                 Err(e) if e.retryable && !emitted && attempt < MAX_RETRIES => {
                     attempt += 1;

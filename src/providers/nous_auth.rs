@@ -101,6 +101,9 @@ impl NousAuth {
     pub async fn bearer(&self, client: &HttpClient) -> Result<Bearer, ProviderError> {
         self.ensure_usable()?;
         let mut state = self.state.lock().await;
+        // A caller that waited here while another found the login dead must not
+        // spend the (single-use) refresh token again.
+        self.ensure_usable()?;
         let current = match state.take() {
             Some(t) => t,
             None => self.read_file()?,
@@ -127,6 +130,9 @@ impl NousAuth {
     ) -> Result<Bearer, ProviderError> {
         self.ensure_usable()?;
         let mut state = self.state.lock().await;
+        // A caller that waited here while another found the login dead must not
+        // spend the (single-use) refresh token again.
+        self.ensure_usable()?;
         let current = match state.take() {
             Some(t) => t,
             None => self.read_file()?,

@@ -23,17 +23,22 @@ pub fn redact(text: &str, secrets: &[String]) -> String {
 /// chunks is still masked.
 pub struct RedactingSink<'a> {
     inner: &'a mut dyn TokenSink,
-    secrets: &'a [String],
+    secrets: Vec<String>,
     pending: String,
 }
 
 impl<'a> RedactingSink<'a> {
-    pub fn new(inner: &'a mut dyn TokenSink, secrets: &'a [String]) -> Self {
+    pub fn new(inner: &'a mut dyn TokenSink, secrets: Vec<String>) -> Self {
         RedactingSink {
             inner,
             secrets,
             pending: String::new(),
         }
+    }
+
+    /// Replaces the secrets to mask (a token was refreshed mid-call).
+    pub fn set_secrets(&mut self, secrets: Vec<String>) {
+        self.secrets = secrets;
     }
 
     /// Sends whatever is still held back (the stream ended, or failed).
@@ -73,7 +78,7 @@ impl TokenSink for RedactingSink<'_> {
             .iter()
             .any(|s| !s.is_empty() && self.pending.contains(s.as_str()))
         {
-            self.pending = redact(&self.pending, self.secrets);
+            self.pending = redact(&self.pending, &self.secrets);
         }
         let keep = self.held_tail();
         let cut = self.pending.len() - keep;
@@ -104,7 +109,7 @@ mod tests {
     fn feed(pieces: &[&str], secrets: &[String]) -> Vec<String> {
         let mut c = Collect::default();
         {
-            let mut r = RedactingSink::new(&mut c, secrets);
+            let mut r = RedactingSink::new(&mut c, secrets.to_vec());
             for p in pieces {
                 r.token(p);
             }

@@ -27,8 +27,13 @@ impl Recorded {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The body as JSON (`null` when it is not JSON, e.g. a GET or a form).
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).expect("request body is JSON")
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).to_string()
     }
 
     /// The system prompt, wherever the wire format puts it.
@@ -263,6 +268,14 @@ impl MockProvider {
 
     pub fn requests(&self) -> Vec<Recorded> {
         self.requests.lock().unwrap().clone()
+    }
+
+    /// The model calls only (POSTs), leaving out catalog fetches.
+    pub fn chat_requests(&self) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.method == "POST")
+            .collect()
     }
 
     pub fn requests_of(&self, agent: &str) -> Vec<Recorded> {
