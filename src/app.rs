@@ -19,6 +19,7 @@ pub struct AppState {
     pub store: Arc<RunStore>,
     pub providers: Arc<Providers>,
     pub started: Instant,
+    pub auth_limiter: crate::http::auth_limit::AuthLimiter,
 }
 
 impl AppState {
@@ -35,6 +36,7 @@ impl AppState {
             store,
             providers,
             started: Instant::now(),
+            auth_limiter: Default::default(),
         }))
     }
 

@@ -103,10 +103,8 @@ pub async fn run_in_terminal(config: Config, task: String, json: bool) -> i32 {
             return 1;
         }
     };
-    tokio::spawn(crate::pipeline::run_workflow(
-        run.clone(),
-        state.providers.clone(),
-    ));
+    crate::metrics::METRICS.run_started();
+    crate::pipeline::spawn(run.clone(), state.providers.clone());
     let cancel_on_ctrl_c = {
         let run = run.clone();
         tokio::spawn(async move {

@@ -151,6 +151,8 @@ pub struct Config {
     pub log_level: crate::log::Level,
     pub tls: Option<TlsFiles>,
     pub trust_proxy: bool,
+    /// Open connections at once (`MESH_MAX_CONNECTIONS`, default 4096); beyond: 503.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -338,6 +340,7 @@ impl Config {
             log_level,
             tls,
             trust_proxy: parse_flag(&get, "MESH_TRUST_PROXY")?,
+            max_connections: number(&get, "MESH_MAX_CONNECTIONS", 4096, 1)? as usize,
         })
     }
 }

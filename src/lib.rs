@@ -22,6 +22,8 @@ pub mod app;
 pub mod events;
 /// The HTTP server, router, auth, event stream and embedded page.
 pub mod http;
+/// Counters and histograms in the Prometheus text format.
+pub mod metrics;
 /// The plan → specialists → writer workflow.
 pub mod pipeline;
 /// Provider adapters behind one seam.

@@ -329,7 +329,12 @@ impl Run {
             st.log.push(bytes);
             st.apply(&event);
             self.seq_tx.send_replace(seq);
-            matches!(event, Event::Done(_))
+            if let Event::Done(d) = &event {
+                crate::metrics::METRICS.run_finished(d.status);
+                true
+            } else {
+                false
+            }
         };
         if finished {
             if let Some(store) = self.store.upgrade() {

@@ -12,6 +12,28 @@ use hyper::{HeaderMap, Response, StatusCode};
 use serde_json::json;
 use std::sync::Arc;
 
+/// `GET /metrics` in the Prometheus text format.
+pub fn metrics(state: &AppState) -> Response<Body> {
+    let runs_by_status = state
+        .store
+        .counts_by_status()
+        .iter()
+        .map(|(s, n)| (s.as_str(), *n))
+        .collect();
+    let text = crate::metrics::METRICS.render(&crate::metrics::LiveGauges {
+        uptime_secs: state.started.elapsed().as_secs(),
+        active_runs: state.store.active_runs(),
+        active_streams: crate::http::sse::ACTIVE_STREAMS.load(std::sync::atomic::Ordering::Relaxed),
+        runs_by_status,
+    });
+    let mut resp = Response::new(crate::http::body::full(text));
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}
+
 pub fn health(state: &AppState) -> Response<Body> {
     json(
         StatusCode::OK,
@@ -51,16 +73,14 @@ pub fn start_run(
             retry_after_secs: 5,
         },
     })?;
+    crate::metrics::METRICS.run_started();
     crate::log_info!(
         "run {} started ({} agents, provider {})",
         run.id,
         run.config.agents.len(),
         run.config.provider
     );
-    tokio::spawn(crate::pipeline::run_workflow(
-        run.clone(),
-        state.providers.clone(),
-    ));
+    crate::pipeline::spawn(run.clone(), state.providers.clone());
     Ok(json(
         StatusCode::CREATED,
         &json!({"id": run.id, "stream": format!("/api/stream/{}", run.id)}),

@@ -23,6 +23,10 @@ pub enum ApiError {
         message: String,
         retry_after_secs: u64,
     },
+    /// Too many failed Basic-auth attempts from this client.
+    TooManyAuthFailures {
+        retry_after_secs: u64,
+    },
     ShuttingDown,
     Internal(String),
 }
@@ -44,6 +48,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRuns { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyAuthFailures { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -58,6 +63,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::TooManyRuns { .. } => "too_many_runs",
+            ApiError::TooManyAuthFailures { .. } => "too_many_requests",
             ApiError::ShuttingDown => "shutting_down",
             ApiError::Internal(_) => "internal",
         }
@@ -72,6 +78,9 @@ impl ApiError {
             ApiError::PayloadTooLarge => "request body is larger than 64 KiB".to_string(),
             ApiError::UnsupportedMediaType(m) => m.clone(),
             ApiError::TooManyRuns { message, .. } => message.clone(),
+            ApiError::TooManyAuthFailures { retry_after_secs } => format!(
+                "too many failed sign-in attempts from this address; try again in {retry_after_secs} s"
+            ),
             ApiError::ShuttingDown => {
                 "the server is shutting down and accepts no new runs".to_string()
             }
@@ -98,7 +107,8 @@ impl ApiError {
             }
             ApiError::TooManyRuns {
                 retry_after_secs, ..
-            } => {
+            }
+            | ApiError::TooManyAuthFailures { retry_after_secs } => {
                 headers.insert(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             ApiError::ShuttingDown => {

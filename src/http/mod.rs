@@ -2,6 +2,7 @@
 
 pub mod assets;
 pub mod auth;
+pub mod auth_limit;
 pub mod body;
 pub mod error;
 pub mod router;

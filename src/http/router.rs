@@ -1,16 +1,19 @@
 //! The one routing `match`: auth first, then method and path segments to a handler,
 //! then the security headers every response carries.
 
+use super::auth_limit::client_ip;
 use super::body::Body;
 use super::error::ApiError;
 use crate::api;
 use crate::app::AppState;
+use crate::metrics::{Route, METRICS};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH};
 use hyper::{Method, Request, Response};
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -24,11 +27,13 @@ frame-ancestors 'none'";
 pub async fn handle(
     req: Request<Incoming>,
     state: Arc<AppState>,
+    peer: IpAddr,
 ) -> Result<Response<Body>, Infallible> {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let mut resp = match route(req, &state).await {
+    let route_kind = classify(&path);
+    let mut resp = match route(req, &state, peer).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
@@ -40,6 +45,7 @@ pub async fn handle(
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert("content-security-policy", HeaderValue::from_static(CSP));
+    METRICS.request(route_kind, started.elapsed());
     crate::log_debug!(
         "{method} {} -> {} in {} us",
         crate::store::cut_chars(&path, 200),
@@ -47,6 +53,26 @@ pub async fn handle(
         started.elapsed().as_micros()
     );
     Ok(resp)
+}
+
+/// The metrics label of a path (a closed set, whatever the client sends).
+fn classify(path: &str) -> Route {
+    let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
+    match segments.as_slice() {
+        ["health"] => Route::Health,
+        [""] | ["index.html"] => Route::Page,
+        ["assets", ..] => Route::Assets,
+        ["api", "run"] => Route::StartRun,
+        ["api", "stream", _] => Route::Stream,
+        ["api", "runs"] => Route::Runs,
+        ["api", "runs", _] => Route::RunSnapshot,
+        ["api", "runs", _, "cancel"] => Route::Cancel,
+        ["api", "agents"] => Route::Agents,
+        ["api", "models"] => Route::Models,
+        ["api", "providers"] => Route::Providers,
+        ["metrics"] => Route::Metrics,
+        _ => Route::Other,
+    }
 }
 
 fn allow(method: &Method, allowed: &[Method], allow_header: &'static str) -> Result<(), ApiError> {
@@ -62,7 +88,38 @@ fn allow(method: &Method, allowed: &[Method], allow_header: &'static str) -> Res
 const GET: &[Method] = &[Method::GET, Method::HEAD];
 const POST: &[Method] = &[Method::POST];
 
-async fn route(req: Request<Incoming>, state: &Arc<AppState>) -> Result<Response<Body>, ApiError> {
+/// Basic auth with a per-client lockout after repeated failures.
+fn authenticate(req: &Request<Incoming>, state: &AppState, peer: IpAddr) -> Result<(), ApiError> {
+    let Some(creds) = &state.config.credentials else {
+        return Ok(());
+    };
+    let client = client_ip(peer, req.headers(), state.config.trust_proxy);
+    if let Some(wait) = state.auth_limiter.locked_out(client) {
+        METRICS.auth_lockout();
+        return Err(ApiError::TooManyAuthFailures {
+            retry_after_secs: wait,
+        });
+    }
+    let header = req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes);
+    if super::auth::check(header, creds) {
+        state.auth_limiter.record_success(client);
+        Ok(())
+    } else {
+        METRICS.auth_failure();
+        // A browser's first request carries no credentials by design; only a
+        // wrong attempt counts towards the lockout.
+        if header.is_some() {
+            state.auth_limiter.record_failure(client);
+        }
+        Err(ApiError::Unauthorized)
+    }
+}
+
+async fn route(
+    req: Request<Incoming>,
+    state: &Arc<AppState>,
+    peer: IpAddr,
+) -> Result<Response<Body>, ApiError> {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let query = req.uri().query().map(str::to_string);
@@ -72,12 +129,7 @@ async fn route(req: Request<Incoming>, state: &Arc<AppState>) -> Result<Response
         allow(&method, GET, "GET, HEAD")?;
         return Ok(api::health(state));
     }
-    if let Some(creds) = &state.config.credentials {
-        let header = req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes);
-        if !super::auth::check(header, creds) {
-            return Err(ApiError::Unauthorized);
-        }
-    }
+    authenticate(&req, state, peer)?;
     let head = method == Method::HEAD;
     match segments.as_slice() {
         [""] | ["index.html"] => {
@@ -121,6 +173,10 @@ async fn route(req: Request<Incoming>, state: &Arc<AppState>) -> Result<Response
         ["api", "providers"] => {
             allow(&method, GET, "GET, HEAD")?;
             Ok(api::providers(state))
+        }
+        ["metrics"] => {
+            allow(&method, GET, "GET, HEAD")?;
+            Ok(api::metrics(state))
         }
         _ => Err(ApiError::NotFound(format!(
             "no route for {}",

@@ -10,7 +10,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Headers must arrive within this time: a client that trickles them is cut off.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -44,6 +46,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> std::i
             .join(", ")
     );
     let grace = config.shutdown_grace;
+    let max_connections = config.max_connections;
     let state = AppState::new(config)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     // The catalog fills in the background; serving starts at once.
@@ -53,91 +56,136 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> std::i
         state.providers.configured().to_vec(),
     ));
 
+    let server = Arc::new(Server {
+        state,
+        tls,
+        connections: Arc::new(Semaphore::new(max_connections)),
+    });
+
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => spawn_connection(stream, peer, state.clone(), tls.clone()),
-                Err(e) => {
-                    // Running out of file descriptors must not end the server: log, pause, go on.
-                    crate::log_warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
+            accepted = listener.accept() => server.accepted(accepted).await,
         }
     }
-    drain(&state, grace, listener).await;
+    drain(server, grace, listener).await;
     Ok(())
 }
 
-fn spawn_connection(
-    stream: tokio::net::TcpStream,
-    peer: SocketAddr,
+/// What every connection needs.
+struct Server {
     state: Arc<AppState>,
     tls: Option<tokio_rustls::TlsAcceptor>,
-) {
-    let _ = stream.set_nodelay(true);
-    tokio::spawn(async move {
-        let service = service_fn(move |req| super::router::handle(req, state.clone()));
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .max_headers(MAX_HEADERS)
-            .max_buf_size(MAX_HEAD_BYTES);
-        builder
-            .http2()
-            .timer(TokioTimer::new())
-            .max_header_list_size(MAX_HEAD_BYTES as u32);
-        let result = match tls {
-            None => {
-                builder
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await
+    /// One permit per open connection: at the cap, new connections get a 503.
+    connections: Arc<Semaphore>,
+}
+
+impl Server {
+    async fn accepted(self: &Arc<Self>, accepted: std::io::Result<(TcpStream, SocketAddr)>) {
+        match accepted {
+            Ok((stream, peer)) => match self.connections.clone().try_acquire_owned() {
+                Ok(permit) => self.spawn_connection(stream, peer, permit),
+                Err(_) => refuse(stream),
+            },
+            Err(e) => {
+                // Running out of file descriptors must not end the server: log, pause, go on.
+                crate::log_warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            Some(acceptor) => {
-                match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(tls_stream)) => {
-                        builder
-                            .serve_connection(TokioIo::new(tls_stream), service)
-                            .await
-                    }
-                    Ok(Err(e)) => {
-                        crate::log_debug!("TLS handshake with {peer} failed: {e}");
-                        return;
-                    }
-                    Err(_) => {
-                        crate::log_debug!("TLS handshake with {peer} timed out");
-                        return;
+        }
+    }
+
+    fn spawn_connection(
+        self: &Arc<Self>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        permit: OwnedSemaphorePermit,
+    ) {
+        let _ = stream.set_nodelay(true);
+        let state = self.state.clone();
+        let tls = self.tls.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let ip = peer.ip();
+            let service = service_fn(move |req| super::router::handle(req, state.clone(), ip));
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .max_headers(MAX_HEADERS)
+                .max_buf_size(MAX_HEAD_BYTES);
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .max_header_list_size(MAX_HEAD_BYTES as u32);
+            let result = match tls {
+                None => {
+                    builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await
+                }
+                Some(acceptor) => {
+                    match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls_stream)) => {
+                            builder
+                                .serve_connection(TokioIo::new(tls_stream), service)
+                                .await
+                        }
+                        Ok(Err(e)) => {
+                            crate::log_debug!("TLS handshake with {peer} failed: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            crate::log_debug!("TLS handshake with {peer} timed out");
+                            return;
+                        }
                     }
                 }
+            };
+            if let Err(e) = result {
+                crate::log_debug!("connection from {peer} ended: {e}");
             }
-        };
-        if let Err(e) = result {
-            crate::log_debug!("connection from {peer} ended: {e}");
-        }
+        });
+    }
+}
+
+/// At the connection cap: a short 503 instead of a silent queue, so clients and
+/// load balancers know to back off.
+fn refuse(mut stream: TcpStream) {
+    crate::metrics::METRICS.connection_refused();
+    tokio::spawn(async move {
+        let body = r#"{"error":{"code":"overloaded","message":"the server is at its connection limit; try again shortly"}}"#;
+        let response = format!(
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = tokio::time::timeout(
+            Duration::from_secs(2),
+            stream.write_all(response.as_bytes()),
+        )
+        .await;
+        let _ = stream.shutdown().await;
     });
 }
 
 /// Graceful shutdown: no new runs (503), running pipelines may finish within the grace
 /// period, the rest are cancelled; open streams get their `done` and close. New
 /// connections are still served meanwhile, so clients can follow their runs to the end.
-async fn drain(state: &Arc<AppState>, grace: Duration, listener: TcpListener) {
-    let store = state.store.clone();
+async fn drain(server: Arc<Server>, grace: Duration, listener: TcpListener) {
+    let store = server.state.store.clone();
     store.begin_shutdown();
     let active = store.active_runs();
     crate::log_info!(
         "shutting down: {active} running pipelines get up to {} s to finish",
         grace.as_secs()
     );
-    let accept_state = state.clone();
+    let accepting = server.clone();
     let accept_loop = tokio::spawn(async move {
         loop {
-            if let Ok((stream, peer)) = listener.accept().await {
-                spawn_connection(stream, peer, accept_state.clone(), None);
-            }
+            let accepted = listener.accept().await;
+            accepting.accepted(accepted).await;
         }
     });
     if tokio::time::timeout(grace, store.wait_idle())
@@ -149,12 +197,7 @@ async fn drain(state: &Arc<AppState>, grace: Duration, listener: TcpListener) {
         let _ = tokio::time::timeout(Duration::from_secs(2), store.wait_idle()).await;
     }
     // Let subscribers receive their final events before the process exits.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-    while super::sse::ACTIVE_STREAMS.load(std::sync::atomic::Ordering::Relaxed) > 0
-        && tokio::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let _ = tokio::time::timeout(Duration::from_secs(2), super::sse::all_streams_closed()).await;
     accept_loop.abort();
     crate::log_info!("shutdown complete");
 }

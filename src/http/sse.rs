@@ -10,7 +10,7 @@ use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 /// A `: keep-alive` comment goes out after this much silence, so proxies and
 /// browsers do not close an idle stream.
@@ -18,6 +18,12 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// Live stream subscribers in this process (for metrics and shutdown).
 pub static ACTIVE_STREAMS: AtomicUsize = AtomicUsize::new(0);
+/// Woken whenever a stream ends, so shutdown can wait for the last one without polling.
+static STREAM_ENDED: Notify = Notify::const_new();
+
+/// A stalled reader is dropped after this long: its events stay in the run's log
+/// for a later resume, but the connection is not held forever.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 
 struct StreamCount;
 
@@ -31,7 +37,28 @@ impl StreamCount {
 impl Drop for StreamCount {
     fn drop(&mut self) {
         ACTIVE_STREAMS.fetch_sub(1, Ordering::Relaxed);
+        STREAM_ENDED.notify_waiters();
     }
+}
+
+/// Resolves when no event stream is open.
+pub async fn all_streams_closed() {
+    loop {
+        let ended = STREAM_ENDED.notified();
+        tokio::pin!(ended);
+        ended.as_mut().enable();
+        if ACTIVE_STREAMS.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        ended.await;
+    }
+}
+
+async fn send(tx: &mpsc::Sender<Bytes>, chunk: Bytes) -> bool {
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, tx.send(chunk)).await,
+        Ok(Ok(()))
+    )
 }
 
 pub fn stream_response(
@@ -63,7 +90,7 @@ async fn follow(
         "retry: 2000\n\nevent: connection\ndata: {}\n\n",
         json!({"run_id": run.id, "resumed_from": resume_from})
     );
-    if tx.send(Bytes::from(hello)).await.is_err() {
+    if !send(&tx, Bytes::from(hello)).await {
         return;
     }
     let mut cursor = resume_from.unwrap_or(0);
@@ -75,7 +102,7 @@ async fn follow(
         let (frames, last, finished) = run.frames_after(cursor);
         if !frames.is_empty() {
             cursor = last;
-            if tx.send(join(frames)).await.is_err() {
+            if !send(&tx, join(frames)).await {
                 return;
             }
         }
@@ -89,7 +116,7 @@ async fn follow(
                 }
             }
             _ = tokio::time::sleep(KEEP_ALIVE) => {
-                if tx.send(Bytes::from_static(b": keep-alive\n\n")).await.is_err() {
+                if !send(&tx, Bytes::from_static(b": keep-alive\n\n")).await {
                     return;
                 }
             }

@@ -11,7 +11,9 @@ use crate::events::{
     AgentState, DoneEvent, ErrorEvent, Event, PlanEvent, PlanSource, RunStatus, StatusEvent,
     StreamEndEvent, StreamStartEvent, TokenEvent,
 };
+use crate::metrics::METRICS;
 use crate::providers::error::{ErrorKind, ProviderError};
+use crate::providers::id::ProviderId;
 use crate::providers::routing::resolve_model;
 use crate::providers::{CallRequest, Providers, TokenSink};
 use crate::store::Run;
@@ -19,6 +21,37 @@ use roster::AgentKind;
 use run_config::AgentConfig;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Starts a run's pipeline. A panic inside it (a bug, never expected) is contained:
+/// the run ends `failed` with an internal error instead of hanging, and every other
+/// run and connection carries on.
+pub fn spawn(run: Arc<Run>, providers: Arc<Providers>) {
+    let task = tokio::spawn(run_workflow(run.clone(), providers));
+    tokio::spawn(async move {
+        if let Err(e) = task.await {
+            if e.is_panic() {
+                crate::log_error!(
+                    "run {}: the pipeline panicked; the run is marked failed",
+                    run.id
+                );
+                run.push(Event::Error(ErrorEvent {
+                    agent: None,
+                    kind: ErrorKind::Config,
+                    message: "internal error: the pipeline stopped unexpectedly".to_string(),
+                    status: None,
+                }));
+                let (usage, cost_usd) = run.totals();
+                run.push(Event::Done(DoneEvent {
+                    status: RunStatus::Failed,
+                    output: String::new(),
+                    usage,
+                    cost_usd,
+                    elapsed_ms: run.started.elapsed().as_millis() as u64,
+                }));
+            }
+        }
+    });
+}
 
 /// Runs one pipeline to its `done` event. Cancellation (endpoint, disconnect grace,
 /// shutdown) drops whatever call is in flight, which closes its upstream connection.
@@ -208,6 +241,7 @@ fn default_team(roster_order: &[&str]) -> Vec<String> {
 struct RunSink<'a> {
     run: &'a Arc<Run>,
     agent: &'a str,
+    provider: ProviderId,
     text: String,
     first_token: Option<Instant>,
 }
@@ -220,6 +254,7 @@ impl TokenSink for RunSink<'_> {
         if self.first_token.is_none() {
             self.first_token = Some(Instant::now());
         }
+        METRICS.token(self.provider);
         self.text.push_str(text);
         self.run.push(Event::Token(TokenEvent {
             agent: self.agent.to_string(),
@@ -279,6 +314,7 @@ async fn call_agent(
     let mut sink = RunSink {
         run,
         agent: &agent.name,
+        provider: agent.provider,
         text: String::new(),
         first_token: None,
     };
@@ -286,6 +322,9 @@ async fn call_agent(
     let RunSink {
         text, first_token, ..
     } = sink;
+    if let Some(t) = first_token {
+        METRICS.first_token(agent.provider, t - started);
+    }
     match result {
         Ok(outcome) => {
             run.push(Event::StreamEnd(StreamEndEvent {

@@ -17,6 +17,7 @@ pub mod sse;
 
 use crate::config::Config;
 use crate::events::Usage;
+use crate::metrics::METRICS;
 use crate::pipeline::roster::AgentKind;
 use crate::pipeline::run_config::CallTimeouts;
 use crate::secret::Secret;
@@ -249,6 +250,7 @@ impl Providers {
         sink: &mut dyn TokenSink,
     ) -> Result<CallOutcome, ProviderError> {
         if provider == ProviderId::Offline {
+            METRICS.upstream_call(provider);
             return Ok(self.offline.stream(request, sink).await);
         }
         if let (ProviderId::Nous, Some(auth)) = (provider, &self.nous_auth) {
@@ -288,9 +290,13 @@ impl Providers {
         loop {
             let mut emitted = false;
             let mut used_bearer = None;
+            METRICS.upstream_call(provider);
             let result = self
                 .attempt(provider, request, sink, &mut emitted, &mut used_bearer)
                 .await;
+            if let Err(e) = &result {
+                METRICS.upstream_error(provider, e.kind);
+            }
             match result {
                 // A 401 with the Hermes login: refresh once (unless another call
                 // already did) and try again at once.
@@ -310,6 +316,7 @@ impl Providers {
                 Err(e) if e.retryable && !emitted && attempt < MAX_RETRIES => {
                     attempt += 1;
                     let delay = e.retry_after.unwrap_or_else(|| backoff(attempt));
+                    METRICS.retry(provider);
                     sink.retrying(attempt, delay, &e);
                     tokio::time::sleep(delay).await;
                 }
