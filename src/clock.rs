@@ -8,11 +8,15 @@ pub fn rfc3339(time: SystemTime) -> String {
         Ok(d) => d.as_secs() as i64,
         Err(e) => -(e.duration().as_secs() as i64),
     };
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
+    format_utc(secs, "Z")
+}
+
+fn format_utc(epoch_secs: i64, zone: &str) -> String {
+    let days = epoch_secs.div_euclid(86_400);
+    let rem = epoch_secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{zone}",
         rem / 3600,
         (rem / 60) % 60,
         rem % 60
@@ -107,15 +111,7 @@ pub fn parse_iso8601(s: &str) -> Option<i64> {
 /// Formats epoch seconds as `YYYY-MM-DDTHH:MM:SS+00:00` (ISO-8601 with an explicit
 /// offset, as the Hermes CLI writes its timestamps).
 pub fn iso8601_utc_offset(epoch_secs: i64) -> String {
-    let days = epoch_secs.div_euclid(86_400);
-    let rem = epoch_secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}+00:00",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    )
+    format_utc(epoch_secs, "+00:00")
 }
 
 pub fn now_epoch_secs() -> i64 {

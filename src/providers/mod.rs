@@ -196,17 +196,21 @@ impl Providers {
         }
     }
 
+    /// How a configured provider is reached.
+    fn upstream(&self, provider: ProviderId) -> Option<&Upstream> {
+        self.upstreams
+            .iter()
+            .find(|(id, _)| *id == provider && self.is_configured(provider))
+            .map(|(_, u)| u)
+    }
+
     /// Where a provider's model list lives, and the key to ask with.
     pub async fn catalog_endpoint(
         &self,
         provider: ProviderId,
     ) -> Result<(String, Option<Secret>), String> {
         let upstream = self
-            .upstreams
-            .iter()
-            .find(|(id, _)| *id == provider)
-            .map(|(_, u)| u)
-            .filter(|_| self.is_configured(provider))
+            .upstream(provider)
             .ok_or_else(|| format!("provider {provider} is not configured"))?;
         if upstream.wire == Wire::Anthropic {
             return Ok((upstream.base_url.clone(), upstream.key.clone()));
@@ -333,18 +337,12 @@ impl Providers {
         emitted: &mut bool,
         used_login_bearer: &mut Option<Secret>,
     ) -> Result<CallOutcome, ProviderError> {
-        let upstream = self
-            .upstreams
-            .iter()
-            .find(|(id, _)| *id == provider)
-            .map(|(_, u)| u)
-            .filter(|_| self.is_configured(provider))
-            .ok_or_else(|| {
-                ProviderError::new(
-                    ErrorKind::Config,
-                    format!("provider {provider} is not configured"),
-                )
-            })?;
+        let upstream = self.upstream(provider).ok_or_else(|| {
+            ProviderError::new(
+                ErrorKind::Config,
+                format!("provider {provider} is not configured"),
+            )
+        })?;
         let (http_request, mut decoder): (_, Box<dyn decode::ChunkDecoder>) = match upstream.wire {
             Wire::OpenAi => {
                 let (key, base_url) = self.credentials(provider, upstream).await?;

@@ -99,27 +99,7 @@ impl NousAuth {
 
     /// The bearer for the next call, refreshed first when it expires within 120 s.
     pub async fn bearer(&self, client: &HttpClient) -> Result<Bearer, ProviderError> {
-        self.ensure_usable()?;
-        let mut state = self.state.lock().await;
-        // A caller that waited here while another found the login dead must not
-        // spend the (single-use) refresh token again.
-        self.ensure_usable()?;
-        let current = match state.take() {
-            Some(t) => t,
-            None => self.read_file()?,
-        };
-        let token = if expiring(&current) {
-            self.refresh(client, &current).await?
-        } else {
-            current
-        };
-        let bearer = Bearer {
-            token: token.access.clone(),
-            base_url: token.inference_base_url.clone(),
-        };
-        self.remember(&token);
-        *state = Some(token);
-        Ok(bearer)
+        self.obtain(client, expiring).await
     }
 
     /// After a 401 with `used`: refresh once, unless another caller already did.
@@ -127,6 +107,16 @@ impl NousAuth {
         &self,
         client: &HttpClient,
         used: &Secret,
+    ) -> Result<Bearer, ProviderError> {
+        self.obtain(client, |current| current.access == *used).await
+    }
+
+    /// Under the single-flight lock: load the login, refresh it when `needs_refresh`
+    /// says so, and hand out its bearer.
+    async fn obtain(
+        &self,
+        client: &HttpClient,
+        needs_refresh: impl FnOnce(&Token) -> bool,
     ) -> Result<Bearer, ProviderError> {
         self.ensure_usable()?;
         let mut state = self.state.lock().await;
@@ -137,10 +127,10 @@ impl NousAuth {
             Some(t) => t,
             None => self.read_file()?,
         };
-        let token = if current.access != *used {
-            current
-        } else {
+        let token = if needs_refresh(&current) {
             self.refresh(client, &current).await?
+        } else {
+            current
         };
         let bearer = Bearer {
             token: token.access.clone(),
