@@ -388,44 +388,6 @@ function parseLink(s, i) {
   return { text, dest, title, end: k + 1 };
 }
 
-/** Finds the run that closes emphasis opened by `len` copies of `ch`. */
-function findCloser(s, from, ch, depth) {
-  let j = from;
-  while (j < s.length) {
-    const c = s[j];
-    if (c === '\\') {
-      j += 2;
-      continue;
-    }
-    if (c === '`') {
-      const run = runLength(s, j, '`');
-      const close = codeClose(s, j + run, run);
-      j = close < 0 ? j + run : close + run;
-      continue;
-    }
-    if (c === ch) {
-      const run = runLength(s, j, ch);
-      const before = s[j - 1] ?? ' ';
-      const after = s[j + run] ?? ' ';
-      const canClose = !SPACE.test(before) && (ch === '*' || !ALNUM.test(after));
-      const canOpen = !SPACE.test(after) && (ch === '*' || !ALNUM.test(before));
-      if (canClose && j > from) return { pos: j, len: run };
-      if (canOpen && depth < MAX_DEPTH) {
-        // A nested opener: skip past its own closer so ours is not taken.
-        const inner = findCloser(s, j + run, ch, depth + 1);
-        if (inner) {
-          j = inner.pos + inner.len;
-          continue;
-        }
-      }
-      j += run;
-      continue;
-    }
-    j++;
-  }
-  return null;
-}
-
 const BARE_URL = /^https?:\/\/[^\s<>"]*[^\s<>".,:;'!?)\]*_~]/i;
 const AUTOLINK = /^<([a-z][a-z0-9+.-]{1,31}:[^\s<>]*)>/i;
 const EMAIL_AUTOLINK = /^<([a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+)>/i;
@@ -538,34 +500,20 @@ function parseInline(s, depth = 0, inLink = false) {
       const run = runLength(s, i, c);
       const before = s[i - 1] ?? ' ';
       const after = s[i + run] ?? ' ';
-      if (c === '~') {
-        if (run === 2 && !SPACE.test(after) && depth < MAX_DEPTH) {
-          let j = s.indexOf('~~', i + 2);
-          while (j >= 0 && (SPACE.test(s[j - 1]) || s[j + 2] === '~')) j = s.indexOf('~~', j + 2);
-          if (j > i + 2) {
-            push({ t: 'del', c: parseInline(s.slice(i + 2, j), depth + 1, inLink) });
-            i = j + 2;
-            continue;
-          }
-        }
-        buf += s.slice(i, i + run);
-        i += run;
-        continue;
+      const left = !SPACE.test(after) && (!PUNCT.test(after) || SPACE.test(before) || PUNCT.test(before));
+      const right = !SPACE.test(before) && (!PUNCT.test(before) || SPACE.test(after) || PUNCT.test(after));
+      let canOpen = left;
+      let canClose = right;
+      if (c === '_') {
+        canOpen = left && (!right || PUNCT.test(before));
+        canClose = right && (!left || PUNCT.test(after));
+      } else if (c === '~' && run !== 2) {
+        canOpen = false;
+        canClose = false;
       }
-      const canOpen = !SPACE.test(after) && (c === '*' || !ALNUM.test(before));
-      const closer = canOpen && depth < MAX_DEPTH ? findCloser(s, i + run, c, depth) : null;
-      if (!closer) {
-        buf += s.slice(i, i + run);
-        i += run;
-        continue;
-      }
-      const used = Math.min(run, closer.len, 3);
-      buf += c.repeat(run - used);
-      const inner = parseInline(s.slice(i + run, closer.pos), depth + 1, inLink);
-      const node = used === 3 ? { t: 'strong', c: [{ t: 'em', c: inner }] } : used === 2 ? { t: 'strong', c: inner } : { t: 'em', c: inner };
-      push(node);
-      // Extra closing delimiters stay in the text to be read again.
-      i = closer.pos + used;
+      flush();
+      out.push({ t: 'delim', ch: c, count: run, orig: run, canOpen, canClose });
+      i += run;
       continue;
     }
 
@@ -584,10 +532,70 @@ function parseInline(s, depth = 0, inLink = false) {
     i++;
   }
   flush();
-  return out;
+  return mergeText(resolveEmphasis(out));
 }
 
 export { parseInline };
+
+const delimText = (d) => (d.t === 'delim' ? { t: 'text', v: d.ch.repeat(d.count) } : d);
+
+/**
+ * Pairs the delimiter runs (`*`, `_`, `~~`) into em, strong and del, CommonMark's
+ * "process emphasis" in short: each closer takes the nearest opener before it.
+ * Unpaired runs become text. Quadratic at worst, never exponential.
+ */
+function resolveEmphasis(items) {
+  let i = 0;
+  while (i < items.length) {
+    const closer = items[i];
+    if (closer.t !== 'delim' || !closer.canClose || closer.count === 0) {
+      i++;
+      continue;
+    }
+    let found = -1;
+    for (let j = i - 1; j >= 0; j--) {
+      const o = items[j];
+      if (o.t !== 'delim' || o.ch !== closer.ch || !o.canOpen || o.count === 0) continue;
+      if (closer.ch === '~') {
+        found = j;
+        break;
+      }
+      // The "rule of 3": a run that can both open and close pairs only when the
+      // lengths do not add up to a multiple of three (unless both are).
+      if ((o.canClose || closer.canOpen) && (o.orig + closer.orig) % 3 === 0 && !(o.orig % 3 === 0 && closer.orig % 3 === 0)) continue;
+      found = j;
+      break;
+    }
+    if (found < 0) {
+      i++;
+      continue;
+    }
+    const opener = items[found];
+    const use = closer.ch === '~' ? 2 : opener.count >= 2 && closer.count >= 2 ? 2 : 1;
+    const inner = items.slice(found + 1, i).map(delimText);
+    const node = closer.ch === '~' ? { t: 'del', c: mergeText(inner) } : { t: use === 2 ? 'strong' : 'em', c: mergeText(inner) };
+    opener.count -= use;
+    closer.count -= use;
+    items.splice(found + 1, i - found - 1, node);
+    i = found + 2;
+    if (opener.count === 0) {
+      items.splice(found, 1);
+      i--;
+    }
+    if (closer.count === 0) items.splice(i, 1);
+  }
+  return items.map(delimText);
+}
+
+function mergeText(nodes) {
+  const out = [];
+  for (const n of nodes) {
+    const prev = out[out.length - 1];
+    if (n.t === 'text' && prev?.t === 'text') prev.v += n.v;
+    else if (n.t !== 'text' || n.v !== '') out.push(n);
+  }
+  return out;
+}
 
 // ---------------------------------------------------------------- DOM
 
