@@ -81,8 +81,7 @@ export function formatTokens(usage) {
 export function formatCost(cost) {
   if (cost === null || cost === undefined || Number.isNaN(cost)) return null;
   if (cost === 0) return '$0';
-  if (cost < 0.01) return `$${cost.toFixed(4)}`;
-  return `$${cost.toFixed(cost < 1 ? 3 : 2)}`;
+  return `$${cost.toFixed(cost < 1 ? 4 : 2)}`;
 }
 
 export function formatElapsed(ms) {

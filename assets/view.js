@@ -179,8 +179,10 @@ export class RunView {
       return `Done${t ? ` in ${t}` : ''}: the deliverable is ready.`;
     }
     if (s.status === 'cancelled') {
-      const why = s.runError?.message?.replace(/^run cancelled:\s*/i, '') || '';
-      return `Cancelled${why && why !== 'cancelled' ? ` (${why})` : ''}.`;
+      const why = s.runError?.message?.replace(/^run cancelled:\s*/i, '').trim() || '';
+      if (!why || why === 'cancelled') return 'Cancelled.';
+      if (/^cancelled\b/i.test(why)) return `${why[0].toUpperCase()}${why.slice(1)}.`;
+      return `Cancelled: ${why}.`;
     }
     if (s.status === 'failed') {
       const w = s.writer;
@@ -337,7 +339,8 @@ export class RunView {
     // The agent's brief from the plan, or why it sits this one out.
     const task = s.plan?.tasks?.[a.name];
     if (a.state === 'skipped') {
-      card.sub.textContent = a.kind === 'specialist' ? 'Not needed for this task.' : 'Did not run.';
+      const planned = s.plan?.agents?.includes(a.name);
+      card.sub.textContent = a.kind === 'specialist' && s.plan && !planned ? 'Not needed for this task.' : 'Did not run: the run ended first.';
       card.sub.hidden = false;
     } else if (task) {
       card.sub.textContent = `Brief: ${task}`;
@@ -410,7 +413,7 @@ export class RunView {
       });
       return;
     }
-    if (card.rendered === a.text && !streaming) return;
+    if (card.rendered === a.text && card.renderedStreaming === streaming) return;
     const paint = streaming ? stickToBottom : (el, fn) => fn();
     paint(out, () => {
       if (!a.text) {
@@ -421,6 +424,7 @@ export class RunView {
       }
     });
     card.rendered = a.text;
+    card.renderedStreaming = streaming;
     out.setAttribute('aria-busy', streaming ? 'true' : 'false');
   }
 
