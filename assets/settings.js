@@ -25,7 +25,7 @@ function price(p) {
   if (p === null || p === undefined || Number.isNaN(Number(p))) return null;
   const n = Number(p);
   if (n === 0) return '$0';
-  return `$${n < 1 ? n.toFixed(2) : n.toFixed(n < 10 ? 2 : 0)}`;
+  return `$${n.toFixed(n < 0.1 ? 3 : 2)}`;
 }
 
 function contextLabel(n) {
@@ -66,6 +66,11 @@ export class Settings {
     return this.providers.find((p) => p.id === id)?.name || id;
   }
 
+  /** The provider's name without its parenthesised note: "Offline", "Custom". */
+  shortName(id) {
+    return this.providerName(id).replace(/\s*\(.*\)$/, '');
+  }
+
   overrides() {
     const all = this.stored.models[this.effectiveProvider] || {};
     const out = {};
@@ -86,9 +91,8 @@ export class Settings {
   }
 
   summary() {
-    const name = this.providerName(this.effectiveProvider) || 'default';
     const n = Object.keys(this.overrides()).length;
-    return { provider: name.replace(/\s*\(.*\)$/, ''), changed: n };
+    return { provider: this.shortName(this.effectiveProvider) || 'default', changed: n };
   }
 
   save() {
@@ -112,8 +116,8 @@ export class Settings {
 
   buildProviderSelect() {
     const sel = this.els.provider;
-    const activeName = this.active ? this.active.name : 'none';
-    const options = [h('option', { value: '', text: `Server default — ${activeName}` })];
+    const activeName = this.active ? this.shortName(this.active.id) : 'none';
+    const options = [h('option', { value: '', text: `Server default (${activeName})` })];
     for (const p of this.selectable()) {
       options.push(h('option', { value: p.id, text: p.usable === false ? `${p.name} — unavailable` : p.name }));
     }
@@ -134,7 +138,7 @@ export class Settings {
     const parts = [];
     if (p && p.usable === false && p.error) parts.push(`${p.name} cannot be used right now: ${p.error}.`);
     if (p?.id === 'offline') parts.push('The offline provider answers with placeholders, so you can see the whole pipeline without a key.');
-    if (others.length) parts.push(`Not configured on the server: ${others.join(', ')}. Set a key in the server's environment to add one.`);
+    if (others.length) parts.push(`To add ${others.join(', ')}: set its key in the server's environment.`);
     this.els.providerHelp.textContent = parts.join(' ');
   }
 
@@ -234,7 +238,7 @@ export class Settings {
   fillSelects() {
     const cat = this.catalog();
     const models = cat?.models || [];
-    const name = this.providerName(this.effectiveProvider);
+    const name = this.shortName(this.effectiveProvider);
     if (!cat) {
       this.els.catalogStatus.textContent = '';
     } else if (cat.error || models.length === 0) {
@@ -297,7 +301,8 @@ export class Settings {
     if (meta) {
       const pin = price(meta.price_in_per_mtok);
       const pout = price(meta.price_out_per_mtok);
-      if (pin && pout) bits.push(`${pin} in / ${pout} out per million tokens`);
+      if (pin === '$0' && pout === '$0') bits.push('free to use');
+      else if (pin && pout) bits.push(`${pin} in / ${pout} out per million tokens`);
       const ctx = contextLabel(meta.context_length);
       if (ctx) bits.push(ctx);
     } else if (chosen && models.length > 0) {

@@ -156,8 +156,18 @@ export async function waitForRunEnd(baseUrl, id, timeoutMs = 30000) {
   }
 }
 
-export function screenshot(page, name) {
-  return page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+/** Saves e2e/artifacts/NAME.png: the whole page, or just the viewport (for open drawers). */
+export async function screenshot(page, name, { fullPage = true } = {}) {
+  // Let finite animations (a drawer sliding in) settle first.
+  await page.evaluate(() =>
+    Promise.all(
+      document
+        .getAnimations()
+        .filter((a) => a.effect?.getComputedTiming().iterations !== Infinity)
+        .map((a) => a.finished.catch(() => {})),
+    ),
+  );
+  return page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage });
 }
 
 /** The id of the run the page shows (from its #run/<id> address). */

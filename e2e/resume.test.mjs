@@ -189,7 +189,7 @@ describe('resuming without duplicated or missing text', () => {
       await page.locator('#open-history').click();
       await page.waitForSelector('#history-dialog[open]');
       await page.waitForSelector(`#history-list .run-item[data-run-id="${live.body.id}"]`);
-      await screenshot(page, 'history-1280');
+      await screenshot(page, 'history-1280', { fullPage: false });
       await page.locator(`#history-list .run-item[data-run-id="${done.body.id}"]`).click();
       await page.waitForSelector('body[data-run-state="completed"]');
       assert.equal(await currentRunId(page), done.body.id);

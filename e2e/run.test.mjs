@@ -125,11 +125,11 @@ describe('a full run from the task box', () => {
       await page.locator('#open-settings').click();
       await page.waitForSelector('#settings-dialog[open]');
       assert.ok((await width()) <= 375, `settings scrollWidth ${await width()}`);
-      await screenshot(page, 'settings-375');
+      await screenshot(page, 'settings-375', { fullPage: false });
       await page.keyboard.press('Escape');
       await page.locator('#open-history').click();
       await page.waitForSelector('#history-list .run-item');
-      await screenshot(page, 'history-375');
+      await screenshot(page, 'history-375', { fullPage: false });
       assert.deepEqual(await page.problems(), []);
     } finally {
       await context.close();
