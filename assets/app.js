@@ -88,6 +88,7 @@ async function boot() {
       providerHelp: $('provider-help'),
       rows: $('model-rows'),
       catalogStatus: $('catalog-status'),
+      refresh: $('refresh-catalog'),
       reset: $('reset-settings'),
     },
     onChange: () => updateSettingsSummary(),
@@ -275,6 +276,9 @@ function updateButtons() {
   cancel.disabled = !running || cancelling;
   cancel.querySelector('span').textContent = cancelling ? 'Cancelling…' : 'Cancel';
   document.body.dataset.runState = s ? s.status : 'none';
+  const mark = { running: '● ', completed: '✓ ', cancelled: '■ ', failed: '✕ ' }[s?.status] || '';
+  const task = s ? s.task.replace(/\s+/g, ' ').slice(0, 48) : '';
+  document.title = s ? `${mark}${task}${s.task.length > 48 ? '…' : ''} · agent-mesh` : 'agent-mesh';
 }
 
 // ------------------------------------------------------------ composer

@@ -51,6 +51,7 @@ export class Settings {
     this.buildProviderSelect();
     this.buildRows();
     this.els.reset.addEventListener('click', () => this.reset());
+    this.els.refresh?.addEventListener('click', () => this.loadCatalog(true));
   }
 
   selectable() {
@@ -239,6 +240,7 @@ export class Settings {
     const cat = this.catalog();
     const models = cat?.models || [];
     const name = this.shortName(this.effectiveProvider);
+    if (this.els.refresh) this.els.refresh.hidden = !cat || !!cat.error;
     if (!cat) {
       this.els.catalogStatus.textContent = '';
     } else if (cat.error || models.length === 0) {

@@ -144,8 +144,14 @@ describe('a full run from the task box', () => {
       await page.keyboard.press('Enter');
       assert.equal(await page.evaluate(() => document.activeElement.id), 'task');
       await page.keyboard.type('Explain why bread rises');
+      // With reduced motion asked for, nothing keeps moving while the run streams.
+      await page.emulateMedia({ reducedMotion: 'reduce' });
       await page.keyboard.press('Control+Enter');
+      await page.waitForSelector('.badge-running');
+      const moving = await page.evaluate(() => document.getAnimations().filter((a) => a.playState === 'running' && a.effect.getComputedTiming().iterations === Infinity).length);
+      assert.equal(moving, 0, 'no endless animation under prefers-reduced-motion');
       await page.waitForSelector('body[data-run-state="completed"]', { timeout: 60000 });
+      assert.match(await page.title(), /^✓ Explain why bread rises · agent-mesh$/);
 
       // Settings opens from the keyboard, Escape closes it and gives focus back.
       await page.locator('#open-settings').focus();

@@ -108,7 +108,8 @@ describe('settings', () => {
     try {
       const asked = [];
       await page.route('**/api/models*', (route) => {
-        asked.push(new URL(route.request().url()).searchParams.get('provider'));
+        const q = new URL(route.request().url()).searchParams;
+        asked.push(`${q.get('provider')}${q.get('refresh') ? ' refresh' : ''}`);
         return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(CATALOG) });
       });
       await page.reload();
@@ -132,6 +133,13 @@ describe('settings', () => {
       assert.equal(await researcherRow.locator('.tier-badge').textContent(), 'free');
       assert.equal(await researcherRow.locator('.tier-badge').getAttribute('class'), 'tier-badge tier-free');
       await screenshot(page, 'settings-catalog-1280', { fullPage: false });
+      // Refresh asks the server to fetch the catalog again.
+      const refreshed = page.waitForResponse((r) => /\/api\/models\?provider=offline&refresh=1$/.test(r.url()));
+      await page.locator('#refresh-catalog').click();
+      await refreshed;
+      await page.waitForFunction(() => /5 models/.test(document.getElementById('catalog-status').textContent));
+      assert.equal(asked[asked.length - 1], 'offline refresh');
+      assert.equal(await page.locator('#model-writer').inputValue(), 'anthropic/claude-opus-4.1', 'the choice survives a refresh');
       await closeSettings(page);
 
       await page.reload();
