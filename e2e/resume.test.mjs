@@ -13,7 +13,7 @@ let browser;
 before(async () => {
   // Slow enough to act in the middle of a run; a generous grace so a cut-off page
   // does not get its run cancelled while the test holds the connection down.
-  server = await startServer({ delayMs: 15, env: { MESH_DISCONNECT_GRACE_SECS: '60' } });
+  server = await startServer({ delayMs: 25, env: { MESH_DISCONNECT_GRACE_SECS: '60' } });
   browser = await launchBrowser();
 });
 

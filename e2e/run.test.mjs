@@ -117,7 +117,7 @@ describe('a full run from the task box', () => {
       await screenshot(page, 'welcome-375');
       await page.fill('#task', 'Compare B-trees and LSM-trees for a write-heavy workload, with a long-unbroken-identifier-like-this-one_that_should_wrap_nicely_everywhere');
       await page.locator('#run-button').click();
-      await page.waitForSelector('.agent-card[data-agent="researcher"][data-state="running"]', { timeout: 30000 });
+      await page.waitForSelector('.agent-card.is-active', { timeout: 30000 });
       assert.ok((await width()) <= 375, `streaming scrollWidth ${await width()}`);
       await page.waitForSelector('body[data-run-state="completed"]', { timeout: 60000 });
       assert.ok((await width()) <= 375, `completed scrollWidth ${await width()}`);
