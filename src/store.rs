@@ -5,6 +5,7 @@ use crate::clock;
 use crate::events::{frame, AgentState, DoneEvent, ErrorEvent, Event, PlanEvent, RunStatus, Usage};
 use crate::pipeline::roster::AgentKind;
 use crate::pipeline::run_config::RunConfig;
+use crate::providers::error::ErrorKind;
 use bytes::Bytes;
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
@@ -250,6 +251,8 @@ struct RunState {
     output: String,
     usage: Usage,
     cost_usd: Option<f64>,
+    /// The whole run's duration, from its `done` event.
+    elapsed_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -263,7 +266,11 @@ struct AgentSnapshot {
     usage: Option<Usage>,
     cost_usd: Option<f64>,
     elapsed_ms: Option<u64>,
+    ttft_ms: Option<u64>,
+    substituted_for: Option<String>,
     error: Option<String>,
+    error_kind: Option<ErrorKind>,
+    error_status: Option<u16>,
 }
 
 impl Run {
@@ -281,7 +288,11 @@ impl Run {
                 usage: None,
                 cost_usd: None,
                 elapsed_ms: None,
+                ttft_ms: None,
+                substituted_for: None,
                 error: None,
+                error_kind: None,
+                error_status: None,
             })
             .collect();
         Run {
@@ -302,6 +313,7 @@ impl Run {
                 output: String::new(),
                 usage: Usage::default(),
                 cost_usd: None,
+                elapsed_ms: None,
             }),
             seq_tx: watch::Sender::new(0),
             cancel_tx: watch::Sender::new(None),
@@ -463,7 +475,11 @@ impl Run {
                     "usage": a.usage,
                     "cost_usd": a.cost_usd,
                     "elapsed_ms": a.elapsed_ms,
+                    "ttft_ms": a.ttft_ms,
+                    "substituted_for": a.substituted_for,
                     "error": a.error,
+                    "error_kind": a.error_kind,
+                    "error_status": a.error_status,
                 })
             })
             .collect();
@@ -478,6 +494,7 @@ impl Run {
             "agents": agents,
             "output": st.output,
             "usage": st.usage,
+            "elapsed_ms": st.elapsed_ms,
             "cost_usd": st.cost_usd,
             "last_event_id": st.log.len(),
         })
@@ -510,8 +527,11 @@ impl RunState {
                     };
                     a.model.clone_from(&s.model);
                     a.provider.clone_from(&s.provider);
+                    a.substituted_for.clone_from(&s.substituted_for);
                     a.output.clear();
                     a.error = None;
+                    a.error_kind = None;
+                    a.error_status = None;
                 }
             }
             Event::Token(t) => {
@@ -525,6 +545,7 @@ impl RunState {
                     a.usage = e.usage;
                     a.cost_usd = e.cost_usd;
                     a.elapsed_ms = Some(e.elapsed_ms);
+                    a.ttft_ms = e.ttft_ms;
                 }
                 if let Some(u) = e.usage {
                     self.usage.add(u);
@@ -546,6 +567,8 @@ impl RunState {
         if let Some(name) = &e.agent {
             if let Some(a) = self.agent_mut(name) {
                 a.error = Some(e.message.clone());
+                a.error_kind = Some(e.kind);
+                a.error_status = e.status;
             }
         }
     }
@@ -554,6 +577,7 @@ impl RunState {
         self.status = d.status;
         self.finished_at = Some(SystemTime::now());
         self.output.clone_from(&d.output);
+        self.elapsed_ms = Some(d.elapsed_ms);
         for a in &mut self.agents {
             match a.state {
                 AgentState::Queued => a.state = AgentState::Skipped,
@@ -564,6 +588,7 @@ impl RunState {
                     a.state = AgentState::Failed;
                     if a.error.is_none() && d.status == RunStatus::Cancelled {
                         a.error = Some("cancelled".to_string());
+                        a.error_kind = Some(ErrorKind::Cancelled);
                     }
                 }
                 AgentState::Done | AgentState::Skipped | AgentState::Failed => {}

@@ -323,4 +323,18 @@ fn a_bad_last_event_id_is_a_400() {
     );
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["error"]["field"], "Last-Event-ID");
+    let snap = server.wait_finished(&id, Duration::from_secs(10));
+    let last = snap["last_event_id"].as_u64().unwrap();
+    let beyond = (last + 1).to_string();
+    let r = server.request(
+        "GET",
+        &format!("/api/stream/{id}"),
+        &[("Last-Event-ID", &beyond)],
+        b"",
+    );
+    assert_eq!(r.status, 400, "an id the run never issued");
+    // The last id itself is fine: nothing to replay, the stream ends at once.
+    let mut s = server.stream(&id, &[("Last-Event-ID", &last.to_string())]);
+    assert_eq!(s.head.status, 200);
+    assert!(s.collect().is_empty());
 }

@@ -179,7 +179,7 @@ fn anthropic_run_uses_native_ids_headers_and_usage() {
         ("ANTHROPIC_API_KEY", "sk-ant-test-secret"),
         ("ANTHROPIC_BASE_URL", &base),
     ]);
-    let (_, events) = run_to_end(&server, r#"{"task":"Write a function"}"#);
+    let (run_id, events) = run_to_end(&server, r#"{"task":"Write a function"}"#);
     assert_eq!(
         events.last().unwrap().data["status"],
         "completed",
@@ -222,6 +222,22 @@ fn anthropic_run_uses_native_ids_headers_and_usage() {
         .find(|e| e.event == "stream_start" && e.data["agent"] == "writer")
         .unwrap();
     assert!(writer_start.data.get("substituted_for").is_none());
+    // The snapshot keeps what the stream said, for a page that reopens the run.
+    let snap = server.get(&format!("/api/runs/{run_id}")).json();
+    let coder = snap["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "coder")
+        .unwrap()
+        .clone();
+    assert_eq!(coder["substituted_for"], "qwen/qwen-2.5-coder-32b-instruct");
+    assert!(coder["ttft_ms"].is_u64());
+    assert!(snap["elapsed_ms"].is_u64());
+    assert_eq!(
+        snap["agents"][4]["substituted_for"],
+        serde_json::Value::Null
+    );
     let end = events
         .iter()
         .find(|e| e.event == "stream_end" && e.data["agent"] == "coder")
@@ -445,6 +461,8 @@ fn a_failing_specialist_is_retried_twice_then_the_pipeline_goes_on() {
         .as_str()
         .unwrap()
         .contains("kaboom"));
+    assert_eq!(snap["agents"][1]["error_kind"], "upstream");
+    assert_eq!(snap["agents"][1]["error_status"], 500);
 }
 
 #[test]

@@ -128,6 +128,17 @@ pub fn stream(
 ) -> Result<Response<Body>, ApiError> {
     let run = find_run(state, id)?;
     let resume_from = last_event_id(headers, query)?;
+    // Ids are issued only as events are logged, so an id beyond the last one cannot
+    // come from a real earlier connection; accepting it would silently skip events.
+    if let Some(id) = resume_from {
+        let last = run.last_event_id();
+        if id > last {
+            return Err(ApiError::bad_field(
+                "Last-Event-ID",
+                format!("Last-Event-ID {id} is beyond this run's last event ({last})"),
+            ));
+        }
+    }
     let guard = run.subscribe().map_err(|e| match e {
         SubscribeError::TooManySubscribers => ApiError::TooManyRuns {
             message: format!(

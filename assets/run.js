@@ -1,0 +1,241 @@
+// One run as the page knows it: its state folded from a snapshot and/or the event
+// stream (SPEC §6), exactly as the server folds it, plus who is listening.
+
+import { followStream } from './sse.js';
+
+const titleCase = (s) => (s ? s[0].toUpperCase() + s.slice(1) : s);
+
+/** The page's view of one agent of a run. */
+function agentFrom(meta, name) {
+  return {
+    name,
+    title: meta?.title || titleCase(name),
+    emoji: meta?.emoji || '•',
+    color: meta?.color || '',
+    kind: meta?.kind || 'specialist',
+    state: 'queued',
+    detail: '',
+    model: meta?.model || '',
+    provider: '',
+    substitutedFor: null,
+    text: '',
+    usage: null,
+    cost: null,
+    elapsedMs: null,
+    ttftMs: null,
+    startedAt: null,
+    error: null, // {kind, message, status}
+    cancelled: false,
+  };
+}
+
+export class RunSession {
+  /** roster: the /api/agents list, in pipeline order. */
+  constructor(id, roster, task = '') {
+    this.id = id;
+    this.task = task;
+    this.status = 'running';
+    this.plan = null;
+    this.roster = roster;
+    this.agents = roster.map((a) => agentFrom(a, a.name));
+    this.output = '';
+    this.usage = null;
+    this.cost = null;
+    this.elapsedMs = null;
+    this.createdAt = Date.now();
+    this.finishedAt = null;
+    this.runError = null; // a run-level error event or detail
+    this.lastEventId = 0;
+    this.connection = 'idle'; // idle | connecting | open | reconnecting | gone | closed
+    this.connectionInfo = null;
+    this.config = null;
+    this.listeners = new Set();
+    this.stream = null;
+  }
+
+  agent(name) {
+    let a = this.agents.find((x) => x.name === name);
+    if (!a) {
+      a = agentFrom(null, name);
+      this.agents.push(a);
+    }
+    return a;
+  }
+
+  get writer() {
+    return this.agents.find((a) => a.kind === 'writer') || null;
+  }
+
+  /** The deliverable: the final output once done, else whatever the writer has written. */
+  get deliverable() {
+    if (this.output) return this.output;
+    return this.writer?.text || '';
+  }
+
+  get finished() {
+    return this.status !== 'running';
+  }
+
+  onChange(fn) {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  emit(what) {
+    for (const fn of this.listeners) fn(what, this);
+  }
+
+  /** Builds a session from GET /api/runs/{id}: the state as of `last_event_id`. */
+  static fromSnapshot(snap, roster) {
+    const s = new RunSession(snap.id, roster, snap.task);
+    s.status = snap.status;
+    s.plan = snap.plan || null;
+    s.config = snap.config || null;
+    s.createdAt = Date.parse(snap.created_at) || Date.now();
+    s.finishedAt = snap.finished_at ? Date.parse(snap.finished_at) : null;
+    const byName = new Map(roster.map((a) => [a.name, a]));
+    s.agents = (snap.agents || []).map((a) => {
+      const agent = agentFrom(byName.get(a.name), a.name);
+      agent.kind = a.kind || agent.kind;
+      agent.state = a.state;
+      agent.model = a.model || agent.model;
+      agent.provider = a.provider || '';
+      agent.text = a.output || '';
+      agent.usage = a.usage || null;
+      agent.cost = a.cost_usd ?? null;
+      agent.elapsedMs = a.elapsed_ms ?? null;
+      if (a.error) {
+        const cancelled = /^cancelled\b/i.test(a.error);
+        agent.error = { kind: cancelled ? 'cancelled' : null, message: a.error, status: null };
+        agent.cancelled = cancelled;
+      }
+      if (a.state === 'running' || a.state === 'writing' || a.state === 'planning' || a.state === 'retrying') {
+        agent.startedAt = Date.now() - (a.elapsed_ms || 0);
+      }
+      return agent;
+    });
+    s.output = snap.output || '';
+    s.usage = snap.usage || null;
+    s.cost = snap.cost_usd ?? null;
+    if (s.finishedAt) s.elapsedMs = Math.max(0, s.finishedAt - s.createdAt);
+    s.lastEventId = Number(snap.last_event_id) || 0;
+    return s;
+  }
+
+  /** Follows the stream from `lastEventId` (0: from the first event). */
+  follow() {
+    if (this.stream || this.finished) return;
+    this.stream = followStream(`/api/stream/${encodeURIComponent(this.id)}`, {
+      lastEventId: this.lastEventId,
+      onEvent: (ev) => this.apply(ev),
+      onState: (state, info) => {
+        this.connection = state;
+        this.connectionInfo = info || null;
+        if (state === 'gone' && !this.finished) {
+          this.status = 'gone';
+          this.runError = { kind: null, message: info?.message || 'This run is no longer on the server.' };
+        }
+        if (state === 'gone' || state === 'closed') this.stream = null;
+        this.emit('connection');
+      },
+    });
+  }
+
+  stop() {
+    this.stream?.close();
+    this.stream = null;
+  }
+
+  /** Folds one numbered event into the state. */
+  apply({ type, data, id }) {
+    if (id <= this.lastEventId) return;
+    this.lastEventId = id;
+    const d = data || {};
+    switch (type) {
+      case 'status': {
+        if (d.agent) {
+          const a = this.agent(d.agent);
+          a.state = d.state;
+          a.detail = d.detail || '';
+          if (d.state === 'planning' && !a.startedAt) a.startedAt = Date.now();
+          this.emit(`agent:${d.agent}`);
+        } else if (d.state === 'failed') {
+          this.runError = { kind: /cancel/i.test(d.detail || '') ? 'cancelled' : null, message: d.detail || '' };
+          this.emit('run');
+        } else {
+          this.emit('run');
+        }
+        break;
+      }
+      case 'plan':
+        this.plan = d;
+        this.emit('plan');
+        break;
+      case 'stream_start': {
+        const a = this.agent(d.agent);
+        a.state = a.kind === 'writer' ? 'writing' : 'running';
+        a.detail = '';
+        a.model = d.model || a.model;
+        a.provider = d.provider || '';
+        a.substitutedFor = d.substituted_for || null;
+        a.text = '';
+        a.error = null;
+        a.startedAt = Date.now();
+        this.emit(`agent:${d.agent}`);
+        break;
+      }
+      case 'token': {
+        const a = this.agent(d.agent);
+        a.text += d.text;
+        this.emit(`text:${d.agent}`);
+        break;
+      }
+      case 'stream_end': {
+        const a = this.agent(d.agent);
+        a.state = 'done';
+        a.usage = d.usage || null;
+        a.cost = d.cost_usd ?? null;
+        a.elapsedMs = d.elapsed_ms ?? null;
+        a.ttftMs = d.ttft_ms ?? null;
+        this.emit(`agent:${d.agent}`);
+        break;
+      }
+      case 'error': {
+        const err = { kind: d.kind || null, message: d.message || '', status: d.status ?? null };
+        if (d.agent) {
+          const a = this.agent(d.agent);
+          a.error = err;
+          a.cancelled = d.kind === 'cancelled';
+          this.emit(`agent:${d.agent}`);
+        } else {
+          this.runError = err;
+          this.emit('run');
+        }
+        break;
+      }
+      case 'done': {
+        this.status = d.status;
+        this.output = d.output || '';
+        this.usage = d.usage || null;
+        this.cost = d.cost_usd ?? null;
+        this.elapsedMs = d.elapsed_ms ?? null;
+        this.finishedAt = Date.now();
+        // The same settling the server's snapshot does.
+        for (const a of this.agents) {
+          if (a.state === 'queued') a.state = 'skipped';
+          else if (['planning', 'running', 'writing', 'retrying'].includes(a.state)) {
+            a.state = 'failed';
+            if (!a.error && d.status === 'cancelled') {
+              a.error = { kind: 'cancelled', message: 'cancelled', status: null };
+              a.cancelled = true;
+            }
+          }
+        }
+        this.emit('done');
+        break;
+      }
+      default:
+        break;
+    }
+  }
+}
