@@ -35,7 +35,7 @@ COPY assets ./assets
 RUN touch src/main.rs src/lib.rs \
  && cargo build --release --locked --target "$TARGET" --bin agent-mesh \
  && cp "target/$TARGET/release/agent-mesh" /agent-mesh \
- && (ldd /agent-mesh 2>&1 || true) | grep -q 'not a dynamic executable' \
+ && (ldd /agent-mesh 2>&1 || true) | grep -qE 'not a dynamic executable|statically linked' \
  && /agent-mesh --version
 
 # ---- run: an empty image with the binary ---------------------------------------------

@@ -36,7 +36,9 @@ static:
 	@command -v musl-gcc >/dev/null || { echo "static: musl-gcc not found; install musl-tools (apt-get install musl-tools)"; exit 1; }
 	rustup target add $(MUSL_TARGET)
 	CC_x86_64_unknown_linux_musl=musl-gcc $(CARGO) build --release --locked --target $(MUSL_TARGET) --bin agent-mesh
-	@if file $(STATIC_BIN) | grep -q 'statically linked' || ldd $(STATIC_BIN) 2>&1 | grep -q 'not a dynamic executable'; then \
+	@# musl's default is a static PIE: file says "static-pie linked", ldd "statically linked".
+	@if file $(STATIC_BIN) | grep -qE 'statically linked|static-pie linked' \
+	   || ldd $(STATIC_BIN) 2>&1 | grep -qE 'not a dynamic executable|statically linked'; then \
 	  echo "static: $(STATIC_BIN) is statically linked"; \
 	else \
 	  echo "static: $(STATIC_BIN) is NOT statically linked:"; file $(STATIC_BIN); ldd $(STATIC_BIN); exit 1; \
