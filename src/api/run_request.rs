@@ -62,6 +62,13 @@ pub fn parse_run_request(
         ));
     };
     for key in fields.keys() {
+        if key.is_empty() {
+            // A field must be named for the client to fix it; `""` names the empty key.
+            return Err(fail(
+                "\"\"",
+                "unknown field \"\" (expected task, provider, models, agents, detach)",
+            ));
+        }
         if !matches!(
             key.as_str(),
             "task" | "provider" | "models" | "agents" | "detach"
@@ -292,6 +299,14 @@ mod tests {
             let e = parse(body).expect_err(body);
             assert_eq!(e.field, field, "{body}: {}", e.message);
         }
+    }
+
+    #[test]
+    fn regression_empty_field_name_is_still_named() {
+        // Found by the run_request fuzz target: `{"":""}` gave an empty `field`.
+        let e = parse(r#"{"":"","task":"x"}"#).unwrap_err();
+        assert!(!e.field.is_empty());
+        assert!(e.message.contains(&e.field), "{e:?}");
     }
 
     #[test]

@@ -116,9 +116,11 @@ fn chunk_error(err: &Value) -> ProviderError {
     let message = err
         .get("message")
         .and_then(Value::as_str)
-        .map(str::to_string)
-        .or_else(|| err.as_str().map(str::to_string))
-        .unwrap_or_else(|| "the provider reported an error mid-stream".to_string());
+        .or_else(|| err.as_str())
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .unwrap_or("the provider reported an error mid-stream")
+        .to_string();
     let code = match err.get("code") {
         Some(Value::String(s)) => Some(s.clone()),
         Some(Value::Number(n)) => Some(n.to_string()),
@@ -408,6 +410,26 @@ mod tests {
             let e = flow.unwrap_err();
             assert_eq!(e.kind, kind);
             assert!(e.message.contains("Overloaded") && e.message.contains(etype));
+        }
+    }
+
+    #[test]
+    fn regression_empty_error_message_still_says_something() {
+        // Found by the chunk_decoders fuzz target: `{"error":""}` ended the call
+        // with an empty message.
+        for data in [
+            r#"{"error":""}"#,
+            r#"{"error":{"message":""}}"#,
+            r#"{"error":{"message":"  "}}"#,
+        ] {
+            let mut d = OpenAiDecoder::default();
+            let e = d.event(&ev("message", data), &mut |_| {}).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Upstream);
+            assert!(
+                e.message.contains("reported an error"),
+                "{data}: {}",
+                e.message
+            );
         }
     }
 }

@@ -902,4 +902,19 @@ mod tests {
         let event = run_chunks(SseParser::with_limits(1000, 12), [&inputs[1][..]]);
         assert_eq!(event.error, Some(SseError::EventTooLarge));
     }
+
+    #[test]
+    fn regression_empty_chunk_after_cr_keeps_crlf_one_line_end() {
+        // Found by the sse_parser fuzz target: an empty feed between the CR and the LF
+        // of a CRLF must not turn the LF into a second (blank) line.
+        let mut p = SseParser::new();
+        let mut out = Vec::new();
+        for chunk in [&b"data: x\r"[..], b"", b"\n"] {
+            p.feed(chunk, &mut out).unwrap();
+        }
+        assert!(out.is_empty(), "no blank line was sent: {out:?}");
+        p.feed(b"\n", &mut out).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].data, "x");
+    }
 }
