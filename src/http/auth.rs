@@ -6,10 +6,15 @@ use crate::config::Credentials;
 /// User and password are both compared in full, in time that depends only on the
 /// configured values' lengths, so a wrong user and a wrong password look alike.
 pub fn check(header: Option<&[u8]>, creds: &Credentials) -> bool {
-    let (user, pass) = header.and_then(decode_basic).unwrap_or_default();
-    let user_ok = ct_eq(&user, creds.user.as_bytes());
-    let pass_ok = ct_eq(&pass, creds.pass.expose().as_bytes());
-    user_ok & pass_ok
+    let decoded = header.and_then(decode_basic);
+    // Compare even when decoding failed, so a malformed header takes the same time;
+    // then fail closed whatever the configured values are.
+    let (user, pass) = decoded
+        .as_ref()
+        .map_or((&[][..], &[][..]), |(u, p)| (&u[..], &p[..]));
+    let user_ok = ct_eq(user, creds.user.as_bytes());
+    let pass_ok = ct_eq(pass, creds.pass.expose().as_bytes());
+    decoded.is_some() & user_ok & pass_ok
 }
 
 /// Decodes `Basic <base64(user:pass)>`; `None` for any other shape.
@@ -130,6 +135,14 @@ mod tests {
         assert!(!check(Some(b"Bearer abc"), &creds()));
         assert!(!check(Some(b"Basic !!!"), &creds()));
         assert!(!check(None, &creds()));
+        // Even with empty configured credentials, a missing or broken header fails.
+        let empty = Credentials {
+            user: String::new(),
+            pass: Secret::new(""),
+        };
+        assert!(!check(None, &empty));
+        assert!(!check(Some(b"Basic !!!"), &empty));
+        assert!(check(Some(b"Basic Og=="), &empty));
     }
 
     #[test]
