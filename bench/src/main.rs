@@ -169,6 +169,7 @@ fn run_phase(repo: &std::path::Path, phase: &str) -> Result<(), String> {
                 t.flood.cpu_s_per_100k, t.flood.cpu_share * 100.0, t.direct_ceiling, t.rss_after_kib, t.flood.ended_early
             );
         }
+        "instructions" => phase_instructions(&ctx)?,
         other => return Err(format!("unknown phase {other}")),
     }
     Ok(())
@@ -553,6 +554,61 @@ fn summary_json(s: &Summary) -> J {
         ("max", J::Num(s.max)),
         ("mean", J::Num(s.mean)),
     ])
+}
+
+// ---------------------------------------------------------------- instructions
+
+/// Instructions the server executes per relayed token, counted by callgrind: exact
+/// and repeatable where times on a shared machine are not (user space only; the
+/// kernel's share of each read and write is not counted). Each mode runs twice with
+/// a small and a large answer, in fresh processes; the difference over the difference
+/// in tokens is the cost of one more token, with startup and per-run costs cancelled.
+fn phase_instructions(ctx: &Ctx) -> Result<(), String> {
+    const RUNS: usize = 5;
+    // paced: one token per upstream chunk (1 ms apart, slower than callgrind needs
+    // per token); flood: as fast as the socket takes them, 16 per write.
+    for (mode, gap_us, small, large) in
+        [("paced", 1_000u64, 50u64, 500u64), ("flood", 0, 200, 2_000)]
+    {
+        let mut totals = Vec::new();
+        for n in [small, large] {
+            let out = std::env::temp_dir().join(format!(
+                "agent-mesh-bench-{}-{mode}-{n}.callgrind",
+                std::process::id()
+            ));
+            let wrapper = [
+                "valgrind".to_string(),
+                "--tool=callgrind".to_string(),
+                format!("--callgrind-out-file={}", out.display()),
+            ];
+            let srv = Server::start_wrapped(&ctx.bin, &ctx.mock.base_url(), &[], &wrapper)?;
+            srv.wait_healthy()?;
+            for _ in 0..RUNS {
+                let t = task(shape(n, gap_us, 0), shape(n, gap_us, 0), ctx.tag());
+                follow_run(srv.addr, &t)?;
+            }
+            srv.terminate(Duration::from_secs(60))?;
+            let text =
+                std::fs::read_to_string(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+            let _ = std::fs::remove_file(&out);
+            let ir: u64 = text
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("totals: ")
+                        .or_else(|| l.strip_prefix("summary: "))
+                })
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+                .ok_or("no totals in the callgrind output")?;
+            totals.push(ir);
+        }
+        let tokens = (large - small) * 2 * RUNS as u64;
+        let per_token = (totals[1] as f64 - totals[0] as f64) / tokens as f64;
+        println!(
+            "{mode}: {per_token:.0} instructions per token ({} vs {} Ir over {tokens} more tokens)",
+            totals[1], totals[0]
+        );
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------- startup

@@ -25,9 +25,27 @@ impl Server {
         mock_base: &str,
         extra_env: &[(&str, &str)],
     ) -> Result<Server, String> {
+        Server::start_wrapped(bin, mock_base, extra_env, &[])
+    }
+
+    /// The same, run under `wrapper` (e.g. valgrind and its options).
+    pub fn start_wrapped(
+        bin: &Path,
+        mock_base: &str,
+        extra_env: &[(&str, &str)],
+        wrapper: &[String],
+    ) -> Result<Server, String> {
         let started = Instant::now();
-        let mut cmd = Command::new(bin);
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
         cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
             // No Hermes login or provider key from this machine leaks in.
             .env("HOME", "/nonexistent-agent-mesh-bench")
             .env("MESH_ADDR", "127.0.0.1:0")
@@ -77,7 +95,7 @@ impl Server {
                 })
                 .map_err(|e| e.to_string())?;
         }
-        let addr = match rx.recv_timeout(Duration::from_secs(20)) {
+        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(a) => a,
             Err(_) => {
                 let _ = child.kill();
@@ -100,7 +118,7 @@ impl Server {
 
     /// Polls `GET /health` until it answers 200 (bounded).
     pub fn wait_healthy(&self) -> Result<(), String> {
-        let end = Instant::now() + Duration::from_secs(10);
+        let end = Instant::now() + Duration::from_secs(30);
         while Instant::now() < end {
             let mut c = Client::new(self.addr);
             if let Ok((200, _)) = c.request("GET", "/health", "") {
@@ -108,11 +126,29 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-        Err("agent-mesh /health did not answer within 10 s".into())
+        Err("agent-mesh /health did not answer within 30 s".into())
     }
 
     pub fn rss_kib(&self) -> u64 {
         crate::sys::rss_kib(self.pid).unwrap_or(0)
+    }
+}
+
+impl Server {
+    /// SIGTERM (a graceful exit, so a wrapper like callgrind writes its results),
+    /// then waits for the exit, at most `limit`.
+    pub fn terminate(mut self, limit: Duration) -> Result<(), String> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status();
+        let end = Instant::now() + limit;
+        while Instant::now() < end {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err("agent-mesh did not exit after SIGTERM".into())
     }
 }
 
