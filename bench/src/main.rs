@@ -289,7 +289,7 @@ fn run(repo: &std::path::Path, out: &std::path::Path) -> Result<(), String> {
             value: l.cpu_us_per_token,
             unit: "µs",
             goal: Goal::None,
-            note: "one token per upstream chunk; utime+stime / tokens".into(),
+            note: "one token per upstream chunk; /proc/PID/task/*/schedstat ns / tokens".into(),
         });
     }
     rows.push(Row {
@@ -921,7 +921,7 @@ fn relay_latency(ctx: &Ctx, srv: &Server, c: usize) -> Result<Latency, String> {
     let sampling = AtomicBool::new(true);
     let max_rss = AtomicU64::new(0);
     let w = shape(LAT_TOKENS, LAT_GAP_US, 0);
-    let cpu_before = sys::cpu_ticks(srv.pid).unwrap_or(0);
+    let cpu_before = sys::cpu_ns(srv.pid).unwrap_or(0);
     std::thread::scope(|s| {
         s.spawn(|| {
             let end = Instant::now() + Duration::from_secs(120);
@@ -961,10 +961,7 @@ fn relay_latency(ctx: &Ctx, srv: &Server, c: usize) -> Result<Latency, String> {
         }
         sampling.store(false, Ordering::Relaxed);
     });
-    let cpu_s = sys::cpu_ticks(srv.pid)
-        .unwrap_or(0)
-        .saturating_sub(cpu_before) as f64
-        / sys::clk_tck() as f64;
+    let cpu_s = sys::cpu_ns(srv.pid).unwrap_or(0).saturating_sub(cpu_before) as f64 / 1e9;
     let mut v = samples.into_inner().unwrap_or_else(|p| p.into_inner());
     let relayed = v.len() + excluded.load(Ordering::Relaxed) as usize;
     Ok(Latency {
