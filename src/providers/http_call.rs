@@ -127,14 +127,36 @@ pub async fn stream_call(
     let mut events = Vec::new();
     let mut total_bytes = 0usize;
     let mut last_data = Instant::now();
+    // One timer for the whole stream. The deadline moves later with every chunk, but
+    // the timer is not re-armed per chunk (a wheel insert and remove each time): when
+    // it fires before the current deadline it is moved there, so it is re-armed at
+    // most once per idle period. It is moved earlier at once when the deadline is
+    // (the first token switches from the first-token to the idle deadline).
+    let mut armed = first_token_deadline;
+    let timer = tokio::time::sleep_until(armed);
+    tokio::pin!(timer);
     loop {
         let deadline = if *emitted {
             (last_data + timeouts.idle).min(total_deadline)
         } else {
             first_token_deadline
         };
-        let frame = match timeout_at(deadline, body.frame()).await {
-            Err(_) => {
+        if deadline < armed {
+            armed = deadline;
+            timer.as_mut().reset(armed);
+        }
+        let next = tokio::select! {
+            biased;
+            frame = body.frame() => Ok(frame),
+            () = &mut timer => Err(()),
+        };
+        let frame = match next {
+            Err(()) if Instant::now() < deadline => {
+                armed = deadline;
+                timer.as_mut().reset(armed);
+                continue;
+            }
+            Err(()) => {
                 let message = if Instant::now() >= total_deadline {
                     format!("the call took longer than {} s", timeouts.total.as_secs())
                 } else if *emitted {
