@@ -12,6 +12,7 @@ use bytes::{Bytes, BytesMut};
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::Waker;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 
@@ -242,6 +243,9 @@ pub struct Run {
 
 struct RunState {
     log: EventLog,
+    /// Stream subscribers waiting for the next event, by subscriber id.
+    waiters: Vec<(u64, Waker)>,
+    next_subscriber: u64,
     status: RunStatus,
     finished_at: Option<SystemTime>,
     subscribers: usize,
@@ -297,6 +301,8 @@ impl Run {
             store,
             state: Mutex::new(RunState {
                 log: EventLog::default(),
+                waiters: Vec::new(),
+                next_subscriber: 0,
                 status: RunStatus::Running,
                 finished_at: None,
                 subscribers: 0,
@@ -332,7 +338,7 @@ impl Run {
             st.log
                 .append(|out| write_frame(out, seq, event.name(), |o| event.write_data(o)));
             st.apply(&event);
-            self.notify(seq);
+            self.notify(&mut st, seq);
             matches!(event, Event::Done(_))
         };
         if finished {
@@ -355,12 +361,16 @@ impl Run {
         if let Some(a) = st.agent_mut(agent) {
             a.output.push_str(text);
         }
-        self.notify(seq);
+        self.notify(&mut st, seq);
     }
 
-    /// Wakes the `watch_seq` receivers, if there are any (a watch send with nobody
-    /// to tell still takes eight locks).
-    fn notify(&self, seq: u64) {
+    /// Wakes the stream subscribers waiting for an event, and the `watch_seq`
+    /// receivers if there are any (a watch send with nobody to tell still takes
+    /// eight locks).
+    fn notify(&self, st: &mut RunState, seq: u64) {
+        for (_, waker) in st.waiters.drain(..) {
+            waker.wake();
+        }
         if self.seq_tx.receiver_count() > 0 {
             self.seq_tx.send_replace(seq);
         }
@@ -396,7 +406,11 @@ impl Run {
         }
         st.subscribers += 1;
         st.subscriber_epoch += 1;
-        Ok(SubscriberGuard { run: self.clone() })
+        st.next_subscriber += 1;
+        Ok(SubscriberGuard {
+            run: self.clone(),
+            id: st.next_subscriber,
+        })
     }
 
     pub fn subscriber_count(&self) -> usize {
@@ -595,12 +609,56 @@ impl RunState {
 /// the disconnect-grace timer.
 pub struct SubscriberGuard {
     run: Arc<Run>,
+    id: u64,
+}
+
+/// What [`SubscriberGuard::poll_log`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogPoll {
+    /// New bytes were handed out.
+    Data,
+    /// Nothing new, and nothing will come: the run has ended.
+    Finished,
+    /// Nothing new yet; the waker is woken by the next event.
+    Pending,
+}
+
+impl SubscriberGuard {
+    /// The log offset just past event `after` (the start of a replay after it).
+    pub fn offset_after(&self, after: u64) -> u64 {
+        let st = lock(&self.run.state);
+        st.log.offset_after(after.min(st.log.len()))
+    }
+
+    /// Hands out every logged byte after log offset `offset` (advancing it) as
+    /// shared slices of the log — no copy — or registers `waker` for the next event.
+    /// The check and the registration happen under one lock, so no event is missed.
+    pub fn poll_log(&self, offset: &mut u64, out: &mut VecDeque<Bytes>, waker: &Waker) -> LogPoll {
+        let mut st = lock(&self.run.state);
+        if st.log.total_bytes() > *offset {
+            *offset = st.log.bytes_from(*offset, out);
+            return LogPoll::Data;
+        }
+        if st.status != RunStatus::Running {
+            return LogPoll::Finished;
+        }
+        match st.waiters.iter_mut().find(|(id, _)| *id == self.id) {
+            Some((_, w)) => {
+                if !w.will_wake(waker) {
+                    w.clone_from(waker);
+                }
+            }
+            None => st.waiters.push((self.id, waker.clone())),
+        }
+        LogPoll::Pending
+    }
 }
 
 impl Drop for SubscriberGuard {
     fn drop(&mut self) {
         let none_left = {
             let mut st = lock(&self.run.state);
+            st.waiters.retain(|(id, _)| *id != self.id);
             st.subscribers = st.subscribers.saturating_sub(1);
             st.subscriber_epoch += 1;
             st.subscribers == 0 && st.status == RunStatus::Running
@@ -680,6 +738,21 @@ impl EventLog {
         self.seg_starts.partition_point(|&s| s <= offset) - 1
     }
 
+    /// Pushes every byte from `offset` on as slices of the segments; returns the end.
+    fn bytes_from(&mut self, offset: u64, out: &mut VecDeque<Bytes>) -> u64 {
+        self.freeze();
+        let total = self.total_bytes();
+        if offset >= total {
+            return total;
+        }
+        let first = self.segment_at(offset);
+        for (start, segment) in self.seg_starts[first..].iter().zip(&self.segments[first..]) {
+            let from = offset.saturating_sub(*start) as usize;
+            out.push_back(segment.slice(from..));
+        }
+        total
+    }
+
     /// Each frame after event `after`, as its own slice (for frame-by-frame readers).
     fn frames_after(&mut self, after: u64) -> Vec<Bytes> {
         self.freeze();
@@ -750,7 +823,26 @@ mod tests {
                     got, want,
                     "frames after {after}, freeze every {freeze_every}"
                 );
+
+                let mut out = VecDeque::new();
+                let end = log.bytes_from(log.offset_after(after), &mut out);
+                assert_eq!(end, log.total_bytes());
+                let joined: Vec<u8> = out.iter().flat_map(|b| b.iter().copied()).collect();
+                assert_eq!(joined, want.concat(), "bytes after {after}");
             }
         }
+    }
+
+    #[test]
+    fn a_reader_that_is_up_to_date_gets_nothing() {
+        let mut log = EventLog::default();
+        log.append(|out| out.extend_from_slice(b"id: 1\n\n"));
+        let mut out = VecDeque::new();
+        let end = log.bytes_from(0, &mut out);
+        assert_eq!(out.len(), 1);
+        out.clear();
+        assert_eq!(log.bytes_from(end, &mut out), end);
+        assert!(out.is_empty());
+        assert!(log.frames_after(1).is_empty());
     }
 }
