@@ -164,9 +164,10 @@ fn run_phase(repo: &std::path::Path, phase: &str) -> Result<(), String> {
         "throughput" => {
             let t = phase_throughput(&ctx, sys::clk_tck())?;
             println!(
-                "{:.0} tok/s (windows {:?}), {:.3} CPU s per 100k tokens, server CPU {:.0} %, ceiling {:.0}, RSS after {} KiB, ended early {}",
+                "{:.0} tok/s (windows {:?}), {:.3} CPU s per 100k tokens, server CPU {:.0} %, ceiling {:.0}, RSS after {} KiB for {} tokens ({:.0} B/token), ended early {}",
                 t.flood.tokens_per_s, t.flood.windows.iter().map(|w| *w as u64).collect::<Vec<_>>(),
-                t.flood.cpu_s_per_100k, t.flood.cpu_share * 100.0, t.direct_ceiling, t.rss_after_kib, t.flood.ended_early
+                t.flood.cpu_s_per_100k, t.flood.cpu_share * 100.0, t.direct_ceiling, t.rss_after_kib,
+                t.flood.total_tokens, t.rss_after_kib as f64 * 1024.0 / t.flood.total_tokens.max(1) as f64, t.flood.ended_early
             );
         }
         "instructions" => phase_instructions(&ctx)?,
@@ -567,9 +568,12 @@ fn phase_instructions(ctx: &Ctx) -> Result<(), String> {
     const RUNS: usize = 5;
     // paced: one token per upstream chunk (1 ms apart, slower than callgrind needs
     // per token); flood: as fast as the socket takes them, 16 per write.
-    for (mode, gap_us, small, large) in
-        [("paced", 1_000u64, 50u64, 500u64), ("flood", 0, 200, 2_000)]
-    {
+    // fanout: paced, with 10 subscribers on every run (costs per subscriber show).
+    for (mode, gap_us, small, large, subscribers) in [
+        ("paced", 1_000u64, 50u64, 500u64, 1usize),
+        ("flood", 0, 200, 2_000, 1),
+        ("fanout", 1_000, 50, 500, 10),
+    ] {
         let mut totals = Vec::new();
         for n in [small, large] {
             let out = std::env::temp_dir().join(format!(
@@ -585,12 +589,17 @@ fn phase_instructions(ctx: &Ctx) -> Result<(), String> {
             srv.wait_healthy()?;
             for _ in 0..RUNS {
                 let t = task(shape(n, gap_us, 0), shape(n, gap_us, 0), ctx.tag());
-                follow_run(srv.addr, &t)?;
+                follow_run_with(srv.addr, &t, subscribers - 1)?;
             }
             srv.terminate(Duration::from_secs(60))?;
             let text =
                 std::fs::read_to_string(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-            let _ = std::fs::remove_file(&out);
+            // BENCH_KEEP_CALLGRIND=1 keeps the profile for callgrind_annotate.
+            if std::env::var_os("BENCH_KEEP_CALLGRIND").is_some() {
+                eprintln!("[bench] kept {}", out.display());
+            } else {
+                let _ = std::fs::remove_file(&out);
+            }
             let ir: u64 = text
                 .lines()
                 .find_map(|l| {
@@ -604,7 +613,8 @@ fn phase_instructions(ctx: &Ctx) -> Result<(), String> {
         let tokens = (large - small) * 2 * RUNS as u64;
         let per_token = (totals[1] as f64 - totals[0] as f64) / tokens as f64;
         println!(
-            "{mode}: {per_token:.0} instructions per token ({} vs {} Ir over {tokens} more tokens)",
+            "{mode} ({subscribers} subscriber{}): {per_token:.0} instructions per token ({} vs {} Ir over {tokens} more tokens)",
+            if subscribers == 1 { "" } else { "s" },
             totals[1], totals[0]
         );
     }
@@ -877,8 +887,43 @@ fn direct_latency(ctx: &Ctx, c: usize) -> Result<Latency, String> {
 /// Follows one run to its `done`; returns token latencies (µs), tokens sent before the
 /// subscription was live (excluded), and whether the run completed.
 fn follow_run(addr: SocketAddr, task: &str) -> Result<(Vec<f64>, usize), String> {
+    follow_run_with(addr, task, 0)
+}
+
+/// The same, with `extra` more subscribers reading the run to its end alongside.
+fn follow_run_with(
+    addr: SocketAddr,
+    task: &str,
+    extra: usize,
+) -> Result<(Vec<f64>, usize), String> {
     let mut client = Client::new(addr);
     let id = start_run(&mut client, task)?;
+    let others: Vec<_> = (0..extra)
+        .map(|_| {
+            let path = format!("/api/stream/{id}");
+            std::thread::spawn(move || {
+                let Ok(mut es) = EventStream::open(addr, "GET", &path, "") else {
+                    return;
+                };
+                let end = Instant::now() + Duration::from_secs(120);
+                let mut done = false;
+                while !done && Instant::now() < end {
+                    match es.read_events(&mut |_, ev| done |= ev.name == b"done") {
+                        Ok(true) => {}
+                        _ => break,
+                    }
+                }
+            })
+        })
+        .collect();
+    let result = follow_stream(addr, &id);
+    for h in others {
+        let _ = h.join();
+    }
+    result
+}
+
+fn follow_stream(addr: SocketAddr, id: &str) -> Result<(Vec<f64>, usize), String> {
     let mut es = EventStream::open(addr, "GET", &format!("/api/stream/{id}"), "")
         .map_err(|e| format!("stream: {e}"))?;
     let established = es.established_ns;
@@ -1110,6 +1155,8 @@ struct Flood {
     cpu_share: f64,
     /// Streams that ended (or failed) before the window was over: must be 0.
     ended_early: usize,
+    /// Tokens received from the first to the end of the window.
+    total_tokens: u64,
 }
 
 struct Throughput {
@@ -1216,6 +1263,7 @@ fn count_window(
                 },
                 cpu_share: share,
                 ended_early: ended_early.load(Ordering::Relaxed) as usize,
+                total_tokens: tokens.load(Ordering::Relaxed),
             })
         })();
         stop.store(true, Ordering::Relaxed);
