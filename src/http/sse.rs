@@ -21,7 +21,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tokio::time::{Instant, Sleep};
 
@@ -63,6 +63,7 @@ pub fn stream_response(
         offset,
         ready: VecDeque::new(),
         keep_alive: Box::pin(tokio::time::sleep(KEEP_ALIVE)),
+        keep_alive_waker: None,
         last_sent: Instant::now(),
         _count: StreamCount::new(),
     };
@@ -86,6 +87,9 @@ struct RunStream {
     /// Fires at `last_sent + KEEP_ALIVE` or earlier; it is not re-armed per event
     /// (a timer-wheel insert and remove each time), only when it fires.
     keep_alive: Pin<Box<Sleep>>,
+    /// The waker the pending keep-alive timer will wake: while it is the current one
+    /// and the timer has not fired, polling the timer again would only re-register it.
+    keep_alive_waker: Option<Waker>,
     last_sent: Instant,
     _count: StreamCount,
 }
@@ -118,9 +122,18 @@ impl HttpBody for RunStream {
                 // After `done` the stream ends.
                 LogPoll::Finished => return Poll::Ready(None),
                 LogPoll::Pending => loop {
-                    if this.keep_alive.as_mut().poll(cx).is_pending() {
+                    let armed = this
+                        .keep_alive_waker
+                        .as_ref()
+                        .is_some_and(|w| w.will_wake(cx.waker()));
+                    if armed && !this.keep_alive.is_elapsed() {
                         return Poll::Pending;
                     }
+                    if this.keep_alive.as_mut().poll(cx).is_pending() {
+                        this.keep_alive_waker = Some(cx.waker().clone());
+                        return Poll::Pending;
+                    }
+                    this.keep_alive_waker = None;
                     let due = this.last_sent + KEEP_ALIVE;
                     if Instant::now() >= due {
                         this.keep_alive.as_mut().reset(Instant::now() + KEEP_ALIVE);
