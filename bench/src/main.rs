@@ -156,9 +156,9 @@ fn run_phase(repo: &std::path::Path, phase: &str) -> Result<(), String> {
             let srv = ctx.server()?;
             let p = phase_pipeline(&ctx, &srv)?;
             println!(
-                "POST→upstream p50 {:.0} µs, POST→first token p50 {:.0} µs (direct {:.0}), hand-off client p50 {:.0} µs / server p50 {:.0} µs",
+                "POST→upstream p50 {:.0} µs, POST→first token p50 {:.0} µs (direct {:.0}), hand-off client p50 {:.0} µs / server p50 {:.0} µs, {:.2} new upstream connections per call",
                 p.post_to_upstream.p50, p.post_to_first_token.p50, p.direct_first_chunk.p50,
-                p.handoff_client.p50, p.handoff_server.p50
+                p.handoff_client.p50, p.handoff_server.p50, p.connections_per_call
             );
         }
         "throughput" => {
@@ -1026,6 +1026,9 @@ fn relay_latency(ctx: &Ctx, srv: &Server, c: usize) -> Result<Latency, String> {
 // ---------------------------------------------------------------- pipeline
 
 struct Pipeline {
+    /// Upstream connections the mock accepted per chat request it answered, over
+    /// the pipeline phase's sequential runs (1.0 = a new connection every call).
+    connections_per_call: f64,
     post_to_upstream: Summary,
     post_to_first_token: Summary,
     direct_first_chunk: Summary,
@@ -1034,6 +1037,8 @@ struct Pipeline {
 }
 
 fn phase_pipeline(ctx: &Ctx, srv: &Server) -> Result<Pipeline, String> {
+    let conns_before = ctx.mock.shared.connections.load(Ordering::Relaxed);
+    let calls_before = ctx.mock.shared.chat_requests.load(Ordering::Relaxed);
     let mut client = Client::new(srv.addr);
     let mut post_to_upstream = Vec::new();
     let mut post_to_first = Vec::new();
@@ -1137,7 +1142,11 @@ fn phase_pipeline(ctx: &Ctx, srv: &Server) -> Result<Pipeline, String> {
             handoff_server.push(us(w.arrived_ns.saturating_sub(r.done_ns)));
         }
     }
+    // The direct requests above opened one connection each; count only the server's.
+    let conns = ctx.mock.shared.connections.load(Ordering::Relaxed) - conns_before - PIPELINE_RUNS;
+    let calls = ctx.mock.shared.chat_requests.load(Ordering::Relaxed) - calls_before - PIPELINE_RUNS;
     Ok(Pipeline {
+        connections_per_call: conns as f64 / calls.max(1) as f64,
         post_to_upstream: summarize(&mut post_to_upstream),
         post_to_first_token: summarize(&mut post_to_first),
         direct_first_chunk: summarize(&mut direct),

@@ -63,6 +63,9 @@ pub struct Shared {
     pub held: AtomicUsize,
     /// Tokens written, over all streams.
     pub tokens_sent: AtomicUsize,
+    /// Connections accepted, and chat requests answered.
+    pub connections: AtomicUsize,
+    pub chat_requests: AtomicUsize,
     stop: AtomicBool,
 }
 
@@ -104,6 +107,7 @@ impl Mock {
                         break;
                     }
                     let Ok(conn) = conn else { continue };
+                    s.connections.fetch_add(1, Ordering::Relaxed);
                     let s = s.clone();
                     let _ = std::thread::Builder::new()
                         .name("mock-conn".into())
@@ -184,6 +188,7 @@ fn serve(mut conn: TcpStream, shared: &Shared) {
                 conn.write_all(resp.as_bytes()).is_ok()
             }
             ("POST", "/v1/chat/completions") => {
+                shared.chat_requests.fetch_add(1, Ordering::Relaxed);
                 let (tag, writer, shape) = parse_request(&body);
                 let done = stream(&mut conn, shared, shape);
                 shared
