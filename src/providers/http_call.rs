@@ -206,9 +206,34 @@ pub async fn stream_call(
             }
         })?;
         if let Some(done) = decode_all(&mut events, decoder, sink, emitted)? {
+            drain_after_end(&mut body).await;
             return Ok(done);
         }
     }
+}
+
+/// After the provider's end marker (`[DONE]`, `message_stop`) the HTTP body's own end
+/// follows at once (HTTP/1.1's chunked terminator). Dropping the body before reading
+/// it makes hyper close the connection, so the next agent's call had to open a new
+/// one — a TCP and, for a remote provider, a TLS handshake per agent — whenever the
+/// terminator had not been read yet. Reading it first returns the connection to the
+/// pool. Bounded, so an upstream that keeps the body open costs at most this.
+const DRAIN_AFTER_END: Duration = Duration::from_millis(5);
+const DRAIN_MAX_BYTES: usize = 64 << 10;
+
+async fn drain_after_end(body: &mut hyper::body::Incoming) {
+    let mut seen = 0usize;
+    let _ = tokio::time::timeout(DRAIN_AFTER_END, async {
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Ok(data) = frame.into_data() {
+                seen += data.len();
+                if seen > DRAIN_MAX_BYTES {
+                    break;
+                }
+            }
+        }
+    })
+    .await;
 }
 
 fn decode_all(
