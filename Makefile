@@ -1,7 +1,7 @@
 # agent-mesh — the two set-up commands are `make run` and `make test`.
 CARGO ?= cargo
 
-.PHONY: run build test unit lint e2e e2e-deps fmt clean static fuzz fuzz-build
+.PHONY: run build test unit lint e2e e2e-deps fmt clean static fuzz fuzz-build bench
 
 ## Start the server on http://127.0.0.1:8080 (offline provider, no key needed).
 run:
@@ -37,6 +37,14 @@ e2e-deps:
 fmt:
 	$(CARGO) fmt --all
 	$(CARGO) fmt --manifest-path fuzz/Cargo.toml
+
+## The benchmark (bench/): relay latency, pipeline overhead, throughput, memory and
+## startup of the release binary against a local mock provider. Prints the table and
+## writes bench/results.json (and bench/results.md, the table for the README).
+bench:
+	$(CARGO) build --release --bin agent-mesh
+	cd bench && $(CARGO) build --release
+	cd bench && ./target/release/agent-mesh-bench --repo .. --out results.json
 
 clean:
 	$(CARGO) clean

@@ -1,7 +1,7 @@
 //! The run events of SPEC §6: their data shapes, their wire names, and their SSE framing.
 
 use crate::providers::error::ErrorKind;
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -159,19 +159,80 @@ impl Event {
         // and non-finite floats become null in serde_json.
         result.unwrap_or_else(|_| "{}".to_string())
     }
+
+    /// Appends the same JSON as [`data_json`](Self::data_json) to `out`, in place.
+    pub fn write_data(&self, out: &mut BytesMut) {
+        let mark = out.len();
+        let w = out.writer();
+        let result = match self {
+            Event::Status(e) => serde_json::to_writer(w, e),
+            Event::Plan(e) => serde_json::to_writer(w, e),
+            Event::StreamStart(e) => serde_json::to_writer(w, e),
+            Event::Token(e) => serde_json::to_writer(w, e),
+            Event::StreamEnd(e) => serde_json::to_writer(w, e),
+            Event::Error(e) => serde_json::to_writer(w, e),
+            Event::Done(e) => serde_json::to_writer(w, e),
+        };
+        // As in `data_json`: cannot fail (and BytesMut's writer never does).
+        if result.is_err() {
+            out.truncate(mark);
+            out.extend_from_slice(b"{}");
+        }
+    }
 }
 
 /// Frames one logged event for the wire: `id`, `event`, one `data` line, blank line.
 pub fn frame(seq: u64, name: &str, data_json: &str) -> Bytes {
-    let mut out = String::with_capacity(data_json.len() + name.len() + 32);
-    out.push_str("id: ");
-    out.push_str(&seq.to_string());
-    out.push_str("\nevent: ");
-    out.push_str(name);
-    out.push_str("\ndata: ");
-    out.push_str(data_json);
-    out.push_str("\n\n");
-    Bytes::from(out)
+    let mut out = BytesMut::with_capacity(data_json.len() + name.len() + 32);
+    write_frame(&mut out, seq, name, |o| {
+        o.extend_from_slice(data_json.as_bytes())
+    });
+    out.freeze()
+}
+
+/// Appends one frame to `out`; `data` writes the one-line JSON in place, so an event's
+/// JSON is built once, straight into the log.
+pub fn write_frame(out: &mut BytesMut, seq: u64, name: &str, data: impl FnOnce(&mut BytesMut)) {
+    out.extend_from_slice(b"id: ");
+    write_u64(out, seq);
+    out.extend_from_slice(b"\nevent: ");
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\ndata: ");
+    data(out);
+    out.extend_from_slice(b"\n\n");
+}
+
+/// The frame of a `token` event, written from borrowed text: byte for byte what
+/// framing `Event::Token` gives, without building the event's owned strings first.
+pub fn write_token_frame(out: &mut BytesMut, seq: u64, agent: &str, text: &str) {
+    write_frame(out, seq, "token", |o| {
+        o.extend_from_slice(b"{\"agent\":");
+        write_json_str(o, agent);
+        o.extend_from_slice(b",\"text\":");
+        write_json_str(o, text);
+        o.extend_from_slice(b"}");
+    });
+}
+
+/// A JSON string literal, escaped by serde_json itself (so exactly as the derived
+/// serializers escape it).
+fn write_json_str(out: &mut BytesMut, s: &str) {
+    // Serializing a str into BytesMut cannot fail.
+    let _ = serde_json::to_writer(out.writer(), s);
+}
+
+fn write_u64(out: &mut BytesMut, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 #[cfg(test)]
@@ -187,6 +248,32 @@ mod tests {
         let f = frame(7, e.name(), &e.data_json());
         let s = std::str::from_utf8(&f).unwrap();
         assert_eq!(s, "id: 7\nevent: token\ndata: {\"agent\":\"writer\",\"text\":\"a\\nb\\r\\n\\\"c\\\"\"}\n\n");
+    }
+
+    #[test]
+    fn token_frames_from_borrowed_text_match_the_event_framing() {
+        for (seq, agent, text) in [
+            (1, "researcher", "Hello"),
+            (7, "writer", "a\nb\r\n\"c\" \\ \t"),
+            (10, "coder", "\u{0}\u{1f}\u{7f} é 😀 \u{2028}"),
+            (123_456_789_012, "x", ""),
+            (u64::MAX, "analyst", "</script>"),
+        ] {
+            let e = Event::Token(TokenEvent {
+                agent: agent.into(),
+                text: text.into(),
+            });
+            let mut out = BytesMut::new();
+            write_token_frame(&mut out, seq, agent, text);
+            assert_eq!(out.freeze(), frame(seq, e.name(), &e.data_json()));
+            let mut data = BytesMut::new();
+            e.write_data(&mut data);
+            assert_eq!(data.freeze(), Bytes::from(e.data_json()));
+        }
+        assert_eq!(
+            frame(u64::MAX, "done", "{}"),
+            Bytes::from(format!("id: {}\nevent: done\ndata: {{}}\n\n", u64::MAX))
+        );
     }
 
     #[test]

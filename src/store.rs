@@ -2,14 +2,18 @@
 //! wake-ups, cancellation, the active-run limit and TTL eviction (SPEC §6).
 
 use crate::clock;
-use crate::events::{frame, AgentState, DoneEvent, ErrorEvent, Event, PlanEvent, RunStatus, Usage};
+use crate::events::{
+    write_frame, write_token_frame, AgentState, DoneEvent, ErrorEvent, Event, PlanEvent, RunStatus,
+    Usage,
+};
 use crate::pipeline::roster::AgentKind;
 use crate::pipeline::run_config::RunConfig;
 use crate::providers::error::ErrorKind;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::Waker;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 
@@ -239,14 +243,18 @@ pub struct Run {
 }
 
 struct RunState {
-    log: Vec<Bytes>,
+    log: EventLog,
+    /// Stream subscribers waiting for the next event, by subscriber id.
+    waiters: Vec<(u64, Waker)>,
+    next_subscriber: u64,
     status: RunStatus,
     finished_at: Option<SystemTime>,
     subscribers: usize,
     /// Bumped whenever the subscriber count changes, so a stale grace timer knows
     /// someone came and went in between.
     subscriber_epoch: u64,
-    plan: Option<Value>,
+    /// Kept as the event itself; its JSON is built when a snapshot asks for it.
+    plan: Option<PlanEvent>,
     agents: Vec<AgentSnapshot>,
     output: String,
     usage: Usage,
@@ -303,7 +311,9 @@ impl Run {
             started: Instant::now(),
             store,
             state: Mutex::new(RunState {
-                log: Vec::new(),
+                log: EventLog::default(),
+                waiters: Vec::new(),
+                next_subscriber: 0,
                 status: RunStatus::Running,
                 finished_at: None,
                 subscribers: 0,
@@ -336,11 +346,11 @@ impl Run {
             if st.status != RunStatus::Running {
                 return;
             }
-            let seq = st.log.len() as u64 + 1;
-            let bytes = frame(seq, event.name(), &event.data_json());
-            st.log.push(bytes);
+            let seq = st.log.len() + 1;
+            st.log
+                .append(|out| write_frame(out, seq, event.name(), |o| event.write_data(o)));
             st.apply(&event);
-            self.seq_tx.send_replace(seq);
+            self.notify(&mut st, seq);
             if let Event::Done(d) = &event {
                 crate::metrics::METRICS.run_finished(d.status);
                 true
@@ -355,16 +365,40 @@ impl Run {
         }
     }
 
+    /// The `token` event, from borrowed text: framed straight into the log, with no
+    /// owned event built first. Same effect as `push(Event::Token(..))`.
+    pub fn push_token(&self, agent: &str, text: &str) {
+        let mut st = lock(&self.state);
+        if st.status != RunStatus::Running {
+            return;
+        }
+        let seq = st.log.len() + 1;
+        st.log
+            .append(|out| write_token_frame(out, seq, agent, text));
+        if let Some(a) = st.agent_mut(agent) {
+            a.output.push_str(text);
+        }
+        self.notify(&mut st, seq);
+    }
+
+    /// Wakes the stream subscribers waiting for an event, and the `watch_seq`
+    /// receivers if there are any (a watch send with nobody to tell still takes
+    /// eight locks).
+    fn notify(&self, st: &mut RunState, seq: u64) {
+        for (_, waker) in st.waiters.drain(..) {
+            waker.wake();
+        }
+        if self.seq_tx.receiver_count() > 0 {
+            self.seq_tx.send_replace(seq);
+        }
+    }
+
     /// Framed events with seq > `after`, and the seq of the last one.
     pub fn frames_after(&self, after: u64) -> (Vec<Bytes>, u64, bool) {
-        let st = lock(&self.state);
-        let last = st.log.len() as u64;
-        let start = after.min(last) as usize;
-        (
-            st.log[start..].to_vec(),
-            last,
-            st.status != RunStatus::Running,
-        )
+        let mut st = lock(&self.state);
+        let last = st.log.len();
+        let frames = st.log.frames_after(after.min(last));
+        (frames, last, st.status != RunStatus::Running)
     }
 
     /// Tokens and cost summed over every finished agent call so far.
@@ -374,7 +408,7 @@ impl Run {
     }
 
     pub fn last_event_id(&self) -> u64 {
-        lock(&self.state).log.len() as u64
+        lock(&self.state).log.len()
     }
 
     /// A receiver that changes whenever an event is logged.
@@ -389,7 +423,11 @@ impl Run {
         }
         st.subscribers += 1;
         st.subscriber_epoch += 1;
-        Ok(SubscriberGuard { run: self.clone() })
+        st.next_subscriber += 1;
+        Ok(SubscriberGuard {
+            run: self.clone(),
+            id: st.next_subscriber,
+        })
     }
 
     pub fn subscriber_count(&self) -> usize {
@@ -490,7 +528,7 @@ impl Run {
             "created_at": clock::rfc3339(self.created_at),
             "finished_at": st.finished_at.map(clock::rfc3339),
             "config": self.config.to_json(),
-            "plan": st.plan,
+            "plan": st.plan.as_ref().and_then(|p| serde_json::to_value(p).ok()),
             "agents": agents,
             "output": st.output,
             "usage": st.usage,
@@ -560,7 +598,7 @@ impl RunState {
     }
 
     fn apply_plan(&mut self, p: &PlanEvent) {
-        self.plan = serde_json::to_value(p).ok();
+        self.plan = Some(p.clone());
     }
 
     fn apply_error(&mut self, e: &ErrorEvent) {
@@ -601,12 +639,56 @@ impl RunState {
 /// the disconnect-grace timer.
 pub struct SubscriberGuard {
     run: Arc<Run>,
+    id: u64,
+}
+
+/// What [`SubscriberGuard::poll_log`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogPoll {
+    /// New bytes were handed out.
+    Data,
+    /// Nothing new, and nothing will come: the run has ended.
+    Finished,
+    /// Nothing new yet; the waker is woken by the next event.
+    Pending,
+}
+
+impl SubscriberGuard {
+    /// The log offset just past event `after` (the start of a replay after it).
+    pub fn offset_after(&self, after: u64) -> u64 {
+        let st = lock(&self.run.state);
+        st.log.offset_after(after.min(st.log.len()))
+    }
+
+    /// Hands out every logged byte after log offset `offset` (advancing it) as
+    /// shared slices of the log — no copy — or registers `waker` for the next event.
+    /// The check and the registration happen under one lock, so no event is missed.
+    pub fn poll_log(&self, offset: &mut u64, out: &mut VecDeque<Bytes>, waker: &Waker) -> LogPoll {
+        let mut st = lock(&self.run.state);
+        if st.log.total_bytes() > *offset {
+            *offset = st.log.bytes_from(*offset, out);
+            return LogPoll::Data;
+        }
+        if st.status != RunStatus::Running {
+            return LogPoll::Finished;
+        }
+        match st.waiters.iter_mut().find(|(id, _)| *id == self.id) {
+            Some((_, w)) => {
+                if !w.will_wake(waker) {
+                    w.clone_from(waker);
+                }
+            }
+            None => st.waiters.push((self.id, waker.clone())),
+        }
+        LogPoll::Pending
+    }
 }
 
 impl Drop for SubscriberGuard {
     fn drop(&mut self) {
         let none_left = {
             let mut st = lock(&self.run.state);
+            st.waiters.retain(|(id, _)| *id != self.id);
             st.subscribers = st.subscribers.saturating_sub(1);
             st.subscriber_epoch += 1;
             st.subscribers == 0 && st.status == RunStatus::Running
@@ -617,10 +699,180 @@ impl Drop for SubscriberGuard {
     }
 }
 
+/// A run's events as wire frames, in order, with the byte offset where each ends.
+///
+/// Frames are appended to one growing buffer (`tail`). When subscribers ask for new
+/// bytes, the tail is frozen into a shared segment and handed out as reference-counted
+/// slices: replay and live delivery copy nothing, and a frame costs its bytes plus an
+/// 8-byte offset instead of an allocation of its own.
+#[derive(Default)]
+struct EventLog {
+    /// Frozen bytes, in order; each segment holds whole frames.
+    segments: Vec<Bytes>,
+    /// The log offset at which each segment starts.
+    seg_starts: Vec<u64>,
+    /// Frames appended since the last freeze.
+    tail: BytesMut,
+    /// The log offset at which `tail` starts.
+    tail_start: u64,
+    /// `ends[i]` is the log offset just past the frame of seq `i + 1`.
+    ends: Vec<u64>,
+}
+
+/// The tail grows in blocks this large at most, and as large as the log so far at
+/// least 1 KiB: a short run's log stays small, a long one's takes few allocations.
+const MAX_LOG_BLOCK: usize = 64 << 10;
+const MIN_LOG_BLOCK: usize = 1 << 10;
+
+impl EventLog {
+    fn len(&self) -> u64 {
+        self.ends.len() as u64
+    }
+
+    fn total_bytes(&self) -> u64 {
+        self.tail_start + self.tail.len() as u64
+    }
+
+    /// The offset just past event `seq` (0 for none).
+    fn offset_after(&self, seq: u64) -> u64 {
+        match seq {
+            0 => 0,
+            n => self.ends[n as usize - 1],
+        }
+    }
+
+    /// Appends one frame written by `write` (exactly one, so offsets stay per event).
+    fn append(&mut self, write: impl FnOnce(&mut BytesMut)) {
+        // Frames are small; reserve ahead in blocks so a shared tail (after a freeze)
+        // is not reallocated per frame.
+        if self.tail.capacity() - self.tail.len() < 512 {
+            let block = (self.total_bytes() as usize).clamp(MIN_LOG_BLOCK, MAX_LOG_BLOCK);
+            self.tail.reserve(block);
+        }
+        write(&mut self.tail);
+        self.ends.push(self.total_bytes());
+    }
+
+    /// Moves the tail into a frozen segment.
+    fn freeze(&mut self) {
+        if !self.tail.is_empty() {
+            let segment = self.tail.split().freeze();
+            self.seg_starts.push(self.tail_start);
+            self.tail_start += segment.len() as u64;
+            self.segments.push(segment);
+        }
+    }
+
+    /// The index of the segment holding log offset `offset` (< total bytes, frozen).
+    fn segment_at(&self, offset: u64) -> usize {
+        self.seg_starts.partition_point(|&s| s <= offset) - 1
+    }
+
+    /// Pushes every byte from `offset` on as slices of the segments; returns the end.
+    fn bytes_from(&mut self, offset: u64, out: &mut VecDeque<Bytes>) -> u64 {
+        self.freeze();
+        let total = self.total_bytes();
+        if offset >= total {
+            return total;
+        }
+        let first = self.segment_at(offset);
+        for (start, segment) in self.seg_starts[first..].iter().zip(&self.segments[first..]) {
+            let from = offset.saturating_sub(*start) as usize;
+            out.push_back(segment.slice(from..));
+        }
+        total
+    }
+
+    /// Each frame after event `after`, as its own slice (for frame-by-frame readers).
+    fn frames_after(&mut self, after: u64) -> Vec<Bytes> {
+        self.freeze();
+        let mut frames = Vec::with_capacity((self.len() - after) as usize);
+        let mut start = self.offset_after(after);
+        let mut seg = if after < self.len() {
+            self.segment_at(start)
+        } else {
+            0
+        };
+        for &end in &self.ends[after as usize..] {
+            while self.seg_starts[seg] + self.segments[seg].len() as u64 <= start {
+                seg += 1;
+            }
+            let base = self.seg_starts[seg];
+            frames.push(self.segments[seg].slice((start - base) as usize..(end - base) as usize));
+            start = end;
+        }
+        frames
+    }
+}
+
 /// The first `max` characters (Unicode scalar values) of `s`.
 pub fn cut_chars(s: &str, max: usize) -> &str {
     match s.char_indices().nth(max) {
         Some((i, _)) => &s[..i],
         None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame_text(seq: u64, len: usize) -> Vec<u8> {
+        format!("id: {seq}\ndata: {}\n\n", "x".repeat(len)).into_bytes()
+    }
+
+    /// Whatever the freeze points (one per subscriber wake), every reader sees each
+    /// frame exactly once, in order, from any resume point.
+    #[test]
+    fn the_log_hands_out_every_frame_once_from_any_point() {
+        for freeze_every in [1u64, 2, 3, 7, 1000] {
+            let mut log = EventLog::default();
+            let mut all = Vec::new();
+            for seq in 1..=40u64 {
+                // Sizes cross the block boundaries, including one frame larger than a block.
+                let f = frame_text(
+                    seq,
+                    if seq == 20 {
+                        70_000
+                    } else {
+                        (seq as usize * 37) % 900
+                    },
+                );
+                all.push(f.clone());
+                log.append(|out| out.extend_from_slice(&f));
+                if seq % freeze_every == 0 {
+                    log.freeze();
+                }
+            }
+            assert_eq!(log.len(), 40);
+            for after in 0..=40u64 {
+                let frames = log.frames_after(after);
+                let want: Vec<&[u8]> = all[after as usize..].iter().map(Vec::as_slice).collect();
+                let got: Vec<&[u8]> = frames.iter().map(|b| b.as_ref()).collect();
+                assert_eq!(
+                    got, want,
+                    "frames after {after}, freeze every {freeze_every}"
+                );
+
+                let mut out = VecDeque::new();
+                let end = log.bytes_from(log.offset_after(after), &mut out);
+                assert_eq!(end, log.total_bytes());
+                let joined: Vec<u8> = out.iter().flat_map(|b| b.iter().copied()).collect();
+                assert_eq!(joined, want.concat(), "bytes after {after}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_reader_that_is_up_to_date_gets_nothing() {
+        let mut log = EventLog::default();
+        log.append(|out| out.extend_from_slice(b"id: 1\n\n"));
+        let mut out = VecDeque::new();
+        let end = log.bytes_from(0, &mut out);
+        assert_eq!(out.len(), 1);
+        out.clear();
+        assert_eq!(log.bytes_from(end, &mut out), end);
+        assert!(out.is_empty());
+        assert!(log.frames_after(1).is_empty());
     }
 }

@@ -1,16 +1,30 @@
 //! Serving a run's event stream: `retry`, the `connection` event, replay after
 //! `Last-Event-ID`, then live events as they are logged, with keep-alive comments.
+//!
+//! The response body reads the run's log itself: each time hyper asks for more, it
+//! gets the logged bytes after its position as shared slices of the log, or parks its
+//! waker with the run until the next event. No task, channel or copy per subscriber,
+//! and hyper asks only when it can write, which is the backpressure for slow clients
+//! (the log, kept anyway for replay, holds the rest).
 
-use super::body::{channel, Body};
-use crate::store::{Run, SubscriberGuard};
-use bytes::{Bytes, BytesMut};
+use super::body::Body;
+use crate::store::{LogPoll, Run, SubscriberGuard};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::{Body as HttpBody, Frame};
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::Response;
 use serde_json::json;
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
+use tokio::time::{Instant, Sleep};
 
 /// A `: keep-alive` comment goes out after this much silence, so proxies and
 /// browsers do not close an idle stream.
@@ -20,10 +34,6 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 pub static ACTIVE_STREAMS: AtomicUsize = AtomicUsize::new(0);
 /// Woken whenever a stream ends, so shutdown can wait for the last one without polling.
 static STREAM_ENDED: Notify = Notify::const_new();
-
-/// A stalled reader is dropped after this long: its events stay in the run's log
-/// for a later resume, but the connection is not held forever.
-pub const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 
 struct StreamCount;
 
@@ -54,23 +64,27 @@ pub async fn all_streams_closed() {
     }
 }
 
-async fn send(tx: &mpsc::Sender<Bytes>, chunk: Bytes) -> bool {
-    matches!(
-        tokio::time::timeout(SEND_TIMEOUT, tx.send(chunk)).await,
-        Ok(Ok(()))
-    )
-}
-
 pub fn stream_response(
     run: Arc<Run>,
     guard: SubscriberGuard,
     resume_from: Option<u64>,
 ) -> Response<Body> {
-    // A small buffer: a slow client applies backpressure here while the run's log
-    // (which is kept anyway for replay) absorbs the rest.
-    let (tx, rx) = mpsc::channel::<Bytes>(16);
-    tokio::spawn(follow(run, guard, resume_from, tx));
-    let mut resp = Response::new(channel(rx));
+    let hello = format!(
+        "retry: 2000\n\nevent: connection\ndata: {}\n\n",
+        json!({"run_id": run.id, "resumed_from": resume_from})
+    );
+    let offset = guard.offset_after(resume_from.unwrap_or(0));
+    let stream = RunStream {
+        guard,
+        hello: Some(Bytes::from(hello)),
+        offset,
+        ready: VecDeque::new(),
+        keep_alive: Box::pin(tokio::time::sleep(KEEP_ALIVE)),
+        keep_alive_waker: None,
+        last_sent: Instant::now(),
+        _count: StreamCount::new(),
+    };
+    let mut resp = Response::new(stream.boxed());
     let h = resp.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -78,61 +92,77 @@ pub fn stream_response(
     resp
 }
 
-async fn follow(
-    run: Arc<Run>,
+/// One subscriber's response body. Dropping it (the stream ended, or hyper saw the
+/// client go away) releases the subscriber and its parked waker.
+struct RunStream {
     guard: SubscriberGuard,
-    resume_from: Option<u64>,
-    tx: mpsc::Sender<Bytes>,
-) {
-    let _guard = guard;
-    let _count = StreamCount::new();
-    let hello = format!(
-        "retry: 2000\n\nevent: connection\ndata: {}\n\n",
-        json!({"run_id": run.id, "resumed_from": resume_from})
-    );
-    if !send(&tx, Bytes::from(hello)).await {
-        return;
-    }
-    let mut cursor = resume_from.unwrap_or(0);
-    let mut seq = run.watch_seq();
-    loop {
-        // Mark the current seq as seen *before* reading the log, so an event pushed
-        // in between wakes us instead of being missed.
-        seq.borrow_and_update();
-        let (frames, last, finished) = run.frames_after(cursor);
-        if !frames.is_empty() {
-            cursor = last;
-            if !send(&tx, join(frames)).await {
-                return;
-            }
-        }
-        if finished && cursor >= last {
-            return;
-        }
-        tokio::select! {
-            changed = seq.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-            }
-            _ = tokio::time::sleep(KEEP_ALIVE) => {
-                if !send(&tx, Bytes::from_static(b": keep-alive\n\n")).await {
-                    return;
-                }
-            }
-            _ = tx.closed() => return,
-        }
+    hello: Option<Bytes>,
+    /// Log offset of the next byte to send.
+    offset: u64,
+    /// Slices of the log handed out but not yet given to hyper.
+    ready: VecDeque<Bytes>,
+    /// Fires at `last_sent + KEEP_ALIVE` or earlier; it is not re-armed per event
+    /// (a timer-wheel insert and remove each time), only when it fires.
+    keep_alive: Pin<Box<Sleep>>,
+    /// The waker the pending keep-alive timer will wake: while it is the current one
+    /// and the timer has not fired, polling the timer again would only re-register it.
+    keep_alive_waker: Option<Waker>,
+    last_sent: Instant,
+    _count: StreamCount,
+}
+
+impl RunStream {
+    fn send(&mut self, bytes: Bytes) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.last_sent = Instant::now();
+        Poll::Ready(Some(Ok(Frame::data(bytes))))
     }
 }
 
-/// Several pending events go out as one chunk: one write instead of many.
-fn join(frames: Vec<Bytes>) -> Bytes {
-    if frames.len() == 1 {
-        return frames.into_iter().next().unwrap_or_default();
+impl HttpBody for RunStream {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        if let Some(hello) = this.hello.take() {
+            return this.send(hello);
+        }
+        if this.ready.is_empty() {
+            match this
+                .guard
+                .poll_log(&mut this.offset, &mut this.ready, cx.waker())
+            {
+                LogPoll::Data => {}
+                // After `done` the stream ends.
+                LogPoll::Finished => return Poll::Ready(None),
+                LogPoll::Pending => loop {
+                    let armed = this
+                        .keep_alive_waker
+                        .as_ref()
+                        .is_some_and(|w| w.will_wake(cx.waker()));
+                    if armed && !this.keep_alive.is_elapsed() {
+                        return Poll::Pending;
+                    }
+                    if this.keep_alive.as_mut().poll(cx).is_pending() {
+                        this.keep_alive_waker = Some(cx.waker().clone());
+                        return Poll::Pending;
+                    }
+                    this.keep_alive_waker = None;
+                    let due = this.last_sent + KEEP_ALIVE;
+                    if Instant::now() >= due {
+                        this.keep_alive.as_mut().reset(Instant::now() + KEEP_ALIVE);
+                        return this.send(Bytes::from_static(b": keep-alive\n\n"));
+                    }
+                    this.keep_alive.as_mut().reset(due);
+                },
+            }
+        }
+        match this.ready.pop_front() {
+            Some(bytes) => this.send(bytes),
+            None => Poll::Ready(None),
+        }
     }
-    let mut out = BytesMut::with_capacity(frames.iter().map(Bytes::len).sum());
-    for f in frames {
-        out.extend_from_slice(&f);
-    }
-    out.freeze()
 }

@@ -9,7 +9,7 @@ pub mod run_config;
 
 use crate::events::{
     AgentState, DoneEvent, ErrorEvent, Event, PlanEvent, PlanSource, RunStatus, StatusEvent,
-    StreamEndEvent, StreamStartEvent, TokenEvent,
+    StreamEndEvent, StreamStartEvent,
 };
 use crate::metrics::METRICS;
 use crate::providers::error::{ErrorKind, ProviderError};
@@ -256,10 +256,8 @@ impl TokenSink for RunSink<'_> {
         }
         METRICS.token(self.provider);
         self.text.push_str(text);
-        self.run.push(Event::Token(TokenEvent {
-            agent: self.agent.to_string(),
-            text: text.to_string(),
-        }));
+        // Framed from the borrowed text straight into the run's log.
+        self.run.push_token(self.agent, text);
     }
 
     fn retrying(&mut self, attempt: u32, delay: Duration, error: &ProviderError) {

@@ -127,14 +127,36 @@ pub async fn stream_call(
     let mut events = Vec::new();
     let mut total_bytes = 0usize;
     let mut last_data = Instant::now();
+    // One timer for the whole stream. The deadline moves later with every chunk, but
+    // the timer is not re-armed per chunk (a wheel insert and remove each time): when
+    // it fires before the current deadline it is moved there, so it is re-armed at
+    // most once per idle period. It is moved earlier at once when the deadline is
+    // (the first token switches from the first-token to the idle deadline).
+    let mut armed = first_token_deadline;
+    let timer = tokio::time::sleep_until(armed);
+    tokio::pin!(timer);
     loop {
         let deadline = if *emitted {
             (last_data + timeouts.idle).min(total_deadline)
         } else {
             first_token_deadline
         };
-        let frame = match timeout_at(deadline, body.frame()).await {
-            Err(_) => {
+        if deadline < armed {
+            armed = deadline;
+            timer.as_mut().reset(armed);
+        }
+        let next = tokio::select! {
+            biased;
+            frame = body.frame() => Ok(frame),
+            () = &mut timer => Err(()),
+        };
+        let frame = match next {
+            Err(()) if Instant::now() < deadline => {
+                armed = deadline;
+                timer.as_mut().reset(armed);
+                continue;
+            }
+            Err(()) => {
                 let message = if Instant::now() >= total_deadline {
                     format!("the call took longer than {} s", timeouts.total.as_secs())
                 } else if *emitted {
@@ -184,9 +206,34 @@ pub async fn stream_call(
             }
         })?;
         if let Some(done) = decode_all(&mut events, decoder, sink, emitted)? {
+            drain_after_end(&mut body).await;
             return Ok(done);
         }
     }
+}
+
+/// After the provider's end marker (`[DONE]`, `message_stop`) the HTTP body's own end
+/// follows at once (HTTP/1.1's chunked terminator). Dropping the body before reading
+/// it makes hyper close the connection, so the next agent's call had to open a new
+/// one — a TCP and, for a remote provider, a TLS handshake per agent — whenever the
+/// terminator had not been read yet. Reading it first returns the connection to the
+/// pool. Bounded, so an upstream that keeps the body open costs at most this.
+const DRAIN_AFTER_END: Duration = Duration::from_millis(5);
+const DRAIN_MAX_BYTES: usize = 64 << 10;
+
+async fn drain_after_end(body: &mut hyper::body::Incoming) {
+    let mut seen = 0usize;
+    let _ = tokio::time::timeout(DRAIN_AFTER_END, async {
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Ok(data) = frame.into_data() {
+                seen += data.len();
+                if seen > DRAIN_MAX_BYTES {
+                    break;
+                }
+            }
+        }
+    })
+    .await;
 }
 
 fn decode_all(
