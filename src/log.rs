@@ -41,6 +41,12 @@ pub fn enabled(level: Level) -> bool {
     level as u8 <= MAX_LEVEL.load(Ordering::Relaxed)
 }
 
+/// A line printed whatever `MESH_LOG` says: the address the server listens on is
+/// what every operator and script needs (SPEC §2).
+pub fn announce(message: std::fmt::Arguments<'_>) {
+    eprintln!("{} INFO  {}", crate::clock::now_rfc3339(), message);
+}
+
 pub fn write(level: Level, message: std::fmt::Arguments<'_>) {
     if enabled(level) {
         eprintln!(

@@ -31,6 +31,17 @@ fn bad_configuration_exits_2_naming_the_variable() {
 }
 
 #[test]
+fn the_listening_line_is_logged_even_at_warn_level() {
+    // Server::start waits for the line and fails if it never comes.
+    let server = support::Server::start(&[("MESH_LOG", "warn")]);
+    assert_eq!(server.get("/health").status, 200);
+    assert!(
+        !server.logs().contains("provider offline"),
+        "other info lines stay quiet"
+    );
+}
+
+#[test]
 fn an_invalid_custom_roster_names_the_json_path() {
     let dir = std::env::temp_dir().join(format!("mesh-roster-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -33,7 +33,7 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> std::i
         crate::log_warn!("no MESH_USER/MESH_PASS set: authentication is off (loopback only)");
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
-    crate::log_info!("listening on {scheme}://{addr}");
+    crate::log::announce(format_args!("listening on {scheme}://{addr}"));
     crate::log_info!(
         "provider {} (configured: {})",
         config.provider,
