@@ -208,6 +208,7 @@ fn run(repo: &std::path::Path, out: &std::path::Path) -> Result<(), String> {
     eprintln!("[bench] relay latency at {LEVELS:?} concurrent runs, {LAT_ROUNDS} rounds");
     let srv = ctx.server()?;
     let mut rounds: Vec<Vec<(Latency, Latency)>> = LEVELS.iter().map(|_| Vec::new()).collect();
+    let noise_start = sys::Noise::start(srv.pid);
     for _ in 0..LAT_ROUNDS {
         for (i, c) in LEVELS.iter().enumerate() {
             let direct = direct_latency(&ctx, *c)?;
@@ -215,6 +216,7 @@ fn run(repo: &std::path::Path, out: &std::path::Path) -> Result<(), String> {
             rounds[i].push((direct, relay));
         }
     }
+    let noise = noise_start.other_share(srv.pid);
     let lat: Vec<Level> = LEVELS
         .iter()
         .zip(rounds)
@@ -284,15 +286,28 @@ fn run(repo: &std::path::Path, out: &std::path::Path) -> Result<(), String> {
                 report::fmt_num(direct.max)
             ),
         });
-        rows.push(Row {
-            section: "relay latency",
-            metric: format!("server CPU per token at {c} runs"),
-            value: l.cpu_us_per_token,
-            unit: "µs",
-            goal: Goal::None,
-            note: "one token per upstream chunk; /proc/PID/task/*/schedstat ns / tokens".into(),
-        });
+        if *c == 100 {
+            rows.push(Row {
+                section: "relay latency",
+                metric: format!("server CPU per token at {c} runs"),
+                value: l.cpu_us_per_token,
+                unit: "µs",
+                goal: Goal::None,
+                note: "one token per upstream chunk; schedstat ns / tokens".into(),
+            });
+        }
     }
+    rows.push(Row {
+        section: "relay latency",
+        metric: "noise: other processes' CPU during the phase".into(),
+        value: noise * 100.0,
+        unit: "%",
+        goal: Goal::None,
+        note: format!(
+            "of all {} CPUs, besides the server and the bench (/proc/stat)",
+            sys::nproc()
+        ),
+    });
     rows.push(Row {
         section: "pipeline",
         metric: "POST /api/run → upstream request (p50)".into(),
@@ -324,6 +339,14 @@ fn run(repo: &std::path::Path, out: &std::path::Path) -> Result<(), String> {
             report::fmt_num(pipe.handoff_client.p99),
             report::fmt_num(pipe.handoff_server.p50)
         ),
+    });
+    rows.push(Row {
+        section: "pipeline",
+        metric: "new upstream connections per call".into(),
+        value: pipe.connections_per_call,
+        unit: "",
+        goal: Goal::None,
+        note: "accepted by the mock / chat calls, sequential runs (0 = always reused)".into(),
     });
     rows.push(Row {
         section: "throughput",
@@ -468,9 +491,14 @@ fn run(repo: &std::path::Path, out: &std::path::Path) -> Result<(), String> {
                 .collect(),
         ),
     ));
+    json.push(("noise_other_cpu_share_during_latency", J::Num(noise)));
     json.push((
         "pipeline_us",
         J::obj(vec![
+            (
+                "new_upstream_connections_per_call",
+                J::Num(pipe.connections_per_call),
+            ),
             (
                 "post_to_upstream_request",
                 summary_json(&pipe.post_to_upstream),
@@ -1144,7 +1172,8 @@ fn phase_pipeline(ctx: &Ctx, srv: &Server) -> Result<Pipeline, String> {
     }
     // The direct requests above opened one connection each; count only the server's.
     let conns = ctx.mock.shared.connections.load(Ordering::Relaxed) - conns_before - PIPELINE_RUNS;
-    let calls = ctx.mock.shared.chat_requests.load(Ordering::Relaxed) - calls_before - PIPELINE_RUNS;
+    let calls =
+        ctx.mock.shared.chat_requests.load(Ordering::Relaxed) - calls_before - PIPELINE_RUNS;
     Ok(Pipeline {
         connections_per_call: conns as f64 / calls.max(1) as f64,
         post_to_upstream: summarize(&mut post_to_upstream),
