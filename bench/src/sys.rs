@@ -116,3 +116,49 @@ pub fn sleep_until_ns(deadline_ns: u64) {
         std::thread::sleep(Duration::from_nanos(deadline_ns - now));
     }
 }
+
+/// CPU used by everything else on the machine over a phase: the share of all CPUs'
+/// time that was busy (/proc/stat) minus what this process and the server used.
+pub struct Noise {
+    busy: u64,
+    total: u64,
+    own: u64,
+    server: u64,
+}
+
+fn machine_ticks() -> (u64, u64) {
+    let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let v: Vec<u64> = s
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+    (total.saturating_sub(idle), total)
+}
+
+impl Noise {
+    pub fn start(server_pid: u32) -> Noise {
+        let (busy, total) = machine_ticks();
+        Noise {
+            busy,
+            total,
+            own: cpu_ticks(std::process::id()).unwrap_or(0),
+            server: cpu_ticks(server_pid).unwrap_or(0),
+        }
+    }
+
+    /// The others' share of all CPU time since `start`, 0..1.
+    pub fn other_share(&self, server_pid: u32) -> f64 {
+        let (busy, total) = machine_ticks();
+        let own = cpu_ticks(std::process::id()).unwrap_or(0) - self.own;
+        let server = cpu_ticks(server_pid).unwrap_or(0) - self.server;
+        let others = (busy - self.busy).saturating_sub(own + server);
+        others as f64 / (total - self.total).max(1) as f64
+    }
+}

@@ -102,14 +102,53 @@ struct FastChunk<'a> {
 struct FastChoice<'a> {
     #[serde(default, borrow)]
     delta: Option<FastDelta<'a>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed_str")]
     finish_reason: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 struct FastDelta<'a> {
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed_str")]
     content: Option<Cow<'a, str>>,
+}
+
+/// A string or null, borrowed from the input unless it holds escapes. (`#[serde(borrow)]`
+/// alone borrows a bare `Cow<str>` field, not one inside an `Option`: that one was
+/// always copied into a new String.)
+fn borrowed_str<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    struct OrNull;
+    struct Str;
+    impl<'de> Visitor<'de> for OrNull {
+        type Value = Option<Cow<'de, str>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string, or null")
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            d.deserialize_str(Str).map(Some)
+        }
+    }
+    impl<'de> Visitor<'de> for Str {
+        type Value = Cow<'de, str>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Cow::Borrowed(v))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Cow::Owned(v.to_owned()))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Cow::Owned(v))
+        }
+    }
+    d.deserialize_option(OrNull)
 }
 
 /// `choices`: null, or an array whose first element is kept and the rest skipped.
@@ -520,6 +559,23 @@ mod tests {
                 (a, b) => panic!("{data}: fast {a:?}, value {b:?}"),
             }
         }
+    }
+
+    #[test]
+    fn fast_path_borrows_unescaped_text() {
+        let data = r#"{"choices":[{"delta":{"content":"plain"},"finish_reason":"stop"}]}"#;
+        let choice = fast_chunk(data).and_then(|c| c.choices).unwrap();
+        let content = choice.delta.and_then(|d| d.content).unwrap();
+        assert!(matches!(content, Cow::Borrowed("plain")));
+        assert!(matches!(choice.finish_reason, Some(Cow::Borrowed("stop"))));
+        let data = r#"{"choices":[{"delta":{"content":"a\nb"}}]}"#;
+        let content = fast_chunk(data)
+            .and_then(|c| c.choices)
+            .and_then(|c| c.delta)
+            .and_then(|d| d.content)
+            .unwrap();
+        assert_eq!(content, "a\nb");
+        assert!(matches!(content, Cow::Owned(_)));
     }
 
     #[test]
