@@ -619,39 +619,13 @@ fn phase_instructions(ctx: &Ctx) -> Result<(), String> {
     ] {
         let mut totals = Vec::new();
         for n in [small, large] {
-            let out = std::env::temp_dir().join(format!(
-                "agent-mesh-bench-{}-{mode}-{n}.callgrind",
-                std::process::id()
-            ));
-            let wrapper = [
-                "valgrind".to_string(),
-                "--tool=callgrind".to_string(),
-                format!("--callgrind-out-file={}", out.display()),
-            ];
-            let srv = Server::start_wrapped(&ctx.bin, &ctx.mock.base_url(), &[], &wrapper)?;
-            srv.wait_healthy()?;
-            for _ in 0..RUNS {
-                let t = task(shape(n, gap_us, 0), shape(n, gap_us, 0), ctx.tag());
-                follow_run_with(srv.addr, &t, subscribers - 1)?;
-            }
-            srv.terminate(Duration::from_secs(60))?;
-            let text =
-                std::fs::read_to_string(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-            // BENCH_KEEP_CALLGRIND=1 keeps the profile for callgrind_annotate.
-            if std::env::var_os("BENCH_KEEP_CALLGRIND").is_some() {
-                eprintln!("[bench] kept {}", out.display());
-            } else {
-                let _ = std::fs::remove_file(&out);
-            }
-            let ir: u64 = text
-                .lines()
-                .find_map(|l| {
-                    l.strip_prefix("totals: ")
-                        .or_else(|| l.strip_prefix("summary: "))
-                })
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-                .ok_or("no totals in the callgrind output")?;
-            totals.push(ir);
+            totals.push(callgrind_total(ctx, &format!("{mode}-{n}"), |srv| {
+                for _ in 0..RUNS {
+                    let t = task(shape(n, gap_us, 0), shape(n, gap_us, 0), ctx.tag());
+                    follow_run_with(srv.addr, &t, subscribers - 1)?;
+                }
+                Ok(())
+            })?);
         }
         let tokens = (large - small) * 2 * RUNS as u64;
         let per_token = (totals[1] as f64 - totals[0] as f64) / tokens as f64;
@@ -661,7 +635,62 @@ fn phase_instructions(ctx: &Ctx) -> Result<(), String> {
             totals[1], totals[0]
         );
     }
+    // per run: runs of one token per agent, 5 then 25 in fresh processes; the
+    // difference over 20 runs is what a run costs beyond its tokens: the POST, the
+    // stream's set-up, each agent's request and hand-off, the `done`.
+    let mut totals = Vec::new();
+    for runs in [5usize, 25] {
+        totals.push(callgrind_total(ctx, &format!("runs-{runs}"), |srv| {
+            for _ in 0..runs {
+                let t = task(shape(1, 0, 0), shape(1, 0, 0), ctx.tag());
+                follow_run(srv.addr, &t)?;
+            }
+            Ok(())
+        })?);
+    }
+    println!(
+        "per run (researcher and writer, one token each): {:.0} instructions ({} vs {} Ir over 20 more runs)",
+        (totals[1] as f64 - totals[0] as f64) / 20.0,
+        totals[1],
+        totals[0]
+    );
     Ok(())
+}
+
+/// Total instructions of one server process under callgrind, from start to exit,
+/// while `drive` talks to it.
+fn callgrind_total(
+    ctx: &Ctx,
+    label: &str,
+    drive: impl FnOnce(&Server) -> Result<(), String>,
+) -> Result<u64, String> {
+    let out = std::env::temp_dir().join(format!(
+        "agent-mesh-bench-{}-{label}.callgrind",
+        std::process::id()
+    ));
+    let wrapper = [
+        "valgrind".to_string(),
+        "--tool=callgrind".to_string(),
+        format!("--callgrind-out-file={}", out.display()),
+    ];
+    let srv = Server::start_wrapped(&ctx.bin, &ctx.mock.base_url(), &[], &wrapper)?;
+    srv.wait_healthy()?;
+    drive(&srv)?;
+    srv.terminate(Duration::from_secs(60))?;
+    let text = std::fs::read_to_string(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    // BENCH_KEEP_CALLGRIND=1 keeps the profile for callgrind_annotate.
+    if std::env::var_os("BENCH_KEEP_CALLGRIND").is_some() {
+        eprintln!("[bench] kept {}", out.display());
+    } else {
+        let _ = std::fs::remove_file(&out);
+    }
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("totals: ")
+                .or_else(|| l.strip_prefix("summary: "))
+        })
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| "no totals in the callgrind output".to_string())
 }
 
 // ---------------------------------------------------------------- startup
