@@ -44,18 +44,28 @@ pub fn enabled(level: Level) -> bool {
 /// A line printed whatever `MESH_LOG` says: the address the server listens on is
 /// what every operator and script needs (SPEC §2).
 pub fn announce(message: std::fmt::Arguments<'_>) {
-    eprintln!("{} INFO  {}", crate::clock::now_rfc3339(), message);
+    emit(Level::Info, message);
 }
 
 pub fn write(level: Level, message: std::fmt::Arguments<'_>) {
     if enabled(level) {
-        eprintln!(
-            "{} {:5} {}",
-            crate::clock::now_rfc3339(),
-            level.label(),
-            message
-        );
+        emit(level, message);
     }
+}
+
+/// Formats the whole line first and hands it to stderr in one `write`: `eprintln!`
+/// on the unbuffered stderr made one system call per piece of the format (13 for a
+/// run's start line), let lines of concurrent processes interleave, and panicked if
+/// stderr was gone. A failed log write is dropped: logging must never stop the server.
+fn emit(level: Level, message: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let line = format!(
+        "{} {:5} {}\n",
+        crate::clock::now_rfc3339(),
+        level.label(),
+        message
+    );
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
 #[macro_export]

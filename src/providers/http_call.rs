@@ -23,6 +23,13 @@ const MAX_ERROR_BODY: usize = 64 << 10;
 /// `Retry-After` is honoured up to this long.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(20);
 
+/// A request body's JSON. Serializing plain structs of strings and numbers cannot
+/// fail; if it somehow did, the empty object makes the provider answer with a clear
+/// error rather than this process panicking.
+pub fn to_json_bytes(body: &impl serde::Serialize) -> Vec<u8> {
+    serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec())
+}
+
 /// Builds a JSON POST. Headers carrying secrets are marked sensitive, so hyper
 /// never prints them and HTTP/2 never indexes them.
 pub fn json_post(

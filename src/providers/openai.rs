@@ -2,17 +2,43 @@
 //! and any local server speaking the same protocol.
 
 use super::error::ProviderError;
-use super::http_call::json_post;
+use super::http_call::{json_post, to_json_bytes};
 use super::id::ProviderId;
 use super::CallRequest;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::Request;
-use serde_json::json;
+use serde::Serialize;
 
 /// OpenRouter shows these on its dashboard to say which app made the call.
 const OPENROUTER_REFERER: &str = "https://github.com/agent-mesh/agent-mesh";
 const OPENROUTER_TITLE: &str = "agent-mesh";
+
+/// The request body, borrowing the prompts: serialized once, straight to bytes (a
+/// `json!` tree copied both prompts into owned strings, hashed every key into an
+/// ordered map, then went through `fmt::Write` to print itself).
+#[derive(Serialize)]
+struct ChatBody<'a> {
+    model: &'a str,
+    messages: [Message<'a>; 2],
+    stream: bool,
+    stream_options: StreamOptions,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_completion_tokens: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct Message<'a> {
+    role: &'static str,
+    content: &'a str,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
 
 pub fn build_request(
     provider: ProviderId,
@@ -20,23 +46,6 @@ pub fn build_request(
     bearer: Option<&str>,
     req: &CallRequest<'_>,
 ) -> Result<Request<Full<Bytes>>, ProviderError> {
-    let mut body = json!({
-        "model": req.model,
-        "messages": [
-            {"role": "system", "content": req.system},
-            {"role": "user", "content": req.user},
-        ],
-        "stream": true,
-        "stream_options": {"include_usage": true},
-    });
-    // OpenAI's own API deprecated max_tokens for max_completion_tokens (its reasoning
-    // models reject the old name); compatible servers only know max_tokens.
-    let token_field = if is_openai_host(base_url) {
-        "max_completion_tokens"
-    } else {
-        "max_tokens"
-    };
-    body[token_field] = json!(req.max_tokens);
     let mut headers: Vec<(&str, String, bool)> = Vec::new();
     if let Some(key) = bearer {
         headers.push(("authorization", format!("Bearer {key}"), true));
@@ -48,8 +57,34 @@ pub fn build_request(
     json_post(
         &format!("{base_url}/chat/completions"),
         &headers,
-        body.to_string().into_bytes(),
+        body(req, is_openai_host(base_url)),
     )
+}
+
+/// The body's bytes; `openai` names the token limit the way api.openai.com wants it.
+fn body(req: &CallRequest<'_>, openai: bool) -> Vec<u8> {
+    // OpenAI's own API deprecated max_tokens for max_completion_tokens (its reasoning
+    // models reject the old name); compatible servers only know max_tokens.
+    let body = ChatBody {
+        model: req.model,
+        messages: [
+            Message {
+                role: "system",
+                content: req.system,
+            },
+            Message {
+                role: "user",
+                content: req.user,
+            },
+        ],
+        stream: true,
+        stream_options: StreamOptions {
+            include_usage: true,
+        },
+        max_tokens: (!openai).then_some(req.max_tokens),
+        max_completion_tokens: openai.then_some(req.max_tokens),
+    };
+    to_json_bytes(&body)
 }
 
 fn is_openai_host(base_url: &str) -> bool {
@@ -61,6 +96,39 @@ fn is_openai_host(base_url: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn call(system: &'static str, user: &'static str) -> CallRequest<'static> {
+        CallRequest {
+            agent: "researcher",
+            kind: crate::pipeline::roster::AgentKind::Specialist,
+            model: "m/x",
+            system,
+            user,
+            max_tokens: 77,
+            timeouts: crate::providers::CallTimeouts {
+                first_token: std::time::Duration::from_secs(1),
+                idle: std::time::Duration::from_secs(1),
+                total: std::time::Duration::from_secs(1),
+            },
+            task: "t",
+            subtask: None,
+            candidates: &[],
+            context: &[],
+        }
+    }
+
+    #[test]
+    fn body_is_the_chat_completions_request_byte_for_byte() {
+        let b = body(&call("be \"brief\"", "line1\nline2 ü"), false);
+        assert_eq!(
+            String::from_utf8(b).unwrap(),
+            r#"{"model":"m/x","messages":[{"role":"system","content":"be \"brief\""},{"role":"user","content":"line1\nline2 ü"}],"stream":true,"stream_options":{"include_usage":true},"max_tokens":77}"#
+        );
+        let b = body(&call("s", "u"), true);
+        assert!(String::from_utf8(b)
+            .unwrap()
+            .ends_with(r#""include_usage":true},"max_completion_tokens":77}"#));
+    }
 
     #[test]
     fn only_api_openai_com_gets_max_completion_tokens() {
