@@ -89,6 +89,7 @@ pub async fn run_workflow(run: Arc<Run>, providers: Arc<Providers>) {
             (RunStatus::Cancelled, String::new())
         }
     };
+    tokens_first().await;
     let (usage, cost_usd) = run.totals();
     run.push(Event::Done(DoneEvent {
         status,
@@ -97,6 +98,18 @@ pub async fn run_workflow(run: Arc<Run>, providers: Arc<Providers>) {
         cost_usd,
         elapsed_ms: run.started.elapsed().as_millis() as u64,
     }));
+}
+
+/// Lets the tokens other runs have waiting be relayed before this run's next
+/// hand-off. A hand-off (the previous agent's end, the next prompt and request, or
+/// the run's `done`) is the longest stretch of work a run does at once, and the
+/// runtime has one thread: when many runs hand off together (the same team shape
+/// started together), their hand-offs queued in front of every waiting token and
+/// the relay stalled for milliseconds. Yielding puts this task behind the I/O that is
+/// already ready, so hand-offs take what the relay leaves; a hand-off waits at most
+/// one scheduler pass, small beside a model's time to first token.
+async fn tokens_first() {
+    tokio::task::yield_now().await;
 }
 
 fn status_event(agent: Option<&str>, state: AgentState, detail: &str) -> Event {
@@ -130,6 +143,7 @@ async fn workflow(
         let Some(agent) = cfg.agent(name) else {
             continue;
         };
+        tokens_first().await;
         let digests: Vec<(String, String)> = outputs
             .iter()
             .map(|(title, text)| (title.clone(), digest::digest(text, digest::DIGEST_CHARS)))
@@ -147,6 +161,7 @@ async fn workflow(
     }
 
     let writer = cfg.writer();
+    tokens_first().await;
     let user = prompts::writer_message(&run.task, &plan, &outputs);
     *current = Some(writer.name.clone());
     let result = call_agent(run, providers, writer, &user, None, &[], &outputs).await;
