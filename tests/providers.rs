@@ -251,6 +251,37 @@ fn anthropic_run_uses_native_ids_headers_and_usage() {
 }
 
 #[test]
+fn a_plan_of_only_unknown_names_falls_back_and_reports_them() {
+    let mock = MockProvider::start(|r, _| {
+        let text = if r.agent() == "orchestrator" {
+            r#"{"agents":["designer","Poet"]}"#.to_string()
+        } else {
+            format!("{} here", r.agent())
+        };
+        Reply::sse(&openai_stream(&[&text], None))
+    });
+    let base = mock.url("/v1");
+    let server = Server::start(&[("CUSTOM_BASE_URL", &base), ("MESH_PROVIDER", "custom")]);
+    let (_, events) = run_to_end(&server, r#"{"task":"t"}"#);
+    let plan = events.iter().find(|e| e.event == "plan").unwrap();
+    assert_eq!(plan.data["source"], "fallback");
+    assert_eq!(
+        plan.data["dropped"],
+        serde_json::json!(["designer", "Poet"])
+    );
+    assert_eq!(
+        plan.data["reason"],
+        "the plan named no known specialist (dropped: designer, Poet)"
+    );
+    assert_eq!(
+        plan.data["agents"],
+        serde_json::json!(["researcher", "analyst"])
+    );
+    let done = events.last().unwrap();
+    assert_eq!(done.data["status"], "completed");
+}
+
+#[test]
 fn custom_provider_over_https_with_the_test_ca_and_per_agent_routing() {
     let mock = MockProvider::start_tls(|r, _| {
         let text = if r.agent() == "orchestrator" {

@@ -233,7 +233,7 @@ async fn make_plan(
                 dropped: p.dropped,
                 reason: String::new(),
             },
-            Err(reason) => fallback(reason, Vec::new()),
+            Err(e) => fallback(e.reason, e.dropped),
         },
     }
 }

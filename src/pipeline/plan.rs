@@ -35,7 +35,25 @@ pub struct Plan {
 /// candidate that parses, looks like a plan and names at least one known specialist wins;
 /// when none does, the error of the first plan-looking candidate is returned, so a schema
 /// echoed from the prompt ahead of the real answer does not sink the plan.
-pub fn parse_plan(reply: &str, specialists: &[&str]) -> Result<Plan, String> {
+/// Why no plan came out of a reply, and the unknown names it held: the fallback plan
+/// reports them in its `dropped` like a parsed plan would (SPEC §4: "unknown names are
+/// dropped and reported").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanError {
+    pub reason: String,
+    pub dropped: Vec<String>,
+}
+
+impl PlanError {
+    fn new(reason: &str) -> Self {
+        PlanError {
+            reason: reason.to_string(),
+            dropped: Vec::new(),
+        }
+    }
+}
+
+pub fn parse_plan(reply: &str, specialists: &[&str]) -> Result<Plan, PlanError> {
     let text = truncate(reply, MAX_REPLY_BYTES);
     let mut search = Search::new(specialists);
 
@@ -76,7 +94,7 @@ pub fn parse_plan(reply: &str, specialists: &[&str]) -> Result<Plan, String> {
 }
 
 enum Step {
-    Done(Result<Plan, String>),
+    Done(Result<Plan, PlanError>),
     Parsed,
     Unparsed,
 }
@@ -88,7 +106,7 @@ struct Search<'r> {
     // look inside one that parsed.
     seen: HashMap<(usize, usize), bool>,
     saw_object: bool,
-    first_error: Option<String>,
+    first_error: Option<PlanError>,
 }
 
 impl<'r> Search<'r> {
@@ -134,11 +152,11 @@ impl<'r> Search<'r> {
         }
     }
 
-    fn error(&self) -> String {
+    fn error(&self) -> PlanError {
         match &self.first_error {
             Some(e) => e.clone(),
-            None if self.saw_object => NO_AGENTS.to_string(),
-            None => NO_OBJECT.to_string(),
+            None if self.saw_object => PlanError::new(NO_AGENTS),
+            None => PlanError::new(NO_OBJECT),
         }
     }
 }
@@ -192,13 +210,13 @@ fn get_key<'m>(map: &'m Map<String, Value>, key: &str) -> Option<&'m Value> {
     })
 }
 
-fn build_plan(map: &Map<String, Value>, roster: &Roster) -> Result<Plan, String> {
+fn build_plan(map: &Map<String, Value>, roster: &Roster) -> Result<Plan, PlanError> {
     let list = AGENT_KEYS
         .iter()
         .filter_map(|k| get_key(map, k))
         .find(|v| !v.is_null())
-        .ok_or_else(|| NO_AGENTS.to_string())?;
-    let entries = entries_of(list).ok_or_else(|| NO_AGENTS.to_string())?;
+        .ok_or_else(|| PlanError::new(NO_AGENTS))?;
+    let entries = entries_of(list).ok_or_else(|| PlanError::new(NO_AGENTS))?;
     let list_is_empty = match list {
         Value::Array(items) => items.is_empty(),
         Value::Object(obj) => obj.is_empty(),
@@ -231,7 +249,7 @@ fn build_plan(map: &Map<String, Value>, roster: &Roster) -> Result<Plan, String>
     }
 
     if !chosen.contains(&true) {
-        return Err(if !dropped.is_empty() {
+        let reason = if !dropped.is_empty() {
             format!(
                 "the plan named no known specialist (dropped: {})",
                 list_names(&dropped)
@@ -240,7 +258,8 @@ fn build_plan(map: &Map<String, Value>, roster: &Roster) -> Result<Plan, String>
             "the plan's \"agents\" list is empty".to_string()
         } else {
             "the plan named no known specialist".to_string()
-        });
+        };
+        return Err(PlanError { reason, dropped });
     }
 
     // The map only fills gaps: a task written next to the name is the more deliberate one.
@@ -457,7 +476,7 @@ mod tests {
 
     const ROSTER: &[&str] = &["researcher", "analyst", "coder", "critic"];
 
-    fn parse(reply: &str) -> Result<Plan, String> {
+    fn parse(reply: &str) -> Result<Plan, PlanError> {
         parse_plan(reply, ROSTER)
     }
 
@@ -471,7 +490,7 @@ mod tests {
     fn error(reply: &str) -> String {
         match parse(reply) {
             Ok(plan) => panic!("expected an error from {reply:?}, got {plan:?}"),
-            Err(e) => e,
+            Err(e) => e.reason,
         }
     }
 
@@ -728,6 +747,16 @@ mod tests {
     }
 
     #[test]
+    fn all_unknown_error_carries_the_dropped_names_for_the_fallback() {
+        let e = parse(r#"{"agents":["foo"," Bar ","FOO"]}"#).unwrap_err();
+        assert_eq!(e.dropped, ["foo", "Bar"]);
+        let e = parse(r#"{"agents":[]}"#).unwrap_err();
+        assert!(e.dropped.is_empty());
+        let e = parse("no JSON at all").unwrap_err();
+        assert!(e.dropped.is_empty());
+    }
+
+    #[test]
     fn long_dropped_list_is_shortened_in_the_error() {
         let names: Vec<String> = (0..20).map(|i| format!("\"x{i}\"")).collect();
         let e = error(&format!("{{\"agents\":[{}]}}", names.join(",")));
@@ -851,7 +880,8 @@ mod tests {
     #[test]
     fn empty_roster_drops_everything() {
         let e = parse_plan(r#"{"agents":["coder"]}"#, &[]).unwrap_err();
-        assert!(e.contains("coder"), "{e}");
+        assert!(e.reason.contains("coder"), "{e:?}");
+        assert_eq!(e.dropped, ["coder"]);
     }
 
     #[test]
