@@ -52,11 +52,14 @@ for family in text_string_to_metric_families(sys.stdin.read()):
 
 #[test]
 fn metrics_parse_and_count_what_happened() {
-    let mock = MockProvider::start(|r, n| {
+    // The first chat call fails once. Counted apart from the catalog's GET /models,
+    // which races the first run's calls at startup.
+    let chat_calls = std::sync::atomic::AtomicUsize::new(0);
+    let mock = MockProvider::start(move |r, _| {
         if r.method == "GET" {
             return Reply::error(200, r#"{"data":[]}"#);
         }
-        if n == 1 {
+        if chat_calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
             return Reply::error(503, "{}").with_header("Retry-After", "0");
         }
         let text = if r.agent() == "orchestrator" {
