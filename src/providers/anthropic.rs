@@ -58,23 +58,7 @@ mod tests {
 
     #[test]
     fn body_is_the_messages_request_byte_for_byte() {
-        let req = CallRequest {
-            agent: "writer",
-            kind: crate::pipeline::roster::AgentKind::Writer,
-            model: "claude-x",
-            system: "sys \"q\"",
-            user: "u\tü",
-            max_tokens: 900,
-            timeouts: crate::providers::CallTimeouts {
-                first_token: std::time::Duration::from_secs(1),
-                idle: std::time::Duration::from_secs(1),
-                total: std::time::Duration::from_secs(1),
-            },
-            task: "t",
-            subtask: None,
-            candidates: &[],
-            context: &[],
-        };
+        let req = crate::providers::test_call("claude-x", "sys \"q\"", "u\tü", 900);
         assert_eq!(
             String::from_utf8(body(&req)).unwrap(),
             r#"{"model":"claude-x","system":"sys \"q\"","messages":[{"role":"user","content":"u\tü"}],"max_tokens":900,"stream":true}"#

@@ -390,6 +390,35 @@ fn backoff(attempt: u32) -> Duration {
     base + jitter
 }
 
+/// A call for the request builders' tests: the fields they put on the wire, the
+/// rest fixed.
+#[cfg(test)]
+pub(crate) fn test_call(
+    model: &'static str,
+    system: &'static str,
+    user: &'static str,
+    max_tokens: u32,
+) -> CallRequest<'static> {
+    let second = Duration::from_secs(1);
+    CallRequest {
+        agent: "researcher",
+        kind: crate::pipeline::roster::AgentKind::Specialist,
+        model,
+        system,
+        user,
+        max_tokens,
+        timeouts: CallTimeouts {
+            first_token: second,
+            idle: second,
+            total: second,
+        },
+        task: "t",
+        subtask: None,
+        candidates: &[],
+        context: &[],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -98,23 +98,7 @@ mod tests {
     use super::*;
 
     fn call(system: &'static str, user: &'static str) -> CallRequest<'static> {
-        CallRequest {
-            agent: "researcher",
-            kind: crate::pipeline::roster::AgentKind::Specialist,
-            model: "m/x",
-            system,
-            user,
-            max_tokens: 77,
-            timeouts: crate::providers::CallTimeouts {
-                first_token: std::time::Duration::from_secs(1),
-                idle: std::time::Duration::from_secs(1),
-                total: std::time::Duration::from_secs(1),
-            },
-            task: "t",
-            subtask: None,
-            candidates: &[],
-            context: &[],
-        }
+        crate::providers::test_call("m/x", system, user, 77)
     }
 
     #[test]
