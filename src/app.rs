@@ -7,7 +7,7 @@ use crate::pipeline::run_config::{AgentConfig, CallTimeouts, RunConfig};
 use crate::providers::catalog::Source;
 use crate::providers::id::ProviderId;
 use crate::providers::Providers;
-use crate::store::{RunStore, StoreLimits};
+use crate::store::{MemoryStore, RunStore, StoreLimits};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ pub const CALL_TOTAL_TIMEOUT: Duration = Duration::from_secs(600);
 
 pub struct AppState {
     pub config: Arc<Config>,
-    pub store: Arc<RunStore>,
+    pub store: Arc<dyn RunStore>,
     pub providers: Arc<Providers>,
     pub started: Instant,
     pub auth_limiter: crate::http::auth_limit::AuthLimiter,
@@ -25,7 +25,7 @@ pub struct AppState {
 impl AppState {
     /// Fails only when the provider client cannot be built (an unusable `MESH_CA_FILE`).
     pub fn new(config: Config) -> Result<Arc<AppState>, String> {
-        let store = RunStore::new(StoreLimits {
+        let store: Arc<dyn RunStore> = MemoryStore::new(StoreLimits {
             run_ttl: config.run_ttl,
             max_active_runs: config.max_active_runs,
             disconnect_grace: config.disconnect_grace,

@@ -96,15 +96,16 @@ pub async fn run_in_terminal(config: Config, task: String, json: bool) -> i32 {
         detach: true,
     };
     let run_config = state.freeze_run_config(&req);
-    let run = match state.store.create(req.task.clone(), run_config) {
-        Ok(r) => r,
+    let created = match state.store.create(req.task.clone(), run_config).await {
+        Ok(c) => c,
         Err(e) => {
             eprintln!("agent-mesh: could not start the run: {e:?}");
             return 1;
         }
     };
     crate::metrics::METRICS.run_started();
-    crate::pipeline::spawn(run.clone(), state.providers.clone());
+    let run = created.run;
+    crate::pipeline::spawn(created.context, state.providers.clone());
     let cancel_on_ctrl_c = {
         let run = run.clone();
         tokio::spawn(async move {

@@ -7,7 +7,7 @@ use crate::http::body::{json, Body};
 use crate::http::error::ApiError;
 use crate::ids::is_run_id;
 use crate::providers::id::ProviderId;
-use crate::store::{CreateError, Run, SubscribeError};
+use crate::store::{CancelOutcome, CreateError, Run, StoreError, SubscribeError};
 use hyper::{HeaderMap, Response, StatusCode};
 use serde_json::json;
 use std::sync::Arc;
@@ -46,7 +46,7 @@ pub fn health(state: &AppState) -> Response<Body> {
     )
 }
 
-pub fn start_run(
+pub async fn start_run(
     state: &Arc<AppState>,
     headers: &HeaderMap,
     body: &[u8],
@@ -63,16 +63,22 @@ pub fn start_run(
                 field: Some(e.field),
             })?;
     let config = state.freeze_run_config(&req);
-    let run = state.store.create(req.task, config).map_err(|e| match e {
-        CreateError::ShuttingDown => ApiError::ShuttingDown,
-        CreateError::TooManyRuns => ApiError::TooManyRuns {
-            message: format!(
-                "{} runs are already running; try again shortly",
-                state.store.limits().max_active_runs
-            ),
-            retry_after_secs: 5,
-        },
-    })?;
+    let created = state
+        .store
+        .create(req.task, config)
+        .await
+        .map_err(|e| match e {
+            CreateError::ShuttingDown => ApiError::ShuttingDown,
+            CreateError::TooManyRuns => ApiError::TooManyRuns {
+                message: format!(
+                    "{} runs are already running; try again shortly",
+                    state.store.limits().max_active_runs
+                ),
+                retry_after_secs: 5,
+            },
+            CreateError::Unavailable(message) => ApiError::StoreUnavailable(message),
+        })?;
+    let run = created.run;
     crate::metrics::METRICS.run_started();
     crate::log_info!(
         "run {} started ({} agents, provider {})",
@@ -80,7 +86,7 @@ pub fn start_run(
         run.config.agents.len(),
         run.config.provider
     );
-    crate::pipeline::spawn(run.clone(), state.providers.clone());
+    crate::pipeline::spawn(created.context, state.providers.clone());
     Ok(json(
         StatusCode::CREATED,
         &json!({"id": run.id, "stream": format!("/api/stream/{}", run.id)}),
@@ -106,27 +112,45 @@ fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-pub fn find_run(state: &AppState, id: &str) -> Result<Arc<Run>, ApiError> {
-    if !is_run_id(id) {
-        return Err(ApiError::NotFound(format!(
+/// A malformed id names no run; it is never looked up.
+fn check_run_id(id: &str) -> Result<(), ApiError> {
+    if is_run_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound(format!(
             "no run with id \"{}\"",
             crate::store::cut_chars(id, 64)
-        )));
+        )))
     }
-    state.store.get(id).ok_or_else(|| {
-        ApiError::NotFound(format!(
-            "no run with id {id} (unknown, or finished and evicted)"
-        ))
-    })
 }
 
-pub fn stream(
+pub async fn find_run(state: &AppState, id: &str) -> Result<Arc<Run>, ApiError> {
+    check_run_id(id)?;
+    state
+        .store
+        .get(id)
+        .await
+        .map_err(store_unavailable)?
+        .ok_or_else(|| no_such_run(id))
+}
+
+fn no_such_run(id: &str) -> ApiError {
+    ApiError::NotFound(format!(
+        "no run with id {id} (unknown, or finished and evicted)"
+    ))
+}
+
+fn store_unavailable(e: StoreError) -> ApiError {
+    ApiError::StoreUnavailable(e.0)
+}
+
+pub async fn stream(
     state: &AppState,
     id: &str,
     headers: &HeaderMap,
     query: Option<&str>,
 ) -> Result<Response<Body>, ApiError> {
-    let run = find_run(state, id)?;
+    let run = find_run(state, id).await?;
     let resume_from = last_event_id(headers, query)?;
     // Ids are issued only as events are logged, so an id beyond the last one cannot
     // come from a real earlier connection; accepting it would silently skip events.
@@ -172,29 +196,33 @@ fn last_event_id(headers: &HeaderMap, query: Option<&str>) -> Result<Option<u64>
     }
 }
 
-pub fn list_runs(state: &AppState) -> Response<Body> {
-    json(
-        StatusCode::OK,
-        &serde_json::Value::Array(state.store.list()),
-    )
+pub async fn list_runs(state: &AppState) -> Result<Response<Body>, ApiError> {
+    let runs = state.store.list().await.map_err(store_unavailable)?;
+    Ok(json(StatusCode::OK, &serde_json::Value::Array(runs)))
 }
 
-pub fn get_run(state: &AppState, id: &str) -> Result<Response<Body>, ApiError> {
-    let run = find_run(state, id)?;
+pub async fn get_run(state: &AppState, id: &str) -> Result<Response<Body>, ApiError> {
+    let run = find_run(state, id).await?;
     Ok(json(StatusCode::OK, &run.snapshot_json()))
 }
 
-pub fn cancel_run(state: &AppState, id: &str) -> Result<Response<Body>, ApiError> {
-    let run = find_run(state, id)?;
-    if run.is_finished() {
-        return Ok(json(
-            StatusCode::OK,
-            &json!({"status": run.status().as_str()}),
-        ));
+pub async fn cancel_run(state: &AppState, id: &str) -> Result<Response<Body>, ApiError> {
+    check_run_id(id)?;
+    let outcome = state
+        .store
+        .cancel(id, "cancelled by request")
+        .await
+        .map_err(store_unavailable)?;
+    match outcome {
+        None => Err(no_such_run(id)),
+        Some(CancelOutcome::Finished(status)) => {
+            Ok(json(StatusCode::OK, &json!({"status": status.as_str()})))
+        }
+        Some(CancelOutcome::Cancelling) => {
+            crate::log_info!("run {id} cancel requested");
+            Ok(json(StatusCode::ACCEPTED, &json!({"status": "cancelling"})))
+        }
     }
-    run.cancel("cancelled by request");
-    crate::log_info!("run {} cancel requested", run.id);
-    Ok(json(StatusCode::ACCEPTED, &json!({"status": "cancelling"})))
 }
 
 pub fn agents(state: &AppState) -> Response<Body> {

@@ -28,6 +28,8 @@ pub enum ApiError {
         retry_after_secs: u64,
     },
     ShuttingDown,
+    /// The run store cannot be reached now (a shared store that is down).
+    StoreUnavailable(String),
     Internal(String),
 }
 
@@ -50,6 +52,7 @@ impl ApiError {
             ApiError::TooManyRuns { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::TooManyAuthFailures { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -65,6 +68,7 @@ impl ApiError {
             ApiError::TooManyRuns { .. } => "too_many_runs",
             ApiError::TooManyAuthFailures { .. } => "too_many_requests",
             ApiError::ShuttingDown => "shutting_down",
+            ApiError::StoreUnavailable(_) => "store_unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -84,6 +88,7 @@ impl ApiError {
             ApiError::ShuttingDown => {
                 "the server is shutting down and accepts no new runs".to_string()
             }
+            ApiError::StoreUnavailable(m) => format!("the run store is unavailable: {m}"),
             ApiError::Internal(m) => m.clone(),
         }
     }
@@ -111,7 +116,7 @@ impl ApiError {
             | ApiError::TooManyAuthFailures { retry_after_secs } => {
                 headers.insert(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
-            ApiError::ShuttingDown => {
+            ApiError::ShuttingDown | ApiError::StoreUnavailable(_) => {
                 headers.insert(RETRY_AFTER, HeaderValue::from(5u64));
             }
             _ => {}

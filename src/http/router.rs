@@ -144,23 +144,23 @@ async fn route(
             allow(&method, POST, "POST")?;
             let headers = req.headers().clone();
             let body = read_body(req).await?;
-            api::start_run(state, &headers, &body)
+            api::start_run(state, &headers, &body).await
         }
         ["api", "stream", id] => {
             allow(&method, &[Method::GET], "GET")?;
-            api::stream(state, id, req.headers(), query.as_deref())
+            api::stream(state, id, req.headers(), query.as_deref()).await
         }
         ["api", "runs"] => {
             allow(&method, GET, "GET, HEAD")?;
-            Ok(api::list_runs(state))
+            api::list_runs(state).await
         }
         ["api", "runs", id] => {
             allow(&method, GET, "GET, HEAD")?;
-            api::get_run(state, id)
+            api::get_run(state, id).await
         }
         ["api", "runs", id, "cancel"] => {
             allow(&method, POST, "POST")?;
-            api::cancel_run(state, id)
+            api::cancel_run(state, id).await
         }
         ["api", "agents"] => {
             allow(&method, GET, "GET, HEAD")?;

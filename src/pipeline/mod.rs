@@ -1,6 +1,7 @@
 //! The pipeline (SPEC §4): plan with the orchestrator, run the chosen specialists one
 //! after another with chained digests, then the writer with every full output.
 
+pub mod context;
 pub mod digest;
 pub mod plan;
 pub mod prompts;
@@ -16,7 +17,7 @@ use crate::providers::error::{ErrorKind, ProviderError};
 use crate::providers::id::ProviderId;
 use crate::providers::routing::resolve_model;
 use crate::providers::{CallRequest, Providers, TokenSink};
-use crate::store::Run;
+use context::RunContext;
 use roster::AgentKind;
 use run_config::AgentConfig;
 use std::sync::Arc;
@@ -25,7 +26,8 @@ use std::time::{Duration, Instant};
 /// Starts a run's pipeline. A panic inside it (a bug, never expected) is contained:
 /// the run ends `failed` with an internal error instead of hanging, and every other
 /// run and connection carries on.
-pub fn spawn(run: Arc<Run>, providers: Arc<Providers>) {
+pub fn spawn(run: RunContext, providers: Arc<Providers>) {
+    let run = Arc::new(run);
     let task = tokio::spawn(run_workflow(run.clone(), providers));
     tokio::spawn(async move {
         if let Err(e) = task.await {
@@ -55,7 +57,7 @@ pub fn spawn(run: Arc<Run>, providers: Arc<Providers>) {
 
 /// Runs one pipeline to its `done` event. Cancellation (endpoint, disconnect grace,
 /// shutdown) drops whatever call is in flight, which closes its upstream connection.
-pub async fn run_workflow(run: Arc<Run>, providers: Arc<Providers>) {
+pub async fn run_workflow(run: Arc<RunContext>, providers: Arc<Providers>) {
     let mut current: Option<String> = None;
     let result = tokio::select! {
         biased;
@@ -121,7 +123,7 @@ fn status_event(agent: Option<&str>, state: AgentState, detail: &str) -> Event {
 }
 
 async fn workflow(
-    run: &Arc<Run>,
+    run: &RunContext,
     providers: &Providers,
     current: &mut Option<String>,
 ) -> (RunStatus, String) {
@@ -173,7 +175,7 @@ async fn workflow(
 }
 
 async fn make_plan(
-    run: &Arc<Run>,
+    run: &RunContext,
     providers: &Providers,
     current: &mut Option<String>,
 ) -> PlanEvent {
@@ -254,7 +256,7 @@ fn default_team(roster_order: &[&str]) -> Vec<String> {
 
 /// Streams the run's events for one agent call.
 struct RunSink<'a> {
-    run: &'a Arc<Run>,
+    run: &'a RunContext,
     agent: &'a str,
     provider: ProviderId,
     text: String,
@@ -292,7 +294,7 @@ impl TokenSink for RunSink<'_> {
 /// One agent's call with its events: `stream_start`, tokens, then `stream_end`, or
 /// `error` + `status failed`. Returns the text, or on failure whatever text arrived.
 async fn call_agent(
-    run: &Arc<Run>,
+    run: &RunContext,
     providers: &Providers,
     agent: &AgentConfig,
     user: &str,

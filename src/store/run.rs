@@ -1,230 +1,32 @@
-//! RunStore: every run's frozen config, ordered event log and snapshot; subscriber
-//! wake-ups, cancellation, the active-run limit and TTL eviction (SPEC §6).
+//! One run as this process holds it: its frozen config, its ordered event log (the
+//! wire frames), the snapshot folded from those events, stream subscribers and their
+//! wake-ups, and the cancel signal. Every store keeps its runs as `Run`s: the memory
+//! store as the only copy, a shared store as this instance's copy of the stream.
 
+use super::{cut_chars, lock, spawn_detached, SubscribeError, MAX_SUBSCRIBERS};
 use crate::clock;
 use crate::events::{
     write_frame, write_token_frame, AgentState, DoneEvent, ErrorEvent, Event, PlanEvent, RunStatus,
     Usage,
 };
+use crate::pipeline::context::{CancelSignal, EventSink};
 use crate::pipeline::roster::AgentKind;
 use crate::pipeline::run_config::RunConfig;
 use crate::providers::error::ErrorKind;
 use bytes::{Bytes, BytesMut};
 use serde_json::{json, Value};
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, Weak};
 use std::task::Waker;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 
-/// At most this many runs are retained, running or finished (oldest finished evicted first).
-pub const MAX_RETAINED_RUNS: usize = 1000;
-/// At most this many live stream subscribers per run.
-pub const MAX_SUBSCRIBERS: usize = 16;
-
-#[derive(Debug, Clone, Copy)]
-pub struct StoreLimits {
-    pub run_ttl: Duration,
-    pub max_active_runs: usize,
-    pub disconnect_grace: Duration,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CreateError {
-    TooManyRuns,
-    ShuttingDown,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SubscribeError {
-    TooManySubscribers,
-}
-
-/// Locks a mutex, recovering the data if a panic elsewhere poisoned it: the state
-/// is plain data that every writer leaves consistent, and one bad request must not
-/// take the store down for everyone.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-pub struct RunStore {
-    inner: Mutex<Inner>,
-    limits: StoreLimits,
-    /// The number of running pipelines; shutdown waits on it.
-    active_tx: watch::Sender<usize>,
-}
-
-struct Inner {
-    runs: HashMap<String, Arc<Run>>,
-    /// Ids in creation order, oldest first.
-    order: VecDeque<String>,
-    active: usize,
-    shutting_down: bool,
-}
-
-impl RunStore {
-    pub fn new(limits: StoreLimits) -> Arc<RunStore> {
-        Arc::new(RunStore {
-            inner: Mutex::new(Inner {
-                runs: HashMap::new(),
-                order: VecDeque::new(),
-                active: 0,
-                shutting_down: false,
-            }),
-            limits,
-            active_tx: watch::Sender::new(0),
-        })
-    }
-
-    pub fn limits(&self) -> StoreLimits {
-        self.limits
-    }
-
-    /// Registers a new running run. It is cancelled if nobody subscribes within the
-    /// disconnect grace (unless detached).
-    pub fn create(
-        self: &Arc<Self>,
-        task: String,
-        config: RunConfig,
-    ) -> Result<Arc<Run>, CreateError> {
-        let run = {
-            let mut inner = lock(&self.inner);
-            if inner.shutting_down {
-                return Err(CreateError::ShuttingDown);
-            }
-            if inner.active >= self.limits.max_active_runs {
-                return Err(CreateError::TooManyRuns);
-            }
-            if inner.runs.len() >= MAX_RETAINED_RUNS && !inner.evict_oldest_finished() {
-                return Err(CreateError::TooManyRuns);
-            }
-            let id = crate::ids::new_run_id();
-            let run = Arc::new(Run::new(id.clone(), task, config, Arc::downgrade(self)));
-            inner.runs.insert(id.clone(), run.clone());
-            inner.order.push_back(id);
-            inner.active += 1;
-            self.active_tx.send_replace(inner.active);
-            run
-        };
-        run.arm_disconnect_timer();
-        Ok(run)
-    }
-
-    pub fn get(&self, id: &str) -> Option<Arc<Run>> {
-        lock(&self.inner).runs.get(id).cloned()
-    }
-
-    pub fn active_runs(&self) -> usize {
-        lock(&self.inner).active
-    }
-
-    /// Recent runs, newest first.
-    pub fn list(&self) -> Vec<Value> {
-        let runs: Vec<Arc<Run>> = {
-            let inner = lock(&self.inner);
-            inner
-                .order
-                .iter()
-                .rev()
-                .filter_map(|id| inner.runs.get(id).cloned())
-                .collect()
-        };
-        runs.iter().map(|r| r.summary_json()).collect()
-    }
-
-    pub fn counts_by_status(&self) -> [(RunStatus, usize); 4] {
-        let runs: Vec<Arc<Run>> = lock(&self.inner).runs.values().cloned().collect();
-        let mut counts = [
-            (RunStatus::Running, 0),
-            (RunStatus::Completed, 0),
-            (RunStatus::Cancelled, 0),
-            (RunStatus::Failed, 0),
-        ];
-        for r in runs {
-            let s = r.status();
-            if let Some(c) = counts.iter_mut().find(|(k, _)| *k == s) {
-                c.1 += 1;
-            }
-        }
-        counts
-    }
-
-    /// Stops accepting runs (`create` answers `ShuttingDown`).
-    pub fn begin_shutdown(&self) {
-        lock(&self.inner).shutting_down = true;
-    }
-
-    pub fn is_shutting_down(&self) -> bool {
-        lock(&self.inner).shutting_down
-    }
-
-    /// Resolves when no pipeline is running.
-    pub async fn wait_idle(&self) {
-        let mut rx = self.active_tx.subscribe();
-        // The sender lives as long as `self`, so this cannot fail while we borrow it.
-        let _ = rx.wait_for(|n| *n == 0).await;
-    }
-
-    /// Cancels every running run with the given reason.
-    pub fn cancel_all(&self, reason: &str) {
-        let runs: Vec<Arc<Run>> = lock(&self.inner).runs.values().cloned().collect();
-        for r in runs {
-            r.cancel(reason);
-        }
-    }
-
-    /// Called once when a run's `done` event is logged.
-    fn on_finished(self: &Arc<Self>, id: &str) {
-        {
-            let mut inner = lock(&self.inner);
-            inner.active = inner.active.saturating_sub(1);
-            self.active_tx.send_replace(inner.active);
-        }
-        let store = Arc::downgrade(self);
-        let id = id.to_string();
-        let ttl = self.limits.run_ttl;
-        spawn_detached(async move {
-            tokio::time::sleep(ttl).await;
-            if let Some(store) = store.upgrade() {
-                store.evict(&id);
-            }
-        });
-    }
-
-    fn evict(&self, id: &str) {
-        let mut inner = lock(&self.inner);
-        if inner.runs.remove(id).is_some() {
-            inner.order.retain(|x| x != id);
-        }
-    }
-}
-
-impl Inner {
-    fn evict_oldest_finished(&mut self) -> bool {
-        let victim = self.order.iter().position(|id| {
-            self.runs
-                .get(id)
-                .is_some_and(|r| r.status() != RunStatus::Running)
-        });
-        match victim.and_then(|i| self.order.remove(i)) {
-            Some(id) => {
-                self.runs.remove(&id);
-                true
-            }
-            None => false,
-        }
-    }
-}
-
-fn spawn_detached<F>(fut: F)
-where
-    F: std::future::Future<Output = ()> + Send + 'static,
-{
-    // Timers are only armed from inside the runtime; outside it (a unit test that
-    // drops a guard after the runtime ended) there is nothing left to time.
-    if let Ok(handle) = tokio::runtime::Handle::try_current() {
-        handle.spawn(fut);
-    }
+/// What a run needs of the store that holds it.
+pub trait RunOwner: Send + Sync {
+    /// Called once, when the run's `done` event is logged.
+    fn run_finished(&self, id: &str);
+    /// How long a non-detached run may have no subscriber before it is cancelled.
+    fn disconnect_grace(&self) -> Duration;
 }
 
 /// One run: its frozen config, event log and live state.
@@ -234,7 +36,7 @@ pub struct Run {
     pub config: Arc<RunConfig>,
     pub created_at: SystemTime,
     pub started: Instant,
-    store: Weak<RunStore>,
+    owner: Weak<dyn RunOwner>,
     state: Mutex<RunState>,
     /// The seq of the last logged event; subscribers wait on changes.
     seq_tx: watch::Sender<u64>,
@@ -282,7 +84,7 @@ struct AgentSnapshot {
 }
 
 impl Run {
-    fn new(id: String, task: String, config: RunConfig, store: Weak<RunStore>) -> Run {
+    pub fn new(id: String, task: String, config: RunConfig, owner: Weak<dyn RunOwner>) -> Run {
         let agents = config
             .agents
             .iter()
@@ -309,7 +111,7 @@ impl Run {
             config: Arc::new(config),
             created_at: SystemTime::now(),
             started: Instant::now(),
-            store,
+            owner,
             state: Mutex::new(RunState {
                 log: EventLog::default(),
                 waiters: Vec::new(),
@@ -340,7 +142,7 @@ impl Run {
 
     /// Appends an event to the log (giving it the next seq), folds it into the
     /// snapshot and wakes every subscriber. Events after `done` are ignored.
-    pub fn push(self: &Arc<Self>, event: Event) {
+    pub fn push(&self, event: Event) {
         let finished = {
             let mut st = lock(&self.state);
             if st.status != RunStatus::Running {
@@ -359,8 +161,8 @@ impl Run {
             }
         };
         if finished {
-            if let Some(store) = self.store.upgrade() {
-                store.on_finished(&self.id);
+            if let Some(owner) = self.owner.upgrade() {
+                owner.run_finished(&self.id);
             }
         }
     }
@@ -399,12 +201,6 @@ impl Run {
         let last = st.log.len();
         let frames = st.log.frames_after(after.min(last));
         (frames, last, st.status != RunStatus::Running)
-    }
-
-    /// Tokens and cost summed over every finished agent call so far.
-    pub fn totals(&self) -> (Usage, Option<f64>) {
-        let st = lock(&self.state);
-        (st.usage, st.cost_usd)
     }
 
     pub fn last_event_id(&self) -> u64 {
@@ -453,20 +249,18 @@ impl Run {
         self.cancel_tx.borrow().clone()
     }
 
-    /// Resolves once cancellation was requested (at once if it already was).
-    pub async fn cancelled(&self) {
-        let mut rx = self.cancel_tx.subscribe();
-        // The sender lives in `self`, so the wait cannot fail while we borrow it.
-        let _ = rx.wait_for(|r| r.is_some()).await;
+    /// The signal a pipeline waits on; it fires when [`cancel`](Self::cancel) is called.
+    pub fn cancel_signal(&self) -> CancelSignal {
+        CancelSignal::new(self.cancel_tx.subscribe())
     }
 
     /// With no subscriber for the grace period, a non-detached running run is cancelled.
-    fn arm_disconnect_timer(self: &Arc<Self>) {
+    pub(crate) fn arm_disconnect_timer(self: &Arc<Self>) {
         if self.config.detach {
             return;
         }
-        let grace = match self.store.upgrade() {
-            Some(s) => s.limits.disconnect_grace,
+        let grace = match self.owner.upgrade() {
+            Some(owner) => owner.disconnect_grace(),
             None => return,
         };
         let epoch = lock(&self.state).subscriber_epoch;
@@ -536,6 +330,17 @@ impl Run {
             "cost_usd": st.cost_usd,
             "last_event_id": st.log.len(),
         })
+    }
+}
+
+/// The memory store's events go straight into the run's own log.
+impl EventSink for Run {
+    fn push(&self, event: Event) {
+        Run::push(self, event);
+    }
+
+    fn push_token(&self, agent: &str, text: &str) {
+        Run::push_token(self, agent, text);
     }
 }
 
@@ -802,14 +607,6 @@ impl EventLog {
             start = end;
         }
         frames
-    }
-}
-
-/// The first `max` characters (Unicode scalar values) of `s`.
-pub fn cut_chars(s: &str, max: usize) -> &str {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => &s[..i],
-        None => s,
     }
 }
 

@@ -1,0 +1,102 @@
+//! What a pipeline sees of its run: who it is, its frozen config, where its events
+//! go, its cancel signal and its running totals. The pipeline never touches a store's
+//! run, so any store (in memory, or shared) and any schedule plug in behind
+//! [`EventSink`].
+
+use crate::events::{Event, Usage};
+use crate::pipeline::run_config::RunConfig;
+use crate::store::{lock, Run};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::sync::watch;
+
+/// Where a run's events go. Calls come from the pipeline's task (and, with several
+/// agents at once, from several futures of it), in the order the events happen.
+pub trait EventSink: Send + Sync {
+    /// Logs one event, the next in the run's order; events after `done` are ignored.
+    fn push(&self, event: Event);
+    /// Logs a `token` event from borrowed text (the hot path: no owned event is built).
+    fn push_token(&self, agent: &str, text: &str);
+}
+
+/// Fires once cancellation of the run was requested, with the reason.
+#[derive(Clone)]
+pub struct CancelSignal {
+    rx: watch::Receiver<Option<String>>,
+}
+
+impl CancelSignal {
+    pub fn new(rx: watch::Receiver<Option<String>>) -> CancelSignal {
+        CancelSignal { rx }
+    }
+
+    /// Resolves once cancellation was requested (at once if it already was).
+    pub async fn cancelled(&self) {
+        let mut rx = self.rx.clone();
+        // A dropped sender (the run is gone) counts as cancelled too: nobody is
+        // left to see the pipeline's work.
+        let _ = rx.wait_for(|r| r.is_some()).await;
+    }
+
+    pub fn reason(&self) -> Option<String> {
+        self.rx.borrow().clone()
+    }
+}
+
+/// One running pipeline's view of its run.
+pub struct RunContext {
+    pub id: String,
+    pub task: String,
+    pub config: Arc<RunConfig>,
+    pub started: Instant,
+    events: Arc<dyn EventSink>,
+    cancel: CancelSignal,
+    /// Tokens and cost of every finished agent call so far (from their `stream_end`s).
+    totals: Mutex<(Usage, Option<f64>)>,
+}
+
+impl RunContext {
+    /// The context of `run`, whose events go to `events` (the run itself, or a sink
+    /// that also writes them elsewhere).
+    pub fn new(run: &Run, events: Arc<dyn EventSink>) -> RunContext {
+        RunContext {
+            id: run.id.clone(),
+            task: run.task.clone(),
+            config: run.config.clone(),
+            started: run.started,
+            events,
+            cancel: run.cancel_signal(),
+            totals: Mutex::new((Usage::default(), None)),
+        }
+    }
+
+    pub fn push(&self, event: Event) {
+        if let Event::StreamEnd(end) = &event {
+            let mut totals = lock(&self.totals);
+            if let Some(u) = end.usage {
+                totals.0.add(u);
+            }
+            if let Some(c) = end.cost_usd {
+                totals.1 = Some(totals.1.unwrap_or(0.0) + c);
+            }
+        }
+        self.events.push(event);
+    }
+
+    pub fn push_token(&self, agent: &str, text: &str) {
+        self.events.push_token(agent, text);
+    }
+
+    pub async fn cancelled(&self) {
+        self.cancel.cancelled().await;
+    }
+
+    pub fn cancel_reason(&self) -> Option<String> {
+        self.cancel.reason()
+    }
+
+    /// Tokens and cost summed over every finished agent call so far.
+    pub fn totals(&self) -> (Usage, Option<f64>) {
+        *lock(&self.totals)
+    }
+}

@@ -1,0 +1,221 @@
+//! The in-memory run store (the default): every run lives in this process, is
+//! evicted `MESH_RUN_TTL_SECS` after it finishes, and at most 1,000 are retained
+//! (oldest finished first).
+
+use super::run::{Run, RunOwner};
+use super::{
+    lock, spawn_detached, BoxFuture, CancelOutcome, CreateError, Created, RunStore, StoreError,
+    StoreLimits, MAX_RETAINED_RUNS,
+};
+use crate::events::RunStatus;
+use crate::pipeline::context::RunContext;
+use crate::pipeline::run_config::RunConfig;
+use serde_json::Value;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+use tokio::sync::watch;
+
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+    limits: StoreLimits,
+    /// The number of running pipelines; shutdown waits on it.
+    active_tx: watch::Sender<usize>,
+    /// This store itself, handed to its runs so they can report their end.
+    me: Weak<MemoryStore>,
+}
+
+struct Inner {
+    runs: HashMap<String, Arc<Run>>,
+    /// Ids in creation order, oldest first.
+    order: VecDeque<String>,
+    active: usize,
+    shutting_down: bool,
+}
+
+impl MemoryStore {
+    pub fn new(limits: StoreLimits) -> Arc<MemoryStore> {
+        Arc::new_cyclic(|me| MemoryStore {
+            inner: Mutex::new(Inner {
+                runs: HashMap::new(),
+                order: VecDeque::new(),
+                active: 0,
+                shutting_down: false,
+            }),
+            limits,
+            active_tx: watch::Sender::new(0),
+            me: me.clone(),
+        })
+    }
+
+    /// Registers a new running run (the synchronous core of [`RunStore::create`]).
+    pub fn create_run(&self, task: String, config: RunConfig) -> Result<Created, CreateError> {
+        let run = {
+            let mut inner = lock(&self.inner);
+            if inner.shutting_down {
+                return Err(CreateError::ShuttingDown);
+            }
+            if inner.active >= self.limits.max_active_runs {
+                return Err(CreateError::TooManyRuns);
+            }
+            if inner.runs.len() >= MAX_RETAINED_RUNS && !inner.evict_oldest_finished() {
+                return Err(CreateError::TooManyRuns);
+            }
+            let id = crate::ids::new_run_id();
+            let owner: Weak<dyn RunOwner> = self.me.clone();
+            let run = Arc::new(Run::new(id.clone(), task, config, owner));
+            inner.runs.insert(id.clone(), run.clone());
+            inner.order.push_back(id);
+            inner.active += 1;
+            self.active_tx.send_replace(inner.active);
+            run
+        };
+        run.arm_disconnect_timer();
+        let context = RunContext::new(&run, run.clone());
+        Ok(Created { run, context })
+    }
+
+    pub fn get_run(&self, id: &str) -> Option<Arc<Run>> {
+        lock(&self.inner).runs.get(id).cloned()
+    }
+
+    fn evict(&self, id: &str) {
+        let mut inner = lock(&self.inner);
+        if inner.runs.remove(id).is_some() {
+            inner.order.retain(|x| x != id);
+        }
+    }
+}
+
+impl RunOwner for MemoryStore {
+    fn run_finished(&self, id: &str) {
+        {
+            let mut inner = lock(&self.inner);
+            inner.active = inner.active.saturating_sub(1);
+            self.active_tx.send_replace(inner.active);
+        }
+        let store = self.me.clone();
+        let id = id.to_string();
+        let ttl = self.limits.run_ttl;
+        spawn_detached(async move {
+            tokio::time::sleep(ttl).await;
+            if let Some(store) = store.upgrade() {
+                store.evict(&id);
+            }
+        });
+    }
+
+    fn disconnect_grace(&self) -> Duration {
+        self.limits.disconnect_grace
+    }
+}
+
+impl RunStore for MemoryStore {
+    fn limits(&self) -> StoreLimits {
+        self.limits
+    }
+
+    fn create(
+        &self,
+        task: String,
+        config: RunConfig,
+    ) -> BoxFuture<'_, Result<Created, CreateError>> {
+        let created = self.create_run(task, config);
+        Box::pin(async move { created })
+    }
+
+    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Arc<Run>>, StoreError>> {
+        let run = self.get_run(id);
+        Box::pin(async move { Ok(run) })
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<Value>, StoreError>> {
+        let runs: Vec<Arc<Run>> = {
+            let inner = lock(&self.inner);
+            inner
+                .order
+                .iter()
+                .rev()
+                .filter_map(|id| inner.runs.get(id).cloned())
+                .collect()
+        };
+        let list = runs.iter().map(|r| r.summary_json()).collect();
+        Box::pin(async move { Ok(list) })
+    }
+
+    fn cancel<'a>(
+        &'a self,
+        id: &'a str,
+        reason: &'a str,
+    ) -> BoxFuture<'a, Result<Option<CancelOutcome>, StoreError>> {
+        let outcome = self.get_run(id).map(|run| match run.status() {
+            RunStatus::Running => {
+                run.cancel(reason);
+                CancelOutcome::Cancelling
+            }
+            finished => CancelOutcome::Finished(finished),
+        });
+        Box::pin(async move { Ok(outcome) })
+    }
+
+    fn active_runs(&self) -> usize {
+        lock(&self.inner).active
+    }
+
+    fn counts_by_status(&self) -> [(RunStatus, usize); 4] {
+        let runs: Vec<Arc<Run>> = lock(&self.inner).runs.values().cloned().collect();
+        let mut counts = [
+            (RunStatus::Running, 0),
+            (RunStatus::Completed, 0),
+            (RunStatus::Cancelled, 0),
+            (RunStatus::Failed, 0),
+        ];
+        for r in runs {
+            let s = r.status();
+            if let Some(c) = counts.iter_mut().find(|(k, _)| *k == s) {
+                c.1 += 1;
+            }
+        }
+        counts
+    }
+
+    fn begin_shutdown(&self) {
+        lock(&self.inner).shutting_down = true;
+    }
+
+    fn is_shutting_down(&self) -> bool {
+        lock(&self.inner).shutting_down
+    }
+
+    fn wait_idle(&self) -> BoxFuture<'_, ()> {
+        let mut rx = self.active_tx.subscribe();
+        Box::pin(async move {
+            // The sender lives as long as `self`, so this cannot fail while we borrow it.
+            let _ = rx.wait_for(|n| *n == 0).await;
+        })
+    }
+
+    fn cancel_all(&self, reason: &str) {
+        let runs: Vec<Arc<Run>> = lock(&self.inner).runs.values().cloned().collect();
+        for r in runs {
+            r.cancel(reason);
+        }
+    }
+}
+
+impl Inner {
+    fn evict_oldest_finished(&mut self) -> bool {
+        let victim = self.order.iter().position(|id| {
+            self.runs
+                .get(id)
+                .is_some_and(|r| r.status() != RunStatus::Running)
+        });
+        match victim.and_then(|i| self.order.remove(i)) {
+            Some(id) => {
+                self.runs.remove(&id);
+                true
+            }
+            None => false,
+        }
+    }
+}
