@@ -1,5 +1,6 @@
 //! Every environment variable of SPEC §2, parsed and validated before the server binds.
 
+use crate::http::client_addr::TrustProxy;
 use crate::pipeline::roster::Roster;
 use crate::providers::id::ProviderId;
 use crate::secret::Secret;
@@ -150,7 +151,8 @@ pub struct Config {
     pub offline_delay: Duration,
     pub log_level: crate::log::Level,
     pub tls: Option<TlsFiles>,
-    pub trust_proxy: bool,
+    /// Which edge names the client (`MESH_TRUST_PROXY`), for sign-in throttling.
+    pub trust_proxy: TrustProxy,
     /// Open connections at once (`MESH_MAX_CONNECTIONS`, default 4096); beyond: 503.
     pub max_connections: usize,
 }
@@ -339,7 +341,8 @@ impl Config {
             offline_delay: Duration::from_millis(number(&get, "MESH_OFFLINE_DELAY_MS", 12, 0)?),
             log_level,
             tls,
-            trust_proxy: parse_flag(&get, "MESH_TRUST_PROXY")?,
+            trust_proxy: TrustProxy::parse(get("MESH_TRUST_PROXY").as_deref())
+                .map_err(|why| err("MESH_TRUST_PROXY", why))?,
             max_connections: number(&get, "MESH_MAX_CONNECTIONS", 4096, 1)? as usize,
         })
     }
@@ -534,6 +537,8 @@ mod tests {
                 &[("MESH_INSECURE_NO_AUTH", "maybe")],
                 "MESH_INSECURE_NO_AUTH",
             ),
+            (&[("MESH_TRUST_PROXY", "yes")], "MESH_TRUST_PROXY"),
+            (&[("MESH_TRUST_PROXY", "render")], "MESH_TRUST_PROXY"),
         ];
         for (pairs, var) in cases {
             let e = load(pairs).expect_err(var);

@@ -23,7 +23,8 @@ pub enum ApiError {
         message: String,
         retry_after_secs: u64,
     },
-    /// Too many failed Basic-auth attempts from this client.
+    /// A failed Basic-auth attempt from a client that failed too often (or while the
+    /// server-wide ceiling on failures was reached), answered late.
     TooManyAuthFailures {
         retry_after_secs: u64,
     },
@@ -78,9 +79,9 @@ impl ApiError {
             ApiError::PayloadTooLarge => "request body is larger than 64 KiB".to_string(),
             ApiError::UnsupportedMediaType(m) => m.clone(),
             ApiError::TooManyRuns { message, .. } => message.clone(),
-            ApiError::TooManyAuthFailures { retry_after_secs } => format!(
-                "too many failed sign-in attempts from this address; try again in {retry_after_secs} s"
-            ),
+            ApiError::TooManyAuthFailures { retry_after_secs } => {
+                format!("too many failed sign-in attempts; try again in {retry_after_secs} s")
+            }
             ApiError::ShuttingDown => {
                 "the server is shutting down and accepts no new runs".to_string()
             }

@@ -4,6 +4,7 @@ pub mod assets;
 pub mod auth;
 pub mod auth_limit;
 pub mod body;
+pub mod client_addr;
 pub mod error;
 pub mod router;
 pub mod server;
