@@ -155,6 +155,11 @@ pub struct Config {
     pub trust_proxy: TrustProxy,
     /// Open connections at once (`MESH_MAX_CONNECTIONS`, default 4096); beyond: 503.
     pub max_connections: usize,
+    /// Every silent stage of a connection (`MESH_CONN_TIMEOUT_SECS`, default 10 s): TLS
+    /// handshake, first bytes, request head, no request in flight, request body.
+    pub conn_timeout: Duration,
+    /// A write the client does not read (`MESH_WRITE_TIMEOUT_SECS`, default 30 s).
+    pub write_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -344,6 +349,8 @@ impl Config {
             trust_proxy: TrustProxy::parse(get("MESH_TRUST_PROXY").as_deref())
                 .map_err(|why| err("MESH_TRUST_PROXY", why))?,
             max_connections: number(&get, "MESH_MAX_CONNECTIONS", 4096, 1)? as usize,
+            conn_timeout: secs(&get, "MESH_CONN_TIMEOUT_SECS", 10, 1)?,
+            write_timeout: secs(&get, "MESH_WRITE_TIMEOUT_SECS", 30, 1)?,
         })
     }
 }
@@ -464,6 +471,8 @@ mod tests {
         assert_eq!(c.idle_timeout, Duration::from_secs(60));
         assert_eq!(c.shutdown_grace, Duration::from_secs(25));
         assert_eq!(c.offline_delay, Duration::from_millis(12));
+        assert_eq!(c.conn_timeout, Duration::from_secs(10));
+        assert_eq!(c.write_timeout, Duration::from_secs(30));
         assert_eq!(
             c.providers.openrouter.base_url,
             "https://openrouter.ai/api/v1"
@@ -538,6 +547,11 @@ mod tests {
                 "MESH_INSECURE_NO_AUTH",
             ),
             (&[("MESH_TRUST_PROXY", "yes")], "MESH_TRUST_PROXY"),
+            (&[("MESH_CONN_TIMEOUT_SECS", "0")], "MESH_CONN_TIMEOUT_SECS"),
+            (
+                &[("MESH_WRITE_TIMEOUT_SECS", "x")],
+                "MESH_WRITE_TIMEOUT_SECS",
+            ),
             (&[("MESH_TRUST_PROXY", "render")], "MESH_TRUST_PROXY"),
         ];
         for (pairs, var) in cases {

@@ -166,7 +166,7 @@ async fn route(
         ["api", "run"] => {
             allow(&method, POST, "POST")?;
             let headers = req.headers().clone();
-            let body = read_body(req).await?;
+            let body = read_body(req, state.config.conn_timeout).await?;
             api::start_run(state, &headers, &body)
         }
         ["api", "stream", id] => {
@@ -209,8 +209,9 @@ async fn route(
 }
 
 /// Reads a request body of at most 64 KiB; a larger one is refused before it is read
-/// when it announces its length, and as soon as it crosses the limit otherwise.
-async fn read_body(req: Request<Incoming>) -> Result<Bytes, ApiError> {
+/// when it announces its length, and as soon as it crosses the limit otherwise. The
+/// whole body must arrive within `within`: one that stalls holds no task forever.
+async fn read_body(req: Request<Incoming>, within: Duration) -> Result<Bytes, ApiError> {
     let announced = req
         .headers()
         .get(CONTENT_LENGTH)
@@ -219,10 +220,15 @@ async fn read_body(req: Request<Incoming>) -> Result<Bytes, ApiError> {
     if announced.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(ApiError::PayloadTooLarge);
     }
-    match Limited::new(req.into_body(), MAX_BODY_BYTES)
-        .collect()
-        .await
-    {
+    let collected = tokio::time::timeout(
+        within,
+        Limited::new(req.into_body(), MAX_BODY_BYTES).collect(),
+    )
+    .await
+    .map_err(|_| ApiError::RequestTimeout {
+        secs: within.as_secs(),
+    })?;
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::PayloadTooLarge),
         Err(_) => Err(ApiError::BadRequest {
