@@ -422,15 +422,36 @@ fn a_spread_out_attack_meets_the_server_wide_ceiling() {
 #[test]
 fn an_unknown_trust_proxy_value_stops_startup() {
     for value in ["yes", "true", "render", "0.5"] {
-        let out = support::command(&[
+        let mut child = support::command(&[
             ("MESH_TRUST_PROXY", value),
             ("MESH_USER", "u"),
             ("MESH_PASS", "p"),
         ])
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run agent-mesh");
-        assert_eq!(out.status.code(), Some(2), "{value}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        // A server that accepted the value would serve forever: wait a bounded time.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("MESH_TRUST_PROXY={value} was accepted: the server started");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        assert_eq!(status.code(), Some(2), "{value}: {stderr}");
         assert!(
             stderr.contains("MESH_TRUST_PROXY") && stderr.contains("fly"),
             "{value}: {stderr}"
