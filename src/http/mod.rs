@@ -1,4 +1,5 @@
-//! The HTTP side: the serve loop, routing, auth, bodies, the event stream and the page.
+//! The HTTP side: the serve loop, each connection and its time limits, routing, auth
+//! and its throttling, bodies, the event stream and the page.
 
 pub mod assets;
 pub mod auth;
