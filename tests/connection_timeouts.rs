@@ -243,11 +243,13 @@ fn a_subscriber_that_never_reads_is_dropped_and_the_evicted_run_freed() {
         "peak {peak} KiB, baseline {baseline} KiB"
     );
     // And their memory is given back once the subscribers are gone: the process is
-    // back where the same work with reading subscribers left it.
+    // back near where the same work with reading subscribers left it, having returned
+    // at least two thirds of what the runs took (pinned runs return nothing).
+    let near_baseline = baseline + (peak - baseline) / 3;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let now = rss_kib(pid);
-        if now < baseline + 20 * 1024 {
+        if now < near_baseline {
             eprintln!("RSS: baseline {baseline} KiB, peak {peak} KiB, after eviction {now} KiB");
             break;
         }
