@@ -19,7 +19,7 @@ pub struct AppState {
     pub store: Arc<dyn RunStore>,
     pub providers: Arc<Providers>,
     pub started: Instant,
-    pub auth_limiter: crate::http::auth_limit::AuthLimiter,
+    pub auth_throttle: crate::http::auth_limit::AuthThrottle,
 }
 
 impl AppState {
@@ -36,7 +36,7 @@ impl AppState {
             store,
             providers,
             started: Instant::now(),
-            auth_limiter: Default::default(),
+            auth_throttle: Default::default(),
         }))
     }
 

@@ -1,5 +1,6 @@
 //! Every environment variable of SPEC §2, parsed and validated before the server binds.
 
+use crate::http::client_addr::TrustProxy;
 use crate::pipeline::roster::Roster;
 use crate::providers::id::ProviderId;
 use crate::secret::Secret;
@@ -150,9 +151,15 @@ pub struct Config {
     pub offline_delay: Duration,
     pub log_level: crate::log::Level,
     pub tls: Option<TlsFiles>,
-    pub trust_proxy: bool,
+    /// Which edge names the client (`MESH_TRUST_PROXY`), for sign-in throttling.
+    pub trust_proxy: TrustProxy,
     /// Open connections at once (`MESH_MAX_CONNECTIONS`, default 4096); beyond: 503.
     pub max_connections: usize,
+    /// Every silent stage of a connection (`MESH_CONN_TIMEOUT_SECS`, default 10 s): TLS
+    /// handshake, first bytes, request head, no request in flight, request body.
+    pub conn_timeout: Duration,
+    /// A write the client does not read (`MESH_WRITE_TIMEOUT_SECS`, default 30 s).
+    pub write_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -339,8 +346,11 @@ impl Config {
             offline_delay: Duration::from_millis(number(&get, "MESH_OFFLINE_DELAY_MS", 12, 0)?),
             log_level,
             tls,
-            trust_proxy: parse_flag(&get, "MESH_TRUST_PROXY")?,
+            trust_proxy: TrustProxy::parse(get("MESH_TRUST_PROXY").as_deref())
+                .map_err(|why| err("MESH_TRUST_PROXY", why))?,
             max_connections: number(&get, "MESH_MAX_CONNECTIONS", 4096, 1)? as usize,
+            conn_timeout: secs(&get, "MESH_CONN_TIMEOUT_SECS", 10, 1)?,
+            write_timeout: secs(&get, "MESH_WRITE_TIMEOUT_SECS", 30, 1)?,
         })
     }
 }
@@ -461,6 +471,8 @@ mod tests {
         assert_eq!(c.idle_timeout, Duration::from_secs(60));
         assert_eq!(c.shutdown_grace, Duration::from_secs(25));
         assert_eq!(c.offline_delay, Duration::from_millis(12));
+        assert_eq!(c.conn_timeout, Duration::from_secs(10));
+        assert_eq!(c.write_timeout, Duration::from_secs(30));
         assert_eq!(
             c.providers.openrouter.base_url,
             "https://openrouter.ai/api/v1"
@@ -534,6 +546,13 @@ mod tests {
                 &[("MESH_INSECURE_NO_AUTH", "maybe")],
                 "MESH_INSECURE_NO_AUTH",
             ),
+            (&[("MESH_TRUST_PROXY", "yes")], "MESH_TRUST_PROXY"),
+            (&[("MESH_CONN_TIMEOUT_SECS", "0")], "MESH_CONN_TIMEOUT_SECS"),
+            (
+                &[("MESH_WRITE_TIMEOUT_SECS", "x")],
+                "MESH_WRITE_TIMEOUT_SECS",
+            ),
+            (&[("MESH_TRUST_PROXY", "render")], "MESH_TRUST_PROXY"),
         ];
         for (pairs, var) in cases {
             let e = load(pairs).expect_err(var);

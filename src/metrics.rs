@@ -21,6 +21,33 @@ const KINDS: [ErrorKind; 8] = [
     ErrorKind::Config,
 ];
 
+/// Why a failed sign-in was answered late with a 429 (see `http::auth_limit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThrottleScope {
+    /// The client failed too often.
+    Client,
+    /// The server-wide ceiling on failures per second was reached.
+    Global,
+}
+
+impl ThrottleScope {
+    const ALL: [ThrottleScope; 2] = [ThrottleScope::Client, ThrottleScope::Global];
+
+    fn label(self) -> &'static str {
+        match self {
+            ThrottleScope::Client => "client",
+            ThrottleScope::Global => "global",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            ThrottleScope::Client => 0,
+            ThrottleScope::Global => 1,
+        }
+    }
+}
+
 /// The routes requests are counted under (a fixed set, so labels stay bounded).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -139,7 +166,7 @@ pub struct Metrics {
     retries: [AtomicU64; PROVIDERS],
     errors: [[AtomicU64; KINDS.len()]; PROVIDERS],
     auth_failures: AtomicU64,
-    auth_lockouts: AtomicU64,
+    auth_throttled: [AtomicU64; ThrottleScope::ALL.len()],
     connections_refused: AtomicU64,
     latency: [Histogram<9>; Route::ALL.len()],
     ttft: [Histogram<10>; PROVIDERS],
@@ -161,7 +188,7 @@ impl Metrics {
             retries: [const { AtomicU64::new(0) }; PROVIDERS],
             errors: [const { [const { AtomicU64::new(0) }; KINDS.len()] }; PROVIDERS],
             auth_failures: AtomicU64::new(0),
-            auth_lockouts: AtomicU64::new(0),
+            auth_throttled: [const { AtomicU64::new(0) }; ThrottleScope::ALL.len()],
             connections_refused: AtomicU64::new(0),
             latency: [const { Histogram::new() }; Route::ALL.len()],
             ttft: [const { Histogram::new() }; PROVIDERS],
@@ -203,8 +230,8 @@ impl Metrics {
         self.auth_failures.fetch_add(1, Relaxed);
     }
 
-    pub fn auth_lockout(&self) {
-        self.auth_lockouts.fetch_add(1, Relaxed);
+    pub fn auth_throttled(&self, scope: ThrottleScope) {
+        self.auth_throttled[scope.index()].fetch_add(1, Relaxed);
     }
 
     pub fn connection_refused(&self) {
@@ -358,15 +385,18 @@ impl Metrics {
         );
         header(
             &mut out,
-            "agent_mesh_auth_lockouts_total",
+            "agent_mesh_auth_throttled_total",
             "counter",
-            "Requests refused because their client failed auth too often.",
+            "Failed sign-ins answered late with 429: their client failed too often, or the server-wide ceiling on failures per second was reached.",
         );
-        let _ = writeln!(
-            out,
-            "agent_mesh_auth_lockouts_total {}",
-            self.auth_lockouts.load(Relaxed)
-        );
+        for scope in ThrottleScope::ALL {
+            let _ = writeln!(
+                out,
+                "agent_mesh_auth_throttled_total{{scope=\"{}\"}} {}",
+                scope.label(),
+                self.auth_throttled[scope.index()].load(Relaxed)
+            );
+        }
         header(
             &mut out,
             "agent_mesh_connections_refused_total",

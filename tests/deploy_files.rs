@@ -1,6 +1,7 @@
 //! The deployment files agree with the server: health check on /health everywhere,
 //! secrets never in the files, port 8080 inside the image, an empty final image with
-//! the binary in it, and stop timeouts longer than the shutdown grace.
+//! the binary in it, stop timeouts longer than the shutdown grace, and the edge that
+//! names the client.
 
 use std::path::Path;
 
@@ -143,6 +144,33 @@ fn fly_toml_checks_health_on_the_image_port_and_outwaits_the_grace() {
             "{secret} belongs in `fly secrets`"
         );
     }
+}
+
+/// Sign-in throttling is per client: behind an edge, the server must be told which
+/// header the edge names the client in, or every visitor is the edge's address.
+#[test]
+fn deploy_files_name_the_edge_that_reports_the_client() {
+    use agent_mesh::http::client_addr::TrustProxy;
+    let fly: toml::Table = read("fly.toml").parse().unwrap();
+    let fly_value = fly["env"]["MESH_TRUST_PROXY"]
+        .as_str()
+        .expect("fly.toml sets MESH_TRUST_PROXY");
+    assert_eq!(TrustProxy::parse(Some(fly_value)), Ok(TrustProxy::Fly));
+
+    let render: serde_norway::Value = serde_norway::from_str(&read("render.yaml")).unwrap();
+    let vars = render["services"][0]["envVars"]
+        .as_sequence()
+        .expect("envVars");
+    let render_value = vars
+        .iter()
+        .find(|v| v["key"].as_str() == Some("MESH_TRUST_PROXY"))
+        .and_then(|v| v["value"].as_str())
+        .expect("render.yaml sets MESH_TRUST_PROXY");
+    // Cloudflare, then Render's proxy, each append to X-Forwarded-For.
+    assert_eq!(
+        TrustProxy::parse(Some(render_value)),
+        Ok(TrustProxy::ForwardedHops(2))
+    );
 }
 
 /// Dockerfile instructions of the final stage: `(INSTRUCTION, arguments)`, with line

@@ -121,13 +121,8 @@ fn https_get(
     try_https_get(addr, ca, path, auth).expect("HTTPS request")
 }
 
-/// One HTTP/1.1 request over TLS, trusting only `ca`; the connection closes after it.
-fn try_https_get(
-    addr: SocketAddr,
-    ca: &CertificateDer<'static>,
-    path: &str,
-    auth: Option<&str>,
-) -> std::io::Result<Reply> {
+/// A rustls client for 127.0.0.1 that trusts only `ca` and offers HTTP/1.1.
+fn client_connection(ca: &CertificateDer<'static>) -> rustls::ClientConnection {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca.clone()).unwrap();
     let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -139,7 +134,17 @@ fn try_https_get(
     .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let name = ServerName::try_from("127.0.0.1").unwrap();
-    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    rustls::ClientConnection::new(Arc::new(config), name).unwrap()
+}
+
+/// One HTTP/1.1 request over TLS, trusting only `ca`; the connection closes after it.
+fn try_https_get(
+    addr: SocketAddr,
+    ca: &CertificateDer<'static>,
+    path: &str,
+    auth: Option<&str>,
+) -> std::io::Result<Reply> {
+    let conn = client_connection(ca);
     let sock = TcpStream::connect_timeout(&addr, TIMEOUT).unwrap();
     sock.set_read_timeout(Some(TIMEOUT)).unwrap();
     sock.set_write_timeout(Some(TIMEOUT)).unwrap();
@@ -273,5 +278,57 @@ fn basic_auth_guards_the_api_over_https_but_not_health() {
     assert_eq!(ok.status, 200, "{}", ok.head);
     let agents: serde_json::Value = serde_json::from_slice(&ok.body).unwrap();
     assert_eq!(agents.as_array().map(Vec::len), Some(5));
+    cleanup(&pki.dir);
+}
+
+/// Reads until the server closes; panics if it is still open after `within`.
+fn assert_closed_within(
+    mut read: impl FnMut(&mut [u8]) -> std::io::Result<usize>,
+    within: Duration,
+) {
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        match read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                panic!("connection still open after {:?}", started.elapsed())
+            }
+            // A reset or a close without close_notify is a close too.
+            Err(_) => return,
+        }
+        assert!(started.elapsed() < within, "still open after {within:?}");
+    }
+}
+
+#[test]
+fn silent_tls_connections_are_closed_before_and_after_the_handshake() {
+    let pki = make_pki("silent");
+    let server = start(&pki, &[("MESH_CONN_TIMEOUT_SECS", "1")]);
+    let within = Duration::from_secs(4);
+
+    // Connects and never starts the handshake.
+    let mut raw = TcpStream::connect_timeout(&server.addr, TIMEOUT).unwrap();
+    raw.set_read_timeout(Some(within)).unwrap();
+    assert_closed_within(|b| raw.read(b), within);
+
+    // Finishes the handshake, then sends nothing.
+    let mut conn = client_connection(&pki.ca);
+    let mut sock = TcpStream::connect_timeout(&server.addr, TIMEOUT).unwrap();
+    sock.set_read_timeout(Some(within)).unwrap();
+    while conn.is_handshaking() {
+        conn.complete_io(&mut sock).expect("handshake");
+    }
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    assert_closed_within(|b| tls.read(b), within);
+
+    // The server still serves.
+    assert_eq!(https_get(server.addr, &pki.ca, "/health", None).status, 200);
     cleanup(&pki.dir);
 }

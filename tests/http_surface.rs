@@ -12,13 +12,16 @@ const GOOD: &str = "Basic YWxpY2U6b3BlbiBzZXNhbWU=";
 const WRONG_PASS: &str = "Basic YWxpY2U6b3BlbiBzZXNhbWY=";
 const WRONG_USER: &str = "Basic YWxpY2Y6b3BlbiBzZXNhbWU=";
 
-fn with_auth() -> Server {
-    Server::start(&[("MESH_USER", "alice"), ("MESH_PASS", "open sesame")])
-}
-
 #[test]
 fn basic_auth_guards_everything_but_health() {
-    let server = with_auth();
+    // Each wrong attempt comes from a client of its own (named by the trusted edge),
+    // so sign-in throttling, tested in hardening.rs, leaves every answer a plain 401.
+    let server = Server::start(&[
+        ("MESH_USER", "alice"),
+        ("MESH_PASS", "open sesame"),
+        ("MESH_TRUST_PROXY", "fly"),
+    ]);
+    let mut attempt = 0;
     let h = server.get("/health");
     assert_eq!(h.status, 200);
     let v = h.json();
@@ -34,8 +37,10 @@ fn basic_auth_guards_everything_but_health() {
             Some("Basic !!!"),
             Some("Bearer x"),
         ] {
-            let headers: Vec<(&str, &str)> =
-                auth.map(|a| vec![("Authorization", a)]).unwrap_or_default();
+            attempt += 1;
+            let client = format!("192.0.2.{attempt}");
+            let mut headers: Vec<(&str, &str)> = vec![("Fly-Client-IP", &client)];
+            headers.extend(auth.map(|a| ("Authorization", a)));
             let r = server.request("GET", path, &headers, b"");
             assert_eq!(r.status, 401, "{path} with {auth:?}");
             assert_eq!(

@@ -18,12 +18,17 @@ pub enum ApiError {
         allow: &'static str,
     },
     PayloadTooLarge,
+    /// The request body stalled: it did not arrive within this many seconds.
+    RequestTimeout {
+        secs: u64,
+    },
     UnsupportedMediaType(String),
     TooManyRuns {
         message: String,
         retry_after_secs: u64,
     },
-    /// Too many failed Basic-auth attempts from this client.
+    /// A failed Basic-auth attempt from a client that failed too often (or while the
+    /// server-wide ceiling on failures was reached), answered late.
     TooManyAuthFailures {
         retry_after_secs: u64,
     },
@@ -48,6 +53,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRuns { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::TooManyAuthFailures { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -64,6 +70,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::RequestTimeout { .. } => "request_timeout",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::TooManyRuns { .. } => "too_many_runs",
             ApiError::TooManyAuthFailures { .. } => "too_many_requests",
@@ -80,11 +87,14 @@ impl ApiError {
             ApiError::NotFound(what) => what.clone(),
             ApiError::MethodNotAllowed { allow } => format!("method not allowed; allowed: {allow}"),
             ApiError::PayloadTooLarge => "request body is larger than 64 KiB".to_string(),
+            ApiError::RequestTimeout { secs } => {
+                format!("the request body did not arrive within {secs} s")
+            }
             ApiError::UnsupportedMediaType(m) => m.clone(),
             ApiError::TooManyRuns { message, .. } => message.clone(),
-            ApiError::TooManyAuthFailures { retry_after_secs } => format!(
-                "too many failed sign-in attempts from this address; try again in {retry_after_secs} s"
-            ),
+            ApiError::TooManyAuthFailures { retry_after_secs } => {
+                format!("too many failed sign-in attempts; try again in {retry_after_secs} s")
+            }
             ApiError::ShuttingDown => {
                 "the server is shutting down and accepts no new runs".to_string()
             }

@@ -1,10 +1,15 @@
-//! The HTTP side: the serve loop, routing, auth, bodies, the event stream and the page.
+//! The HTTP side: the serve loop, each connection and its time limits, routing, auth
+//! and its throttling, bodies, the event stream and the page.
 
 pub mod assets;
 pub mod auth;
 pub mod auth_limit;
 pub mod body;
+pub mod client_addr;
+pub mod conn_io;
+pub mod connection;
 pub mod error;
+pub mod idle;
 pub mod router;
 pub mod server;
 pub mod sse;

@@ -1,8 +1,9 @@
 //! The one routing `match`: auth first, then method and path segments to a handler,
 //! then the security headers every response carries.
 
-use super::auth_limit::client_ip;
+use super::auth_limit::Penalty;
 use super::body::Body;
+use super::client_addr::client_ip;
 use super::error::ApiError;
 use crate::api;
 use crate::app::AppState;
@@ -15,7 +16,7 @@ use hyper::{Method, Request, Response};
 use std::convert::Infallible;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -88,30 +89,46 @@ fn allow(method: &Method, allowed: &[Method], allow_header: &'static str) -> Res
 const GET: &[Method] = &[Method::GET, Method::HEAD];
 const POST: &[Method] = &[Method::POST];
 
-/// Basic auth with a per-client lockout after repeated failures.
-fn authenticate(req: &Request<Incoming>, state: &AppState, peer: IpAddr) -> Result<(), ApiError> {
+/// A refused request: the error, and how long to hold it first (a throttled failure).
+struct Refusal {
+    error: ApiError,
+    after: Duration,
+}
+
+/// Basic auth. The right credentials always pass; wrong ones are answered as the
+/// throttle says (`auth_limit`): at once with 401, or late with 429.
+fn authenticate(req: &Request<Incoming>, state: &AppState, peer: IpAddr) -> Result<(), Refusal> {
     let Some(creds) = &state.config.credentials else {
         return Ok(());
     };
-    let client = client_ip(peer, req.headers(), state.config.trust_proxy);
-    if let Some(wait) = state.auth_limiter.locked_out(client) {
-        METRICS.auth_lockout();
-        return Err(ApiError::TooManyAuthFailures {
-            retry_after_secs: wait,
-        });
-    }
     let header = req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes);
     if super::auth::check(header, creds) {
-        state.auth_limiter.record_success(client);
-        Ok(())
-    } else {
-        METRICS.auth_failure();
-        // A browser's first request carries no credentials by design; only a
-        // wrong attempt counts towards the lockout.
-        if header.is_some() {
-            state.auth_limiter.record_failure(client);
+        return Ok(());
+    }
+    METRICS.auth_failure();
+    let unauthorized = Refusal {
+        error: ApiError::Unauthorized,
+        after: Duration::ZERO,
+    };
+    // A browser's first request carries no credentials by design; only a wrong
+    // attempt is a guess.
+    if header.is_none() {
+        return Err(unauthorized);
+    }
+    let client = client_ip(peer, req.headers(), state.config.trust_proxy);
+    match state.auth_throttle.failed(client) {
+        Penalty::None => Err(unauthorized),
+        Penalty::Delay {
+            delay,
+            retry_after_secs,
+            scope,
+        } => {
+            METRICS.auth_throttled(scope);
+            Err(Refusal {
+                error: ApiError::TooManyAuthFailures { retry_after_secs },
+                after: delay,
+            })
         }
-        Err(ApiError::Unauthorized)
     }
 }
 
@@ -129,7 +146,13 @@ async fn route(
         allow(&method, GET, "GET, HEAD")?;
         return Ok(api::health(state));
     }
-    authenticate(&req, state, peer)?;
+    if let Err(refusal) = authenticate(&req, state, peer) {
+        // Only this request's task sleeps: a timer, no lock held.
+        if !refusal.after.is_zero() {
+            tokio::time::sleep(refusal.after).await;
+        }
+        return Err(refusal.error);
+    }
     let head = method == Method::HEAD;
     match segments.as_slice() {
         [""] | ["index.html"] => {
@@ -143,7 +166,7 @@ async fn route(
         ["api", "run"] => {
             allow(&method, POST, "POST")?;
             let headers = req.headers().clone();
-            let body = read_body(req).await?;
+            let body = read_body(req, state.config.conn_timeout).await?;
             api::start_run(state, &headers, &body).await
         }
         ["api", "stream", id] => {
@@ -186,8 +209,9 @@ async fn route(
 }
 
 /// Reads a request body of at most 64 KiB; a larger one is refused before it is read
-/// when it announces its length, and as soon as it crosses the limit otherwise.
-async fn read_body(req: Request<Incoming>) -> Result<Bytes, ApiError> {
+/// when it announces its length, and as soon as it crosses the limit otherwise. The
+/// whole body must arrive within `within`: one that stalls holds no task forever.
+async fn read_body(req: Request<Incoming>, within: Duration) -> Result<Bytes, ApiError> {
     let announced = req
         .headers()
         .get(CONTENT_LENGTH)
@@ -196,10 +220,15 @@ async fn read_body(req: Request<Incoming>) -> Result<Bytes, ApiError> {
     if announced.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(ApiError::PayloadTooLarge);
     }
-    match Limited::new(req.into_body(), MAX_BODY_BYTES)
-        .collect()
-        .await
-    {
+    let collected = tokio::time::timeout(
+        within,
+        Limited::new(req.into_body(), MAX_BODY_BYTES).collect(),
+    )
+    .await
+    .map_err(|_| ApiError::RequestTimeout {
+        secs: within.as_secs(),
+    })?;
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::PayloadTooLarge),
         Err(_) => Err(ApiError::BadRequest {

@@ -1,11 +1,8 @@
-//! The serve loop: bind, accept (optionally over TLS), serve each connection with
-//! header limits and timeouts, and drain gracefully on SIGTERM/SIGINT (SPEC §8).
+//! The serve loop: bind, accept up to the connection cap, hand each connection to
+//! `connection` (TLS, protocol, timeouts), and drain gracefully on SIGTERM/SIGINT (SPEC §8).
 
 use crate::app::AppState;
 use crate::config::Config;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,12 +10,6 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
-/// Headers must arrive within this time: a client that trickles them is cut off.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-pub const MAX_HEADERS: usize = 64;
-/// Bounds the per-connection read buffer, and so the size of the request head.
-pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 
 /// Binds, logs `listening on http://ADDR`, and serves until `shutdown` resolves;
 /// then drains running pipelines for the grace period and returns.
@@ -107,46 +98,7 @@ impl Server {
         let tls = self.tls.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let ip = peer.ip();
-            let service = service_fn(move |req| super::router::handle(req, state.clone(), ip));
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .max_headers(MAX_HEADERS)
-                .max_buf_size(MAX_HEAD_BYTES);
-            builder
-                .http2()
-                .timer(TokioTimer::new())
-                .max_header_list_size(MAX_HEAD_BYTES as u32);
-            let result = match tls {
-                None => {
-                    builder
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await
-                }
-                Some(acceptor) => {
-                    match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls_stream)) => {
-                            builder
-                                .serve_connection(TokioIo::new(tls_stream), service)
-                                .await
-                        }
-                        Ok(Err(e)) => {
-                            crate::log_debug!("TLS handshake with {peer} failed: {e}");
-                            return;
-                        }
-                        Err(_) => {
-                            crate::log_debug!("TLS handshake with {peer} timed out");
-                            return;
-                        }
-                    }
-                }
-            };
-            if let Err(e) = result {
-                crate::log_debug!("connection from {peer} ended: {e}");
-            }
+            super::connection::serve(stream, peer, state, tls).await;
         });
     }
 }
