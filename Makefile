@@ -1,7 +1,7 @@
 # agent-mesh — the two set-up commands are `make run` and `make test`.
 CARGO ?= cargo
 
-.PHONY: run build test unit lint e2e e2e-deps fmt clean static fuzz fuzz-build bench
+.PHONY: run build test deps unit lint e2e e2e-deps fmt clean static fuzz fuzz-build bench
 
 ## Start the server on http://127.0.0.1:8080 (offline provider, no key needed).
 run:
@@ -12,7 +12,12 @@ build:
 
 ## Every test: formatting, lints, unit and integration tests over real sockets, a
 ## build of every fuzz target (so they never rot), and the browser tests of the page.
-test: lint unit fuzz-build e2e
+## It first installs what the tests need when it is missing (scripts/test-deps.sh).
+test: deps
+	@$(MAKE) --no-print-directory lint unit fuzz-build e2e DEPS_CHECKED=1
+
+deps:
+	@CARGO="$(CARGO)" scripts/test-deps.sh
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -31,8 +36,7 @@ e2e: e2e-deps
 	cd e2e && MESH_BIN="$(MESH_BIN)" node --test --test-concurrency=1 *.test.mjs
 
 e2e-deps:
-	@test -d e2e/node_modules/playwright-core || (cd e2e && npm ci --no-audit --no-fund)
-	@test -x "$${CHROMIUM_PATH:-/usr/bin/chromium}" || { echo "e2e: Chromium not found at $${CHROMIUM_PATH:-/usr/bin/chromium} (apt-get install chromium)" >&2; exit 1; }
+	@$(if $(DEPS_CHECKED),:,TEST_DEPS_LABEL="make e2e" scripts/test-deps.sh browser)
 
 fmt:
 	$(CARGO) fmt --all
