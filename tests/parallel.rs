@@ -220,3 +220,69 @@ fn cancel_closes_three_upstream_calls_in_flight_within_100_ms() {
         assert!(took < Duration::from_millis(100), "closed after {took:?}");
     }
 }
+
+#[test]
+fn three_independent_specialists_all_run_at_once() {
+    let mock = MockProvider::start(team_reply(r#"{"agents":["researcher","coder","analyst"]}"#));
+    let server = server(&mock, &[]);
+    let id = server.start_run(r#"{"task":"t"}"#);
+    let events = server.stream(&id, &[]).collect();
+    assert_eq!(events.last().unwrap().data["status"], "completed");
+    let team = ["researcher", "coder", "analyst"];
+    for a in team {
+        for b in team.iter().filter(|b| **b != a) {
+            assert!(
+                pos(&events, "stream_start", a) < pos(&events, "stream_end", b),
+                "{a} started after {b} ended: {events:?}"
+            );
+        }
+        // Nobody is after anybody, so no specialist gets a digest.
+        assert!(!prompt_of(&mock, a).contains("---"), "{a}");
+    }
+}
+
+#[test]
+fn sequential_is_unchanged_whatever_the_plan_says_about_after() {
+    let mock = MockProvider::start(team_reply(
+        r#"{"agents":["researcher","coder","analyst"],"after":{"researcher":["analyst"]}}"#,
+    ));
+    let base = mock.url("/v1");
+    let server = Server::start(&[("CUSTOM_BASE_URL", base.as_str())]);
+    let id = server.start_run(r#"{"task":"t"}"#);
+    let events = server.stream(&id, &[]).collect();
+    assert_eq!(events.last().unwrap().data["status"], "completed");
+    let plan = &events.iter().find(|e| e.event == "plan").unwrap().data;
+    assert_eq!(plan["schedule"], "sequential");
+    assert_eq!(
+        plan["stages"],
+        json!([["researcher"], ["coder"], ["analyst"]])
+    );
+    // Roster order, one at a time, whatever the plan's graph.
+    let order = ["researcher", "coder", "analyst", "writer"];
+    for w in order.windows(2) {
+        assert!(
+            pos(&events, "stream_start", w[1]) > pos(&events, "stream_end", w[0]),
+            "{} before {} ended",
+            w[1],
+            w[0]
+        );
+    }
+    // Digests of every earlier specialist (SPEC §4.2), no "input missing" note.
+    assert!(!prompt_of(&mock, "researcher").contains("---"));
+    let coder = prompt_of(&mock, "coder");
+    assert!(
+        coder.contains("--- Researcher ---\nresearcher-0"),
+        "{coder}"
+    );
+    let analyst = prompt_of(&mock, "analyst");
+    assert!(
+        analyst.contains("--- Researcher ---") && analyst.contains("--- Coder ---\ncoder-0"),
+        "{analyst}"
+    );
+    assert!(!analyst.contains("Input missing"), "{analyst}");
+    assert!(!prompt_of(&mock, "orchestrator").contains("\"after\""));
+    assert_eq!(
+        server.get(&format!("/api/runs/{id}")).json()["config"]["schedule"],
+        "sequential"
+    );
+}
