@@ -190,8 +190,10 @@ export class RunView {
       return `The run failed.${s.runError?.message ? ` ${s.runError.message}` : ''}`;
     }
     if (s.status === 'gone') return s.runError?.message || 'This run is no longer on the server.';
-    const active = s.agents.find((a) => ACTIVE.has(a.state));
+    const actives = s.agents.filter((a) => ACTIVE.has(a.state));
+    const active = actives[0];
     if (!active) return s.plan ? 'Handing over to the next agent…' : 'Starting the run…';
+    if (actives.length > 1) return `${actives.map((a) => a.title).join(' and ')} are working at once…`;
     switch (active.state) {
       case 'planning':
         return `${active.title} is choosing the team…`;
@@ -251,6 +253,20 @@ export class RunView {
       h('p', { className: 'plan-source' }, h('span', { className: 'plan-kicker', text: 'Plan' }), ` · ${source}`),
       h('ul', { className: 'team-chips', 'aria-label': 'Team' }, chips),
     ];
+    // The parallel schedule's stages: members of one stage work at once, each stage
+    // after what it depends on (longest dependency depth).
+    if (plan.schedule === 'parallel' && Array.isArray(plan.stages) && plan.stages.length) {
+      const titleOf = (n) => s.agents.find((a) => a.name === n)?.title || n;
+      parts.push(
+        h(
+          'ol',
+          { className: 'plan-stages', 'aria-label': 'Stages' },
+          plan.stages.map((stage, i) =>
+            h('li', { className: 'plan-stage', dataset: { stage: String(i + 1) } }, h('span', { className: 'plan-kicker', text: `Stage ${i + 1}` }), ` ${stage.map(titleOf).join(' · ')}`),
+          ),
+        ),
+      );
+    }
     if (plan.reasoning) parts.push(h('p', { className: 'plan-reasoning', text: plan.reasoning }));
     if (plan.source === 'fallback') {
       parts.push(
@@ -342,8 +358,10 @@ export class RunView {
       const planned = s.plan?.agents?.includes(a.name);
       card.sub.textContent = a.kind === 'specialist' && s.plan && !planned ? 'Not needed for this task.' : 'Did not run: the run ended first.';
       card.sub.hidden = false;
-    } else if (task) {
-      card.sub.textContent = `Brief: ${task}`;
+    } else if (task || (s.plan?.schedule === 'parallel' && s.plan?.after?.[a.name]?.length)) {
+      const needs = s.plan?.schedule === 'parallel' ? s.plan?.after?.[a.name] || [] : [];
+      const after = needs.length ? `After ${needs.map((n) => s.agents.find((x) => x.name === n)?.title || n).join(', ')}. ` : '';
+      card.sub.textContent = `${after}${task ? `Brief: ${task}` : ''}`;
       card.sub.hidden = false;
     } else {
       card.sub.hidden = true;

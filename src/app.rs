@@ -80,6 +80,8 @@ impl AppState {
             agents,
             requested_team: req.agents.clone(),
             detach: req.detach,
+            schedule: req.schedule.unwrap_or(self.config.schedule),
+            max_parallel: self.config.max_parallel,
             timeouts: CallTimeouts {
                 first_token: self.config.ttft_timeout,
                 idle: self.config.idle_timeout,

@@ -94,6 +94,7 @@ pub async fn run_in_terminal(config: Config, task: String, json: bool) -> i32 {
         models: BTreeMap::new(),
         agents: None,
         detach: true,
+        schedule: None,
     };
     let run_config = state.freeze_run_config(&req);
     let created = match state.store.create(req.task.clone(), run_config).await {
@@ -118,6 +119,7 @@ pub async fn run_in_terminal(config: Config, task: String, json: bool) -> i32 {
         json,
         writer_streaming: false,
         writer_name: run.config.writer().name.clone(),
+        blocks: Blocks::default(),
     };
     let mut cursor = 0;
     let mut seq = run.watch_seq();
@@ -146,6 +148,56 @@ struct Printer {
     json: bool,
     writer_streaming: bool,
     writer_name: String,
+    blocks: Blocks,
+}
+
+/// Progress of agents that run at once, kept readable: one agent's block streams
+/// live; the others' text is held and printed as a whole block when it is their
+/// turn (when the live one ends), so lines of two agents never interleave.
+#[derive(Default)]
+struct Blocks {
+    live: Option<String>,
+    /// Agents not live yet: their text so far, and whether they have ended.
+    held: Vec<(String, String, bool)>,
+}
+
+impl Blocks {
+    /// Text of `agent`'s block (header, tokens, error lines) for stderr.
+    fn write(&mut self, agent: &str, text: &str, err: &mut impl Write) {
+        if self.live.is_none() {
+            self.live = Some(agent.to_string());
+        }
+        if self.live.as_deref() == Some(agent) {
+            let _ = write!(err, "{text}");
+            let _ = err.flush();
+            return;
+        }
+        match self.held.iter_mut().find(|(n, _, _)| n == agent) {
+            Some((_, buf, _)) => buf.push_str(text),
+            None => self.held.push((agent.to_string(), text.to_string(), false)),
+        }
+    }
+
+    /// `agent`'s block is complete; when it was live, the held blocks follow: the
+    /// ended ones whole, then the first still running goes live.
+    fn end(&mut self, agent: &str, err: &mut impl Write) {
+        if self.live.as_deref() != Some(agent) {
+            if let Some(h) = self.held.iter_mut().find(|(n, _, _)| n == agent) {
+                h.2 = true;
+            }
+            return;
+        }
+        self.live = None;
+        while !self.held.is_empty() {
+            let (name, buf, ended) = self.held.remove(0);
+            let _ = write!(err, "{buf}");
+            if !ended {
+                self.live = Some(name);
+                break;
+            }
+        }
+        let _ = err.flush();
+    }
 }
 
 impl Printer {
@@ -192,37 +244,45 @@ impl Printer {
                 }
                 "stream_start" => {
                     let agent = s("agent");
-                    let _ = writeln!(
-                        err,
-                        "\n== {agent} ({} via {}) ==",
-                        s("model"),
-                        s("provider")
-                    );
+                    let header =
+                        format!("\n== {agent} ({} via {}) ==\n", s("model"), s("provider"));
                     self.writer_streaming = agent == self.writer_name;
+                    self.blocks.write(&agent, &header, &mut err);
                 }
                 "token" => {
-                    if self.writer_streaming {
+                    let agent = s("agent");
+                    if self.writer_streaming && agent == self.writer_name {
                         let _ = write!(out, "{}", s("text"));
                         let _ = out.flush();
                     } else {
-                        let _ = write!(err, "{}", s("text"));
+                        self.blocks.write(&agent, &s("text"), &mut err);
                     }
                 }
                 "stream_end" => {
-                    if self.writer_streaming {
+                    let agent = s("agent");
+                    if self.writer_streaming && agent == self.writer_name {
                         let _ = writeln!(out);
                     } else {
-                        let _ = writeln!(err);
+                        self.blocks.write(&agent, "\n", &mut err);
                     }
+                    self.blocks.end(&agent, &mut err);
                 }
                 "error" => {
-                    let _ = writeln!(
-                        err,
-                        "\n!! {} error ({}): {}",
+                    let line = format!(
+                        "\n!! {} error ({}): {}\n",
                         value["agent"].as_str().unwrap_or("run"),
                         s("kind"),
                         s("message")
                     );
+                    match value["agent"].as_str() {
+                        Some(agent) => {
+                            self.blocks.write(agent, &line, &mut err);
+                            self.blocks.end(agent, &mut err);
+                        }
+                        None => {
+                            let _ = write!(err, "{line}");
+                        }
+                    }
                 }
                 "done" => {
                     let _ = writeln!(
@@ -310,6 +370,22 @@ mod tests {
 
     fn args(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn agents_running_at_once_print_as_whole_blocks() {
+        let mut b = Blocks::default();
+        let mut err: Vec<u8> = Vec::new();
+        b.write("researcher", "R1 ", &mut err);
+        b.write("coder", "C1 ", &mut err);
+        b.write("analyst", "A1 ", &mut err);
+        b.write("coder", "C2 ", &mut err);
+        b.end("coder", &mut err);
+        b.write("researcher", "R2 ", &mut err);
+        b.end("researcher", &mut err);
+        b.write("analyst", "A2 ", &mut err);
+        b.end("analyst", &mut err);
+        assert_eq!(String::from_utf8(err).unwrap(), "R1 R2 C1 C2 A1 A2 ");
     }
 
     #[test]

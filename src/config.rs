@@ -160,6 +160,10 @@ pub struct Config {
     pub conn_timeout: Duration,
     /// A write the client does not read (`MESH_WRITE_TIMEOUT_SECS`, default 30 s).
     pub write_timeout: Duration,
+    /// `MESH_SCHEDULE`: sequential (default) or parallel.
+    pub schedule: crate::pipeline::run_config::Schedule,
+    /// `MESH_MAX_PARALLEL`: agent calls of one run at once (default 3, 1-16).
+    pub max_parallel: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -329,7 +333,31 @@ impl Config {
             None => crate::log::Level::Info,
         };
 
+        let schedule = match get("MESH_SCHEDULE") {
+            Some(s) => crate::pipeline::run_config::Schedule::parse(&s).ok_or_else(|| {
+                err(
+                    "MESH_SCHEDULE",
+                    format!("\"{s}\" is not sequential or parallel"),
+                )
+            })?,
+            None => Default::default(),
+        };
+        let max_parallel = match get("MESH_MAX_PARALLEL") {
+            None => 3,
+            Some(v) => match v.parse::<usize>() {
+                Ok(n) if (1..=16).contains(&n) => n,
+                _ => {
+                    return Err(err(
+                        "MESH_MAX_PARALLEL",
+                        format!("\"{v}\" is not a whole number from 1 to 16"),
+                    ))
+                }
+            },
+        };
+
         Ok(Config {
+            schedule,
+            max_parallel,
             addr,
             credentials,
             insecure_no_auth,
@@ -483,6 +511,11 @@ mod tests {
             "https://portal.nousresearch.com"
         );
         assert_eq!(c.roster.agents().len(), 5);
+        assert_eq!(
+            c.schedule,
+            crate::pipeline::run_config::Schedule::Sequential
+        );
+        assert_eq!(c.max_parallel, 3);
     }
 
     #[test]
@@ -524,6 +557,9 @@ mod tests {
             ),
             (&[("MESH_OFFLINE_DELAY_MS", "1.5")], "MESH_OFFLINE_DELAY_MS"),
             (&[("MESH_LOG", "loud")], "MESH_LOG"),
+            (&[("MESH_SCHEDULE", "random")], "MESH_SCHEDULE"),
+            (&[("MESH_MAX_PARALLEL", "0")], "MESH_MAX_PARALLEL"),
+            (&[("MESH_MAX_PARALLEL", "17")], "MESH_MAX_PARALLEL"),
             (&[("MESH_PROVIDER", "gemini")], "MESH_PROVIDER"),
             (&[("MESH_PROVIDER", "openai")], "MESH_PROVIDER"),
             (&[("MESH_PROVIDER", "nous")], "MESH_PROVIDER"),

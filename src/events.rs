@@ -75,6 +75,15 @@ pub struct PlanEvent {
     pub dropped: Vec<String>,
     /// Why the fallback was used (empty otherwise).
     pub reason: String,
+    /// How the team runs: `sequential` or `parallel`.
+    pub schedule: crate::pipeline::run_config::Schedule,
+    /// Every team member -> the members it works after (acyclic, maybe empty lists).
+    pub after: BTreeMap<String, Vec<String>>,
+    /// Dependency edges of the plan left out of `after`, with the reason.
+    pub dropped_after: Vec<crate::pipeline::dependencies::DroppedDependency>,
+    /// The team in the order it runs under `schedule`: members of one stage may run
+    /// at once (parallel: grouped by longest dependency depth; sequential: one each).
+    pub stages: Vec<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -1,6 +1,7 @@
 //! Validation of the `POST /api/run` body: every rejection names the field at fault.
 
 use crate::pipeline::roster::Roster;
+use crate::pipeline::run_config::Schedule;
 use crate::providers::id::ProviderId;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -23,6 +24,8 @@ pub struct RunRequest {
     /// The team, in roster order, when the request names one.
     pub agents: Option<Vec<String>>,
     pub detach: bool,
+    /// Overrides `MESH_SCHEDULE` for this run.
+    pub schedule: Option<Schedule>,
 }
 
 /// A rejected request: the field (a JSON path like `models.writer`) and why.
@@ -66,17 +69,17 @@ pub fn parse_run_request(
             // A field must be named for the client to fix it; `""` names the empty key.
             return Err(fail(
                 "\"\"",
-                "unknown field \"\" (expected task, provider, models, agents, detach)",
+                "unknown field \"\" (expected task, provider, models, agents, detach, schedule)",
             ));
         }
         if !matches!(
             key.as_str(),
-            "task" | "provider" | "models" | "agents" | "detach"
+            "task" | "provider" | "models" | "agents" | "detach" | "schedule"
         ) {
             return Err(fail(
                 key,
                 format!(
-                    "unknown field \"{key}\" (expected task, provider, models, agents, detach)"
+                    "unknown field \"{key}\" (expected task, provider, models, agents, detach, schedule)"
                 ),
             ));
         }
@@ -176,12 +179,29 @@ pub fn parse_run_request(
         Some(_) => return Err(fail("detach", "detach must be true or false")),
     };
 
+    let schedule = match fields.get("schedule") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(Schedule::parse(s).ok_or_else(|| {
+            fail(
+                "schedule",
+                format!("schedule \"{s}\" is not sequential or parallel"),
+            )
+        })?),
+        Some(_) => {
+            return Err(fail(
+                "schedule",
+                "schedule must be \"sequential\" or \"parallel\"",
+            ))
+        }
+    };
+
     Ok(RunRequest {
         task,
         provider,
         models,
         agents,
         detach,
+        schedule,
     })
 }
 
@@ -294,6 +314,8 @@ mod tests {
             (r#"{"task":"x","agents":"researcher"}"#, "agents"),
             (r#"{"task":"x","agents":["researcher",1]}"#, "agents[1]"),
             (r#"{"task":"x","detach":"yes"}"#, "detach"),
+            (r#"{"task":"x","schedule":"fast"}"#, "schedule"),
+            (r#"{"task":"x","schedule":1}"#, "schedule"),
         ];
         for (body, field) in cases {
             let e = parse(body).expect_err(body);

@@ -1,12 +1,15 @@
-//! The pipeline (SPEC §4): plan with the orchestrator, run the chosen specialists one
-//! after another with chained digests, then the writer with every full output.
+//! The pipeline (SPEC §4): plan with the orchestrator, run the chosen specialists (one
+//! after another, or as the plan's dependency graph: see `scheduler`), then the writer
+//! with every full output.
 
 pub mod context;
+pub mod dependencies;
 pub mod digest;
 pub mod plan;
 pub mod prompts;
 pub mod roster;
 pub mod run_config;
+pub mod scheduler;
 
 use crate::events::{
     AgentState, DoneEvent, ErrorEvent, Event, PlanEvent, PlanSource, RunStatus, StatusEvent,
@@ -19,7 +22,8 @@ use crate::providers::routing::resolve_model;
 use crate::providers::{CallRequest, Providers, TokenSink};
 use context::RunContext;
 use roster::AgentKind;
-use run_config::AgentConfig;
+use run_config::{AgentConfig, Schedule};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -58,11 +62,11 @@ pub fn spawn(run: RunContext, providers: Arc<Providers>) {
 /// Runs one pipeline to its `done` event. Cancellation (endpoint, disconnect grace,
 /// shutdown) drops whatever call is in flight, which closes its upstream connection.
 pub async fn run_workflow(run: Arc<RunContext>, providers: Arc<Providers>) {
-    let mut current: Option<String> = None;
+    let in_flight = scheduler::InFlight::default();
     let result = tokio::select! {
         biased;
         _ = run.cancelled() => Err(()),
-        r = workflow(&run, &providers, &mut current) => Ok(r),
+        r = workflow(&run, &providers, &in_flight) => Ok(r),
     };
     let (status, output) = match result {
         Ok(r) => r,
@@ -70,7 +74,7 @@ pub async fn run_workflow(run: Arc<RunContext>, providers: Arc<Providers>) {
             let reason = run
                 .cancel_reason()
                 .unwrap_or_else(|| "cancelled".to_string());
-            if let Some(agent) = current {
+            for agent in in_flight.take() {
                 run.push(Event::Error(ErrorEvent {
                     agent: Some(agent.clone()),
                     kind: ErrorKind::Cancelled,
@@ -110,7 +114,7 @@ pub async fn run_workflow(run: Arc<RunContext>, providers: Arc<Providers>) {
 /// the relay stalled for milliseconds. Yielding puts this task behind the I/O that is
 /// already ready, so hand-offs take what the relay leaves; a hand-off waits at most
 /// one scheduler pass, small beside a model's time to first token.
-async fn tokens_first() {
+pub(crate) async fn tokens_first() {
     tokio::task::yield_now().await;
 }
 
@@ -123,12 +127,17 @@ fn status_event(agent: Option<&str>, state: AgentState, detail: &str) -> Event {
 }
 
 async fn workflow(
-    run: &RunContext,
-    providers: &Providers,
-    current: &mut Option<String>,
+    run: &Arc<RunContext>,
+    providers: &Arc<Providers>,
+    in_flight: &scheduler::InFlight,
 ) -> (RunStatus, String) {
     let cfg = run.config.clone();
-    let plan = make_plan(run, providers, current).await;
+    let mut plan = make_plan(run, providers, in_flight).await;
+    plan.schedule = cfg.schedule;
+    plan.stages = match cfg.schedule {
+        Schedule::Sequential => dependencies::chain(&plan.agents),
+        Schedule::Parallel => dependencies::stages(&plan.agents, &plan.after),
+    };
     run.push(Event::Plan(plan.clone()));
     for s in cfg.specialists() {
         if !plan.agents.contains(&s.name) {
@@ -140,44 +149,29 @@ async fn workflow(
         }
     }
 
-    let mut outputs: Vec<(String, String)> = Vec::new();
-    for name in &plan.agents {
-        let Some(agent) = cfg.agent(name) else {
-            continue;
-        };
-        tokens_first().await;
-        let digests: Vec<(String, String)> = outputs
-            .iter()
-            .map(|(title, text)| (title.clone(), digest::digest(text, digest::DIGEST_CHARS)))
-            .collect();
-        let subtask = plan.tasks.get(name).map(String::as_str);
-        let user = prompts::specialist_message(&run.task, subtask, &digests);
-        *current = Some(name.clone());
-        let result = call_agent(run, providers, agent, &user, subtask, &[], &digests).await;
-        *current = None;
-        if let Ok(text) = result {
-            if !text.is_empty() {
-                outputs.push((agent.title.clone(), text));
-            }
-        }
-    }
+    let outputs = scheduler::run_specialists(run, providers, &plan, in_flight).await;
 
     let writer = cfg.writer();
     tokens_first().await;
     let user = prompts::writer_message(&run.task, &plan, &outputs);
-    *current = Some(writer.name.clone());
+    in_flight.start(&writer.name);
     let result = call_agent(run, providers, writer, &user, None, &[], &outputs).await;
-    *current = None;
+    in_flight.end(&writer.name);
     match result {
         Ok(text) => (RunStatus::Completed, text),
-        Err(partial) => (RunStatus::Failed, partial),
+        Err(failure) => (RunStatus::Failed, failure.partial),
     }
+}
+
+/// A plan of `agents` with no dependencies (each member's `after` is empty).
+fn no_dependencies(agents: &[String]) -> BTreeMap<String, Vec<String>> {
+    agents.iter().map(|a| (a.clone(), Vec::new())).collect()
 }
 
 async fn make_plan(
     run: &RunContext,
     providers: &Providers,
-    current: &mut Option<String>,
+    in_flight: &scheduler::InFlight,
 ) -> PlanEvent {
     let cfg = run.config.clone();
     let roster_order: Vec<&str> = cfg.specialists().map(|a| a.name.as_str()).collect();
@@ -193,12 +187,16 @@ async fn make_plan(
             .map(|n| n.to_string())
             .collect();
         return PlanEvent {
+            after: no_dependencies(&agents),
             agents,
             reasoning: "The team was chosen by the request.".to_string(),
             tasks: Default::default(),
             source: PlanSource::Request,
             dropped: Vec::new(),
             reason: String::new(),
+            schedule: cfg.schedule,
+            dropped_after: Vec::new(),
+            stages: Vec::new(),
         };
     }
 
@@ -212,17 +210,24 @@ async fn make_plan(
         .specialists()
         .map(|a| (a.name.clone(), a.role.clone()))
         .collect();
-    let user = prompts::planner_message(&run.task, &candidates);
-    *current = Some(planner.name.clone());
+    let user = prompts::planner_message(&run.task, &candidates, cfg.schedule);
+    in_flight.start(&planner.name);
     let reply = call_agent(run, providers, planner, &user, None, &candidates, &[]).await;
-    *current = None;
-    let fallback = |reason: String, dropped: Vec<String>| PlanEvent {
-        agents: default_team(&roster_order),
-        reasoning: String::new(),
-        tasks: Default::default(),
-        source: PlanSource::Fallback,
-        dropped,
-        reason,
+    in_flight.end(&planner.name);
+    let fallback = |reason: String, dropped: Vec<String>| {
+        let agents = default_team(&roster_order);
+        PlanEvent {
+            after: no_dependencies(&agents),
+            agents,
+            reasoning: String::new(),
+            tasks: Default::default(),
+            source: PlanSource::Fallback,
+            dropped,
+            reason,
+            schedule: cfg.schedule,
+            dropped_after: Vec::new(),
+            stages: Vec::new(),
+        }
     };
     match reply {
         Err(_) => fallback("the orchestrator call failed".to_string(), Vec::new()),
@@ -234,6 +239,10 @@ async fn make_plan(
                 source: PlanSource::Orchestrator,
                 dropped: p.dropped,
                 reason: String::new(),
+                schedule: cfg.schedule,
+                after: p.after,
+                dropped_after: p.dropped_after,
+                stages: Vec::new(),
             },
             Err(e) => fallback(e.reason, e.dropped),
         },
@@ -291,9 +300,16 @@ impl TokenSink for RunSink<'_> {
     }
 }
 
+/// Why an agent call failed, and whatever text had arrived.
+pub(crate) struct AgentFailure {
+    pub partial: String,
+    /// `kind: message`, for the prompts of the agents that needed this one.
+    pub reason: String,
+}
+
 /// One agent's call with its events: `stream_start`, tokens, then `stream_end`, or
 /// `error` + `status failed`. Returns the text, or on failure whatever text arrived.
-async fn call_agent(
+pub(crate) async fn call_agent(
     run: &RunContext,
     providers: &Providers,
     agent: &AgentConfig,
@@ -301,7 +317,7 @@ async fn call_agent(
     subtask: Option<&str>,
     candidates: &[(String, String)],
     context: &[(String, String)],
-) -> Result<String, String> {
+) -> Result<String, AgentFailure> {
     let (model, substituted_for) = resolve_model(agent.provider, &agent.model, agent.kind);
     if let Some(warning) = &agent.warning {
         run.push(status_event(Some(&agent.name), AgentState::Queued, warning));
@@ -370,7 +386,10 @@ async fn call_agent(
                 AgentState::Failed,
                 &format!("{} ({what})", e.message),
             ));
-            Err(text)
+            Err(AgentFailure {
+                partial: text,
+                reason: format!("{}: {}", e.kind.as_str(), e.message),
+            })
         }
     }
 }

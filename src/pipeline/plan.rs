@@ -1,5 +1,6 @@
-//! Parses the orchestrator's reply into a team plan: forgiving about form (fences, prose, synonyms, case), strict about content (known names only, no duplicates, roster order).
+//! Parses the orchestrator's reply into a team plan: forgiving about form (fences, prose, synonyms, case), strict about content (known names only, no duplicates, roster order, an acyclic dependency graph).
 
+use crate::pipeline::dependencies::{self, DroppedDependency, Named};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -12,6 +13,9 @@ pub const MAX_PARSE_ATTEMPTS: usize = 64;
 
 /// Keys that mark an object as a plan, in order of preference.
 pub const AGENT_KEYS: [&str; 3] = ["agents", "team", "specialists"];
+
+/// Keys of an agent's dependencies, in an agent object or as a top-level map.
+pub const AFTER_KEYS: [&str; 4] = ["after", "depends_on", "dependencies", "needs"];
 
 const NO_OBJECT: &str = "no JSON object found in the orchestrator's reply";
 const NO_AGENTS: &str = "the plan has no \"agents\" list";
@@ -26,6 +30,11 @@ pub struct Plan {
     /// Unknown names as the model wrote them (trimmed), in order of appearance,
     /// deduplicated case-insensitively.
     pub dropped: Vec<String>,
+    /// Every team member -> the members it works after (team order, maybe none);
+    /// acyclic.
+    pub after: BTreeMap<String, Vec<String>>,
+    /// Dependency edges left out of `after`, with the reason.
+    pub dropped_after: Vec<DroppedDependency>,
 }
 
 /// `specialists` are the roster's specialist names (lowercase) in roster order.
@@ -183,6 +192,14 @@ impl<'r> Roster<'r> {
     fn find(&self, name: &str) -> Option<usize> {
         self.index.get(&name.trim().to_lowercase()).copied()
     }
+
+    /// The roster name for `name`, or `name` as written when the roster lacks it.
+    fn named(&self, name: &str) -> Named {
+        match self.find(name) {
+            Some(i) => Named::Known(self.names[i].to_string()),
+            None => Named::Unknown(name.trim().to_string()),
+        }
+    }
 }
 
 /// The object itself when it has an agents key, else its first direct child object that
@@ -228,6 +245,17 @@ fn build_plan(map: &Map<String, Value>, roster: &Roster) -> Result<Plan, PlanErr
     let mut tasks: Vec<Option<String>> = vec![None; roster.names.len()];
     let mut dropped = Vec::new();
     let mut dropped_seen = HashSet::new();
+    // Edges written next to a name come first: like tasks, the more deliberate ones.
+    let mut edges: Vec<(Named, Named)> = Vec::new();
+    if let Value::Array(items) = list {
+        for obj in items.iter().filter_map(Value::as_object) {
+            if let Some(name) = entry_name(obj) {
+                if let Some(after) = get_any_key(obj, &AFTER_KEYS) {
+                    push_edges(&mut edges, roster, name, after);
+                }
+            }
+        }
+    }
     for (raw, task) in entries {
         let name = raw.trim();
         if name.is_empty() {
@@ -273,6 +301,12 @@ fn build_plan(map: &Map<String, Value>, roster: &Roster) -> Result<Plan, PlanErr
         }
     }
 
+    if let Some(Value::Object(map_after)) = get_any_key(map, &AFTER_KEYS) {
+        for (name, after) in map_after {
+            push_edges(&mut edges, roster, name, after);
+        }
+    }
+
     let mut agents = Vec::new();
     let mut task_map = BTreeMap::new();
     for (i, name) in roster.names.iter().enumerate() {
@@ -285,12 +319,44 @@ fn build_plan(map: &Map<String, Value>, roster: &Roster) -> Result<Plan, PlanErr
         }
     }
 
+    let deps = dependencies::resolve(&agents, &edges);
     Ok(Plan {
         agents,
         reasoning: reasoning_of(get_key(map, "reasoning")),
         tasks: task_map,
         dropped,
+        after: deps.after,
+        dropped_after: deps.dropped,
     })
+}
+
+/// The first of `keys` the object has (each matched as [`get_key`] does).
+fn get_any_key<'m>(map: &'m Map<String, Value>, keys: &[&str]) -> Option<&'m Value> {
+    keys.iter().find_map(|k| get_key(map, k))
+}
+
+fn entry_name(obj: &Map<String, Value>) -> Option<&str> {
+    ["name", "agent"]
+        .iter()
+        .find_map(|k| get_key(obj, k).and_then(Value::as_str))
+}
+
+/// Adds `agent` after each name in `after`: a list of names, or one string of names
+/// separated like the agents string (`"researcher, coder"`). Other shapes add nothing.
+fn push_edges(edges: &mut Vec<(Named, Named)>, roster: &Roster, agent: &str, after: &Value) {
+    let agent = agent.trim();
+    if agent.is_empty() {
+        return;
+    }
+    let names: Vec<&str> = match after {
+        Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+        Value::String(s) => s.split([',', ';', '\n']).collect(),
+        _ => return,
+    };
+    for dep in names.into_iter().map(str::trim).filter(|d| !d.is_empty()) {
+        // Bounded by the reply's size; the resolver caps what it keeps and reports.
+        edges.push((roster.named(agent), roster.named(dep)));
+    }
 }
 
 /// `(name, task)` pairs from the shapes models actually produce: a list of names or
@@ -304,9 +370,7 @@ fn entries_of(value: &Value) -> Option<Vec<(&str, Option<&str>)>> {
                 .filter_map(|item| match item {
                     Value::String(name) => Some((name.as_str(), None)),
                     Value::Object(obj) => {
-                        let name = ["name", "agent"]
-                            .iter()
-                            .find_map(|k| get_key(obj, k).and_then(Value::as_str))?;
+                        let name = entry_name(obj)?;
                         let task = ["task", "subtask"]
                             .iter()
                             .find_map(|k| get_key(obj, k).and_then(Value::as_str));
@@ -473,6 +537,7 @@ fn opens_with_key(span: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::dependencies::DropReason;
 
     const ROSTER: &[&str] = &["researcher", "analyst", "coder", "critic"];
 
@@ -507,6 +572,10 @@ mod tests {
             assert!(plan.tasks.keys().all(|k| plan.agents.contains(k)));
             let lowered: HashSet<String> = plan.dropped.iter().map(|d| d.to_lowercase()).collect();
             assert_eq!(lowered.len(), plan.dropped.len());
+            assert_eq!(plan.after.len(), plan.agents.len());
+            let team: Vec<String> = plan.agents.clone();
+            let stages = crate::pipeline::dependencies::stages(&team, &plan.after);
+            assert_eq!(stages.iter().map(Vec::len).sum::<usize>(), team.len());
         }
     }
 
@@ -532,6 +601,37 @@ mod tests {
         let plan = parse(reply).unwrap();
         assert_eq!(plan.agents, ["coder"]);
         assert_eq!(plan.reasoning, "code");
+    }
+
+    #[test]
+    fn dependencies_from_a_map_and_from_agent_objects() {
+        let plan = parse(
+            r#"{"agents":["researcher",{"name":"coder","after":["Researcher"]},"analyst"],"after":{"analyst":"coder, ghost","critic":["researcher"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(plan.after["coder"], ["researcher"]);
+        assert_eq!(plan.after["analyst"], ["coder"]);
+        assert!(plan.after["researcher"].is_empty());
+        let dropped: Vec<(&str, &str)> = plan
+            .dropped_after
+            .iter()
+            .map(|d| (d.agent.as_str(), d.after.as_str()))
+            .collect();
+        assert_eq!(dropped, [("analyst", "ghost"), ("critic", "researcher")]);
+    }
+
+    #[test]
+    fn a_dependency_cycle_is_broken_and_reported() {
+        let plan = parse(
+            r#"{"agents":["researcher","coder"],"after":{"coder":["researcher"],"researcher":["coder"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(plan.after["coder"], ["researcher"]);
+        assert!(plan.after["researcher"].is_empty());
+        assert_eq!(
+            plan.dropped_after[0].reason,
+            crate::pipeline::dependencies::DropReason::Cycle
+        );
     }
 
     #[test]
@@ -1026,5 +1126,84 @@ mod tests {
             found > 0,
             "the fuzzer never produced a plan; its pieces are wrong"
         );
+    }
+
+    fn after_of(plan: &Plan, name: &str) -> Vec<String> {
+        plan.after
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no entry for {name}"))
+    }
+
+    #[test]
+    fn after_map_resolves_with_an_entry_for_every_member() {
+        let plan = parse(
+            r#"{"agents":["researcher","coder","analyst"],"after":{"Coder":["researcher"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(plan.after.len(), 3);
+        assert_eq!(after_of(&plan, "coder"), ["researcher"]);
+        assert!(after_of(&plan, "researcher").is_empty());
+        assert!(after_of(&plan, "analyst").is_empty());
+        assert!(plan.dropped_after.is_empty());
+    }
+
+    #[test]
+    fn after_inside_agent_objects_and_as_a_string() {
+        let plan = parse(
+            r#"{"agents":[{"name":"researcher"},{"name":"coder","after":["researcher"]},{"name":"analyst","depends_on":"researcher, coder"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(after_of(&plan, "coder"), ["researcher"]);
+        assert_eq!(after_of(&plan, "analyst"), ["researcher", "coder"]);
+    }
+
+    #[test]
+    fn unknown_and_outside_team_dependencies_are_dropped_and_reported() {
+        let plan = parse(
+            r#"{"agents":["researcher","analyst"],"after":{"analyst":["Ghost","coder","researcher"],"nobody":["researcher"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(after_of(&plan, "analyst"), ["researcher"]);
+        let drops: Vec<(&str, &str, DropReason)> = plan
+            .dropped_after
+            .iter()
+            .map(|d| (d.agent.as_str(), d.after.as_str(), d.reason))
+            .collect();
+        assert_eq!(
+            drops,
+            [
+                ("analyst", "Ghost", DropReason::Unknown),
+                ("analyst", "coder", DropReason::NotInTeam),
+                ("nobody", "researcher", DropReason::Unknown),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_cycle_in_the_plan_is_broken_and_reported() {
+        let plan = parse(
+            r#"{"agents":["researcher","coder"],"after":{"coder":["researcher"],"researcher":["coder"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(after_of(&plan, "coder"), ["researcher"]);
+        assert!(after_of(&plan, "researcher").is_empty());
+        assert_eq!(plan.dropped_after.len(), 1);
+        assert_eq!(plan.dropped_after[0].reason, DropReason::Cycle);
+        assert_eq!(plan.dropped_after[0].agent, "researcher");
+    }
+
+    #[test]
+    fn odd_after_shapes_add_nothing_and_never_fail_the_plan() {
+        for reply in [
+            r#"{"agents":["coder"],"after":5}"#,
+            r#"{"agents":["coder"],"after":{"coder":7}}"#,
+            r#"{"agents":["coder"],"after":{"coder":[1,null,{}]}}"#,
+            r#"{"agents":[{"name":"coder","after":{"x":1}}]}"#,
+        ] {
+            let plan = parse(reply).unwrap();
+            assert_eq!(plan.agents, ["coder"], "{reply}");
+            assert!(after_of(&plan, "coder").is_empty(), "{reply}");
+        }
     }
 }

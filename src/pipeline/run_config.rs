@@ -21,6 +21,34 @@ pub struct AgentConfig {
     pub warning: Option<String>,
 }
 
+/// How the team's specialists are ordered (`MESH_SCHEDULE`, or `schedule` per run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    /// One after another, each with digests of every earlier one (SPEC §4.2).
+    #[default]
+    Sequential,
+    /// The plan's dependency graph: each as soon as what it is `after` has finished.
+    Parallel,
+}
+
+impl Schedule {
+    pub fn parse(s: &str) -> Option<Schedule> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "sequential" => Some(Schedule::Sequential),
+            "parallel" => Some(Schedule::Parallel),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Schedule::Sequential => "sequential",
+            Schedule::Parallel => "parallel",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct RunConfig {
     pub provider: ProviderId,
@@ -30,6 +58,9 @@ pub struct RunConfig {
     pub requested_team: Option<Vec<String>>,
     pub detach: bool,
     pub timeouts: CallTimeouts,
+    pub schedule: Schedule,
+    /// Agent calls of this run at once at most (`MESH_MAX_PARALLEL`).
+    pub max_parallel: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -73,6 +104,11 @@ impl RunConfig {
                 json!({"provider": a.provider.as_str(), "model": a.model, "max_tokens": a.max_tokens}),
             );
         }
-        json!({"provider": self.provider.as_str(), "agents": agents})
+        json!({
+            "provider": self.provider.as_str(),
+            "agents": agents,
+            "schedule": self.schedule,
+            "max_parallel": self.max_parallel,
+        })
     }
 }

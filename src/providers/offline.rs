@@ -170,8 +170,16 @@ pub fn plan_reply(task: &str, candidates: &[(String, String)]) -> String {
             (name.to_string(), serde_json::Value::String(focus))
         })
         .collect();
+    // Everyone else builds on the researcher's facts, so `make run` with
+    // MESH_SCHEDULE=parallel shows the coder and the analyst working at once.
+    let after: serde_json::Map<String, serde_json::Value> = team
+        .iter()
+        .filter(|n| team.contains(&"researcher") && **n != "researcher")
+        .map(|n| (n.to_string(), serde_json::json!(["researcher"])))
+        .collect();
     let plan = serde_json::json!({
         "agents": team,
+        "after": after,
         "reasoning": format!("Offline plan by keyword rules: {}.", reasons.join("; ")),
         "tasks": tasks,
     });
