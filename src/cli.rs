@@ -94,6 +94,7 @@ pub async fn run_in_terminal(config: Config, task: String, json: bool) -> i32 {
         models: BTreeMap::new(),
         agents: None,
         detach: true,
+        parent: None,
     };
     let run_config = state.freeze_run_config(&req);
     let created = match state.store.create(req.task.clone(), run_config).await {

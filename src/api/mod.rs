@@ -6,6 +6,7 @@ use crate::app::AppState;
 use crate::http::body::{json, Body};
 use crate::http::error::ApiError;
 use crate::ids::is_run_id;
+use crate::pipeline::conversation::Conversation;
 use crate::providers::id::ProviderId;
 use crate::store::{CancelOutcome, CreateError, Run, StoreError, SubscribeError};
 use hyper::{HeaderMap, Response, StatusCode};
@@ -62,7 +63,10 @@ pub async fn start_run(
                 message: e.message,
                 field: Some(e.field),
             })?;
-    let config = state.freeze_run_config(&req);
+    let mut config = state.freeze_run_config(&req);
+    if let Some(parent) = &req.parent {
+        config.conversation = follow_up_of(state, parent).await?;
+    }
     let created = state
         .store
         .create(req.task, config)
@@ -90,6 +94,39 @@ pub async fn start_run(
     Ok(json(
         StatusCode::CREATED,
         &json!({"id": run.id, "stream": format!("/api/stream/{}", run.id)}),
+    ))
+}
+
+/// The conversation of a follow-up to `parent_id`: the parent's earlier turns plus
+/// its own. A running parent is refused rather than quoted half-written: the
+/// follow-up would answer a deliverable the user has not seen yet.
+async fn follow_up_of(state: &AppState, parent_id: &str) -> Result<Conversation, ApiError> {
+    let parent = state
+        .store
+        .get(parent_id)
+        .await
+        .map_err(store_unavailable)?
+        .ok_or_else(|| {
+            ApiError::bad_field(
+                "parent",
+                format!("parent: no run with id {parent_id} (unknown, or finished and evicted)"),
+            )
+        })?;
+    if !parent.is_finished() {
+        return Err(ApiError::bad_field(
+            "parent",
+            format!(
+                "parent: run {parent_id} is still running; ask the follow-up once it has finished"
+            ),
+        ));
+    }
+    let snapshot = parent.snapshot_json();
+    let output = snapshot["output"].as_str().unwrap_or("");
+    Ok(Conversation::follow_up(
+        parent_id,
+        &parent.config.conversation,
+        &parent.task,
+        output,
     ))
 }
 

@@ -23,6 +23,8 @@ pub struct RunRequest {
     /// The team, in roster order, when the request names one.
     pub agents: Option<Vec<String>>,
     pub detach: bool,
+    /// The run this one follows up (checked to exist and be finished by the handler).
+    pub parent: Option<String>,
 }
 
 /// A rejected request: the field (a JSON path like `models.writer`) and why.
@@ -66,17 +68,17 @@ pub fn parse_run_request(
             // A field must be named for the client to fix it; `""` names the empty key.
             return Err(fail(
                 "\"\"",
-                "unknown field \"\" (expected task, provider, models, agents, detach)",
+                "unknown field \"\" (expected task, provider, models, agents, detach, parent)",
             ));
         }
         if !matches!(
             key.as_str(),
-            "task" | "provider" | "models" | "agents" | "detach"
+            "task" | "provider" | "models" | "agents" | "detach" | "parent"
         ) {
             return Err(fail(
                 key,
                 format!(
-                    "unknown field \"{key}\" (expected task, provider, models, agents, detach)"
+                    "unknown field \"{key}\" (expected task, provider, models, agents, detach, parent)"
                 ),
             ));
         }
@@ -176,12 +178,25 @@ pub fn parse_run_request(
         Some(_) => return Err(fail("detach", "detach must be true or false")),
     };
 
+    let parent = match fields.get("parent") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) if crate::ids::is_run_id(id) => Some(id.clone()),
+        Some(Value::String(_)) => {
+            return Err(fail(
+                "parent",
+                "parent must be a run id (32 lowercase hex characters)",
+            ))
+        }
+        Some(_) => return Err(fail("parent", "parent must be a run id string")),
+    };
+
     Ok(RunRequest {
         task,
         provider,
         models,
         agents,
         detach,
+        parent,
     })
 }
 
@@ -294,6 +309,8 @@ mod tests {
             (r#"{"task":"x","agents":"researcher"}"#, "agents"),
             (r#"{"task":"x","agents":["researcher",1]}"#, "agents[1]"),
             (r#"{"task":"x","detach":"yes"}"#, "detach"),
+            (r#"{"task":"x","parent":7}"#, "parent"),
+            (r#"{"task":"x","parent":"not-an-id"}"#, "parent"),
         ];
         for (body, field) in cases {
             let e = parse(body).expect_err(body);

@@ -1,5 +1,6 @@
 //! The frozen configuration of one run: resolved at start, never changed while it runs.
 
+use crate::pipeline::conversation::Conversation;
 use crate::pipeline::roster::AgentKind;
 use crate::providers::id::ProviderId;
 use serde_json::{json, Map, Value};
@@ -30,6 +31,8 @@ pub struct RunConfig {
     pub requested_team: Option<Vec<String>>,
     pub detach: bool,
     pub timeouts: CallTimeouts,
+    /// The earlier turns a follow-up continues (empty for a first question).
+    pub conversation: Conversation,
 }
 
 #[derive(Debug, Clone, Copy)]
