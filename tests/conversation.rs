@@ -25,12 +25,24 @@ fn a_follow_up_quotes_the_earlier_turns_and_lists_its_thread() {
         r#"{"task":"Explain the zebra crossing rules","detach":true}"#,
     );
     assert_eq!(first_snap["parent"], serde_json::Value::Null);
-    assert_eq!(first_snap["thread"], serde_json::json!([first]));
+    assert_eq!(
+        first_snap["thread"],
+        serde_json::json!([{"id": first, "task": "Explain the zebra crossing rules", "status": "completed"}])
+    );
 
     let body = format!(r#"{{"task":"And for cyclists?","parent":"{first}","detach":true}}"#);
     let (second, second_snap) = finished_run(&server, &body);
     assert_eq!(second_snap["parent"], first.as_str());
-    assert_eq!(second_snap["thread"], serde_json::json!([first, second]));
+    let ids = |snap: &serde_json::Value| -> Vec<String> {
+        snap["thread"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&second_snap), [first.clone(), second.clone()]);
+    assert_eq!(second_snap["thread"][1]["task"], "And for cyclists?");
     // The offline writer quotes the earlier turn it received: task and deliverable.
     let output = second_snap["output"].as_str().unwrap();
     assert!(output.contains("Earlier turns received"), "{output}");
@@ -59,9 +71,10 @@ fn a_follow_up_quotes_the_earlier_turns_and_lists_its_thread() {
     let body = format!(r#"{{"task":"And at night?","parent":"{second}","detach":true}}"#);
     let (third, third_snap) = finished_run(&server, &body);
     assert_eq!(
-        third_snap["thread"],
-        serde_json::json!([first, second, third])
+        ids(&third_snap),
+        [first.clone(), second.clone(), third.clone()]
     );
+    assert_eq!(third_snap["thread"][0]["status"], "completed");
     let output = third_snap["output"].as_str().unwrap();
     let a = output.find("asked \"Explain the zebra").expect(output);
     let b = output.find("asked \"And for cyclists?\"").expect(output);
@@ -133,4 +146,20 @@ fn a_bad_parent_is_a_400_naming_parent() {
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(r.json()["error"]["field"], "parent");
     assert!(r.text().contains("still running"), "{}", r.text());
+}
+
+#[test]
+fn a_bearer_key_is_accepted_beside_basic_auth_and_a_wrong_one_is_a_401() {
+    let server = Server::start(&[
+        ("MESH_USER", "u"),
+        ("MESH_PASS", "p"),
+        ("MESH_API_KEYS", "key-one,key-two"),
+    ]);
+    let get = |auth: &str| server.request("GET", "/api/runs", &[("Authorization", auth)], b"");
+    assert_eq!(get("Bearer key-two").status, 200);
+    assert_eq!(get("Basic dTpw").status, 200);
+    let wrong = get("Bearer key-three");
+    assert_eq!(wrong.status, 401, "{}", wrong.text());
+    assert!(!wrong.text().contains("key-"), "{}", wrong.text());
+    assert!(!server.logs().contains("key-one"), "{}", server.logs());
 }

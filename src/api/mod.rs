@@ -240,7 +240,25 @@ pub async fn list_runs(state: &AppState) -> Result<Response<Body>, ApiError> {
 
 pub async fn get_run(state: &AppState, id: &str) -> Result<Response<Body>, ApiError> {
     let run = find_run(state, id).await?;
-    Ok(json(StatusCode::OK, &run.snapshot_json()))
+    let mut snapshot = run.snapshot_json();
+    snapshot["thread"] = thread_of(state, &run).await;
+    Ok(json(StatusCode::OK, &snapshot))
+}
+
+/// The snapshot's `thread`: every run of the conversation, oldest first, ending with
+/// `run`. An ancestor the store no longer holds keeps its id, with `task` null and
+/// status `evicted`, so the page can still show where the thread began.
+async fn thread_of(state: &AppState, run: &Run) -> serde_json::Value {
+    let mut thread = Vec::new();
+    for id in &run.config.conversation.ancestors {
+        let entry = match state.store.get(id).await {
+            Ok(Some(r)) => json!({"id": id, "task": r.task, "status": r.status()}),
+            _ => json!({"id": id, "task": null, "status": "evicted"}),
+        };
+        thread.push(entry);
+    }
+    thread.push(json!({"id": run.id, "task": run.task, "status": run.status()}));
+    serde_json::Value::Array(thread)
 }
 
 pub async fn cancel_run(state: &AppState, id: &str) -> Result<Response<Body>, ApiError> {

@@ -88,8 +88,11 @@ fn allow(method: &Method, allowed: &[Method], allow_header: &'static str) -> Res
 const GET: &[Method] = &[Method::GET, Method::HEAD];
 const POST: &[Method] = &[Method::POST];
 
-/// Basic auth with a per-client lockout after repeated failures.
+/// Basic auth, or a bearer key from `MESH_API_KEYS`, with a per-client lockout
+/// after repeated failures. Without Basic credentials the server is open (loopback or
+/// `MESH_INSECURE_NO_AUTH`): keys add a way in, they never lock the page out.
 fn authenticate(req: &Request<Incoming>, state: &AppState, peer: IpAddr) -> Result<(), ApiError> {
+    let keys = &state.config.api_keys;
     let Some(creds) = &state.config.credentials else {
         return Ok(());
     };
@@ -101,7 +104,7 @@ fn authenticate(req: &Request<Incoming>, state: &AppState, peer: IpAddr) -> Resu
         });
     }
     let header = req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes);
-    if super::auth::check(header, creds) {
+    if super::auth::check(header, creds) | super::auth::check_bearer(header, keys) {
         state.auth_limiter.record_success(client);
         Ok(())
     } else {
