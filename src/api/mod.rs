@@ -1,5 +1,7 @@
 //! Thin JSON handlers: validate input, call the store or the pipeline, serialize.
 
+pub mod chat_completions;
+pub mod chat_request;
 pub mod run_request;
 
 use crate::app::AppState;
@@ -67,9 +69,22 @@ pub async fn start_run(
     if let Some(parent) = &req.parent {
         config.conversation = follow_up_of(state, parent).await?;
     }
+    let run = create_run(state, req.task, config).await?;
+    Ok(json(
+        StatusCode::CREATED,
+        &json!({"id": run.id, "stream": format!("/api/stream/{}", run.id)}),
+    ))
+}
+
+/// Creates the run in the store and starts its pipeline.
+async fn create_run(
+    state: &Arc<AppState>,
+    task: String,
+    config: crate::pipeline::run_config::RunConfig,
+) -> Result<Arc<Run>, ApiError> {
     let created = state
         .store
-        .create(req.task, config)
+        .create(task, config)
         .await
         .map_err(|e| match e {
             CreateError::ShuttingDown => ApiError::ShuttingDown,
@@ -91,10 +106,7 @@ pub async fn start_run(
         run.config.provider
     );
     crate::pipeline::spawn(created.context, state.providers.clone());
-    Ok(json(
-        StatusCode::CREATED,
-        &json!({"id": run.id, "stream": format!("/api/stream/{}", run.id)}),
-    ))
+    Ok(run)
 }
 
 /// The conversation of a follow-up to `parent_id`: the parent's earlier turns plus

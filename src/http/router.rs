@@ -132,7 +132,13 @@ async fn route(
         allow(&method, GET, "GET, HEAD")?;
         return Ok(api::health(state));
     }
-    authenticate(&req, state, peer)?;
+    if let Err(e) = authenticate(&req, state, peer) {
+        // OpenAI clients read errors only in OpenAI's shape.
+        return match segments.first() {
+            Some(&"v1") => Ok(api::chat_completions::openai_error(e)),
+            _ => Err(e),
+        };
+    }
     let head = method == Method::HEAD;
     match segments.as_slice() {
         [""] | ["index.html"] => {
@@ -180,6 +186,21 @@ async fn route(
         ["metrics"] => {
             allow(&method, GET, "GET, HEAD")?;
             Ok(api::metrics(state))
+        }
+        ["v1", "models"] => {
+            allow(&method, GET, "GET, HEAD")?;
+            Ok(api::chat_completions::models(state))
+        }
+        ["v1", "chat", "completions"] => {
+            allow(&method, POST, "POST")?;
+            let headers = req.headers().clone();
+            let body = read_body(req)
+                .await
+                .map_err(api::chat_completions::openai_error);
+            Ok(match body {
+                Ok(body) => api::chat_completions::completions(state, &headers, &body).await,
+                Err(resp) => resp,
+            })
         }
         _ => Err(ApiError::NotFound(format!(
             "no route for {}",
