@@ -383,3 +383,41 @@ fn a_client_that_disconnects_mid_stream_cancels_the_run() {
     };
     assert_eq!(snap["status"], "cancelled", "{snap}");
 }
+
+#[test]
+fn a_client_that_disconnects_before_a_non_streamed_answer_cancels_the_run() {
+    let server = server(&[("MESH_OFFLINE_DELAY_MS", "30")]);
+    let body =
+        json!({"model": "agent-mesh", "stream": false, "messages": [user("A long answer please")]})
+            .to_string();
+    let mut s = server.connect();
+    let auth = format!("Bearer {KEY}");
+    write_request(
+        &mut s,
+        "POST",
+        "/v1/chat/completions",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        body.as_bytes(),
+    );
+    // Wait until the run exists and is running, then hang up without reading.
+    let deadline = Instant::now() + WITHIN;
+    let run_id = loop {
+        let list = api_get(&server, "/api/runs");
+        if let Some(r) = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["status"] == "running")
+        {
+            break r["id"].as_str().unwrap().to_string();
+        }
+        assert!(Instant::now() < deadline, "the run never started");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    drop(s);
+    let snap = wait_finished(&server, &run_id);
+    assert_eq!(snap["status"], "cancelled", "{snap}");
+}
