@@ -87,6 +87,7 @@ impl AppState {
                 idle: self.config.idle_timeout,
                 total: CALL_TOTAL_TIMEOUT,
             },
+            conversation: Default::default(),
         }
     }
 }

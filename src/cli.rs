@@ -95,6 +95,7 @@ pub async fn run_in_terminal(config: Config, task: String, json: bool) -> i32 {
         agents: None,
         detach: true,
         schedule: None,
+        parent: None,
     };
     let run_config = state.freeze_run_config(&req);
     let created = match state.store.create(req.task.clone(), run_config).await {

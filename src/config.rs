@@ -164,6 +164,9 @@ pub struct Config {
     pub schedule: crate::pipeline::run_config::Schedule,
     /// `MESH_MAX_PARALLEL`: agent calls of one run at once (default 3, 1-16).
     pub max_parallel: usize,
+    /// Bearer keys for API clients (`MESH_API_KEYS`, comma-separated), accepted
+    /// beside Basic auth.
+    pub api_keys: Vec<Secret>,
 }
 
 #[derive(Debug, Clone)]
@@ -379,8 +382,31 @@ impl Config {
             max_connections: number(&get, "MESH_MAX_CONNECTIONS", 4096, 1)? as usize,
             conn_timeout: secs(&get, "MESH_CONN_TIMEOUT_SECS", 10, 1)?,
             write_timeout: secs(&get, "MESH_WRITE_TIMEOUT_SECS", 30, 1)?,
+            api_keys: api_keys(&get)?,
         })
     }
+}
+
+/// `MESH_API_KEYS`: comma-separated bearer keys. An empty entry is refused: it
+/// usually means a stray comma, and an empty key would let anyone in.
+fn api_keys(get: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Secret>, ConfigError> {
+    let Some(list) = get("MESH_API_KEYS") else {
+        return Ok(Vec::new());
+    };
+    list.split(',')
+        .enumerate()
+        .map(|(i, k)| {
+            let k = k.trim();
+            if k.is_empty() {
+                Err(err(
+                    "MESH_API_KEYS",
+                    format!("entry {} is empty (keys are separated by commas)", i + 1),
+                ))
+            } else {
+                Ok(Secret::new(k))
+            }
+        })
+        .collect()
 }
 
 fn missing_hint(id: ProviderId) -> &'static str {
@@ -589,6 +615,8 @@ mod tests {
                 "MESH_WRITE_TIMEOUT_SECS",
             ),
             (&[("MESH_TRUST_PROXY", "render")], "MESH_TRUST_PROXY"),
+            (&[("MESH_API_KEYS", "k1,,k2")], "MESH_API_KEYS"),
+            (&[("MESH_API_KEYS", "k1, ")], "MESH_API_KEYS"),
         ];
         for (pairs, var) in cases {
             let e = load(pairs).expect_err(var);
@@ -614,9 +642,13 @@ mod tests {
             ("OPENAI_API_KEY", "sk-very-secret"),
             ("MESH_USER", "u"),
             ("MESH_PASS", "hunter2"),
+            ("MESH_API_KEYS", "mesh-key-one, mesh-key-two"),
         ])
         .unwrap();
+        assert_eq!(c.api_keys.len(), 2);
+        assert_eq!(c.api_keys[1].expose(), "mesh-key-two");
         let dbg = format!("{c:?}");
+        assert!(!dbg.contains("mesh-key"));
         assert!(!dbg.contains("sk-very-secret"));
         assert!(!dbg.contains("hunter2"));
     }

@@ -1,11 +1,14 @@
 //! Thin JSON handlers: validate input, call the store or the pipeline, serialize.
 
+pub mod chat_completions;
+pub mod chat_request;
 pub mod run_request;
 
 use crate::app::AppState;
 use crate::http::body::{json, Body};
 use crate::http::error::ApiError;
 use crate::ids::is_run_id;
+use crate::pipeline::conversation::Conversation;
 use crate::providers::id::ProviderId;
 use crate::store::{CancelOutcome, CreateError, Run, StoreError, SubscribeError};
 use hyper::{HeaderMap, Response, StatusCode};
@@ -62,10 +65,26 @@ pub async fn start_run(
                 message: e.message,
                 field: Some(e.field),
             })?;
-    let config = state.freeze_run_config(&req);
+    let mut config = state.freeze_run_config(&req);
+    if let Some(parent) = &req.parent {
+        config.conversation = follow_up_of(state, parent).await?;
+    }
+    let run = create_run(state, req.task, config).await?;
+    Ok(json(
+        StatusCode::CREATED,
+        &json!({"id": run.id, "stream": format!("/api/stream/{}", run.id)}),
+    ))
+}
+
+/// Creates the run in the store and starts its pipeline.
+async fn create_run(
+    state: &Arc<AppState>,
+    task: String,
+    config: crate::pipeline::run_config::RunConfig,
+) -> Result<Arc<Run>, ApiError> {
     let created = state
         .store
-        .create(req.task, config)
+        .create(task, config)
         .await
         .map_err(|e| match e {
             CreateError::ShuttingDown => ApiError::ShuttingDown,
@@ -87,9 +106,39 @@ pub async fn start_run(
         run.config.provider
     );
     crate::pipeline::spawn(created.context, state.providers.clone());
-    Ok(json(
-        StatusCode::CREATED,
-        &json!({"id": run.id, "stream": format!("/api/stream/{}", run.id)}),
+    Ok(run)
+}
+
+/// The conversation of a follow-up to `parent_id`: the parent's earlier turns plus
+/// its own. A running parent is refused rather than quoted half-written: the
+/// follow-up would answer a deliverable the user has not seen yet.
+async fn follow_up_of(state: &AppState, parent_id: &str) -> Result<Conversation, ApiError> {
+    let parent = state
+        .store
+        .get(parent_id)
+        .await
+        .map_err(store_unavailable)?
+        .ok_or_else(|| {
+            ApiError::bad_field(
+                "parent",
+                format!("parent: no run with id {parent_id} (unknown, or finished and evicted)"),
+            )
+        })?;
+    if !parent.is_finished() {
+        return Err(ApiError::bad_field(
+            "parent",
+            format!(
+                "parent: run {parent_id} is still running; ask the follow-up once it has finished"
+            ),
+        ));
+    }
+    let snapshot = parent.snapshot_json();
+    let output = snapshot["output"].as_str().unwrap_or("");
+    Ok(Conversation::follow_up(
+        parent_id,
+        &parent.config.conversation,
+        &parent.task,
+        output,
     ))
 }
 
@@ -203,7 +252,25 @@ pub async fn list_runs(state: &AppState) -> Result<Response<Body>, ApiError> {
 
 pub async fn get_run(state: &AppState, id: &str) -> Result<Response<Body>, ApiError> {
     let run = find_run(state, id).await?;
-    Ok(json(StatusCode::OK, &run.snapshot_json()))
+    let mut snapshot = run.snapshot_json();
+    snapshot["thread"] = thread_of(state, &run).await;
+    Ok(json(StatusCode::OK, &snapshot))
+}
+
+/// The snapshot's `thread`: every run of the conversation, oldest first, ending with
+/// `run`. An ancestor the store no longer holds keeps its id, with `task` null and
+/// status `evicted`, so the page can still show where the thread began.
+async fn thread_of(state: &AppState, run: &Run) -> serde_json::Value {
+    let mut thread = Vec::new();
+    for id in &run.config.conversation.ancestors {
+        let entry = match state.store.get(id).await {
+            Ok(Some(r)) => json!({"id": id, "task": r.task, "status": r.status()}),
+            _ => json!({"id": id, "task": null, "status": "evicted"}),
+        };
+        thread.push(entry);
+    }
+    thread.push(json!({"id": run.id, "task": run.task, "status": run.status()}));
+    serde_json::Value::Array(thread)
 }
 
 pub async fn cancel_run(state: &AppState, id: &str) -> Result<Response<Body>, ApiError> {

@@ -26,6 +26,8 @@ pub struct RunRequest {
     pub detach: bool,
     /// Overrides `MESH_SCHEDULE` for this run.
     pub schedule: Option<Schedule>,
+    /// The run this one follows up (checked to exist and be finished by the handler).
+    pub parent: Option<String>,
 }
 
 /// A rejected request: the field (a JSON path like `models.writer`) and why.
@@ -69,17 +71,17 @@ pub fn parse_run_request(
             // A field must be named for the client to fix it; `""` names the empty key.
             return Err(fail(
                 "\"\"",
-                "unknown field \"\" (expected task, provider, models, agents, detach, schedule)",
+                "unknown field \"\" (expected task, provider, models, agents, detach, schedule, parent)",
             ));
         }
         if !matches!(
             key.as_str(),
-            "task" | "provider" | "models" | "agents" | "detach" | "schedule"
+            "task" | "provider" | "models" | "agents" | "detach" | "schedule" | "parent"
         ) {
             return Err(fail(
                 key,
                 format!(
-                    "unknown field \"{key}\" (expected task, provider, models, agents, detach, schedule)"
+                    "unknown field \"{key}\" (expected task, provider, models, agents, detach, schedule, parent)"
                 ),
             ));
         }
@@ -194,6 +196,17 @@ pub fn parse_run_request(
             ))
         }
     };
+    let parent = match fields.get("parent") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) if crate::ids::is_run_id(id) => Some(id.clone()),
+        Some(Value::String(_)) => {
+            return Err(fail(
+                "parent",
+                "parent must be a run id (32 lowercase hex characters)",
+            ))
+        }
+        Some(_) => return Err(fail("parent", "parent must be a run id string")),
+    };
 
     Ok(RunRequest {
         task,
@@ -202,6 +215,7 @@ pub fn parse_run_request(
         agents,
         detach,
         schedule,
+        parent,
     })
 }
 
@@ -316,6 +330,8 @@ mod tests {
             (r#"{"task":"x","detach":"yes"}"#, "detach"),
             (r#"{"task":"x","schedule":"fast"}"#, "schedule"),
             (r#"{"task":"x","schedule":1}"#, "schedule"),
+            (r#"{"task":"x","parent":7}"#, "parent"),
+            (r#"{"task":"x","parent":"not-an-id"}"#, "parent"),
         ];
         for (body, field) in cases {
             let e = parse(body).expect_err(body);

@@ -1,6 +1,7 @@
 //! HTTP Basic auth: header decoding and a constant-time check of user and password.
 
 use crate::config::Credentials;
+use crate::secret::Secret;
 
 /// True when the `Authorization` header carries exactly the configured credentials.
 /// User and password are both compared in full, in time that depends only on the
@@ -15,6 +16,20 @@ pub fn check(header: Option<&[u8]>, creds: &Credentials) -> bool {
     let user_ok = ct_eq(user, creds.user.as_bytes());
     let pass_ok = ct_eq(pass, creds.pass.expose().as_bytes());
     decoded.is_some() & user_ok & pass_ok
+}
+
+/// True when the `Authorization` header is `Bearer <key>` with one of `keys`. Every
+/// key is compared in full, whichever matches, so the time says nothing about which
+/// key (or how much of one) was right.
+pub fn check_bearer(header: Option<&[u8]>, keys: &[Secret]) -> bool {
+    let given = header.map(trim).and_then(|h| {
+        (h.len() > 7 && h[..7].eq_ignore_ascii_case(b"bearer ")).then(|| trim(&h[7..]))
+    });
+    let mut ok = false;
+    for key in keys {
+        ok |= ct_eq(given.unwrap_or(&[]), key.expose().as_bytes());
+    }
+    given.is_some_and(|g| !g.is_empty()) & ok
 }
 
 /// Decodes `Basic <base64(user:pass)>`; `None` for any other shape.
@@ -93,7 +108,19 @@ pub fn base64_decode(input: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::Secret;
+
+    #[test]
+    fn only_a_configured_bearer_key_passes() {
+        let keys = [Secret::new("key-one"), Secret::new("key-two")];
+        assert!(check_bearer(Some(b"Bearer key-one"), &keys));
+        assert!(check_bearer(Some(b"bearer  key-two "), &keys));
+        assert!(!check_bearer(Some(b"Bearer key-three"), &keys));
+        assert!(!check_bearer(Some(b"Bearer key-on"), &keys));
+        assert!(!check_bearer(Some(b"Bearer "), &keys));
+        assert!(!check_bearer(Some(b"Basic a2V5LW9uZQ=="), &keys));
+        assert!(!check_bearer(None, &keys));
+        assert!(!check_bearer(Some(b"Bearer key-one"), &[]));
+    }
 
     fn creds() -> Credentials {
         Credentials {

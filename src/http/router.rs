@@ -95,14 +95,18 @@ struct Refusal {
     after: Duration,
 }
 
-/// Basic auth. The right credentials always pass; wrong ones are answered as the
-/// throttle says (`auth_limit`): at once with 401, or late with 429.
+/// Basic auth, or a bearer key from `MESH_API_KEYS`. The right credentials always
+/// pass; wrong ones are answered as the throttle says (`auth_limit`): at once with
+/// 401, or late with 429. Without Basic credentials the server is open (loopback or
+/// `MESH_INSECURE_NO_AUTH`): keys add a way in, they never lock the page out.
 fn authenticate(req: &Request<Incoming>, state: &AppState, peer: IpAddr) -> Result<(), Refusal> {
     let Some(creds) = &state.config.credentials else {
         return Ok(());
     };
     let header = req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes);
-    if super::auth::check(header, creds) {
+    // Both checks always run (no short circuit), so timing says nothing of which failed.
+    if super::auth::check(header, creds) | super::auth::check_bearer(header, &state.config.api_keys)
+    {
         return Ok(());
     }
     METRICS.auth_failure();
@@ -151,7 +155,11 @@ async fn route(
         if !refusal.after.is_zero() {
             tokio::time::sleep(refusal.after).await;
         }
-        return Err(refusal.error);
+        // OpenAI clients read errors only in OpenAI's shape.
+        return match segments.first() {
+            Some(&"v1") => Ok(api::chat_completions::openai_error(refusal.error)),
+            _ => Err(refusal.error),
+        };
     }
     let head = method == Method::HEAD;
     match segments.as_slice() {
@@ -200,6 +208,21 @@ async fn route(
         ["metrics"] => {
             allow(&method, GET, "GET, HEAD")?;
             Ok(api::metrics(state))
+        }
+        ["v1", "models"] => {
+            allow(&method, GET, "GET, HEAD")?;
+            Ok(api::chat_completions::models(state))
+        }
+        ["v1", "chat", "completions"] => {
+            allow(&method, POST, "POST")?;
+            let headers = req.headers().clone();
+            let body = read_body(req, state.config.conn_timeout)
+                .await
+                .map_err(api::chat_completions::openai_error);
+            Ok(match body {
+                Ok(body) => api::chat_completions::completions(state, &headers, &body).await,
+                Err(resp) => resp,
+            })
         }
         _ => Err(ApiError::NotFound(format!(
             "no route for {}",

@@ -3,6 +3,7 @@
 //! with every full output.
 
 pub mod context;
+pub mod conversation;
 pub mod dependencies;
 pub mod digest;
 pub mod plan;
@@ -328,18 +329,21 @@ pub(crate) async fn call_agent(
         provider: agent.provider.as_str().to_string(),
         substituted_for,
     }));
+    // Every agent sees the earlier turns of a follow-up before its own message.
+    let user = run.config.conversation.with_history(user);
     let request = CallRequest {
         agent: &agent.name,
         kind: agent.kind,
         model: &model,
         system: &agent.prompt,
-        user,
+        user: &user,
         max_tokens: agent.max_tokens,
         timeouts: run.config.timeouts,
         task: &run.task,
         subtask,
         candidates,
         context,
+        history: &run.config.conversation.turns,
     };
     let started = Instant::now();
     let mut sink = RunSink {

@@ -1,5 +1,6 @@
 //! The frozen configuration of one run: resolved at start, never changed while it runs.
 
+use crate::pipeline::conversation::Conversation;
 use crate::pipeline::roster::AgentKind;
 use crate::providers::id::ProviderId;
 use serde_json::{json, Map, Value};
@@ -61,6 +62,8 @@ pub struct RunConfig {
     pub schedule: Schedule,
     /// Agent calls of this run at once at most (`MESH_MAX_PARALLEL`).
     pub max_parallel: usize,
+    /// The earlier turns a follow-up continues (empty for a first question).
+    pub conversation: Conversation,
 }
 
 #[derive(Debug, Clone, Copy)]

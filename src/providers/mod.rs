@@ -43,6 +43,8 @@ pub struct CallRequest<'a> {
     pub candidates: &'a [(String, String)],
     /// What this agent was given from earlier agents, `(title, text)`.
     pub context: &'a [(String, String)],
+    /// The earlier turns of the conversation (already in `user`), oldest first.
+    pub history: &'a [crate::pipeline::conversation::Turn],
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -416,6 +418,7 @@ pub(crate) fn test_call(
         subtask: None,
         candidates: &[],
         context: &[],
+        history: &[],
     }
 }
 

@@ -209,6 +209,7 @@ fn specialist_reply(req: &CallRequest<'_>) -> String {
         Some(s) => out.push_str(&format!("**My subtask:** {}\n\n", quote(s, 300))),
         None => out.push_str("**My subtask:** none given, so I cover the whole task.\n\n"),
     }
+    push_earlier_turns(&mut out, req);
     if req.context.is_empty() {
         out.push_str("**Context received:** none, I am the first specialist.\n\n");
     } else {
@@ -228,6 +229,7 @@ fn specialist_reply(req: &CallRequest<'_>) -> String {
 fn writer_reply(req: &CallRequest<'_>) -> String {
     let mut out = format!("# {}\n\n{BANNER}\n\n", quote(req.task, 80));
     out.push_str("## Summary\n\nThis deliverable is assembled by the offline provider from the team's placeholder notes, so the whole pipeline can be seen working without a key.\n\n");
+    push_earlier_turns(&mut out, req);
     out.push_str("## What the team contributed\n\n");
     if req.context.is_empty() {
         out.push_str("No specialist produced text.\n\n");
@@ -241,6 +243,23 @@ fn writer_reply(req: &CallRequest<'_>) -> String {
     }
     out.push_str("\n## Next steps\n\n1. Set `OPENROUTER_API_KEY` (or another provider's key).\n2. Run the same task again for a real answer.\n");
     out
+}
+
+/// A follow-up's earlier turns, quoted so the conversation's chaining is visible too.
+/// Nothing is written for a first question, so its placeholder stays as it was.
+fn push_earlier_turns(out: &mut String, req: &CallRequest<'_>) {
+    if req.history.is_empty() {
+        return;
+    }
+    out.push_str("**Earlier turns received:**\n\n");
+    for turn in req.history {
+        out.push_str(&format!(
+            "- asked \"{}\", delivered \"{}\"\n",
+            quote(&turn.task, 120),
+            quote(&turn.output, 120)
+        ));
+    }
+    out.push('\n');
 }
 
 fn title_of(agent: &str) -> String {

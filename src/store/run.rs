@@ -287,6 +287,7 @@ impl Run {
             "status": st.status,
             "created_at": clock::rfc3339(self.created_at),
             "finished_at": st.finished_at.map(clock::rfc3339),
+            "parent": self.config.conversation.parent,
         })
     }
 
@@ -322,6 +323,8 @@ impl Run {
             "created_at": clock::rfc3339(self.created_at),
             "finished_at": st.finished_at.map(clock::rfc3339),
             "config": self.config.to_json(),
+            "parent": self.config.conversation.parent,
+            "thread": self.config.conversation.thread(&self.id),
             "plan": st.plan.as_ref().and_then(|p| serde_json::to_value(p).ok()),
             "agents": agents,
             "output": st.output,

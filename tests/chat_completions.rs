@@ -1,0 +1,423 @@
+//! The OpenAI-compatible endpoints over real sockets: `/v1/models`, streaming and
+//! non-streaming `/v1/chat/completions` (usage, fixed team, history through
+//! `messages`), OpenAI-shaped errors, bearer keys, and a disconnect cancelling the run.
+
+mod support;
+
+use serde_json::{json, Value};
+use std::io::BufReader;
+use std::time::{Duration, Instant};
+use support::mock::{openai_stream, MockProvider, Reply};
+use support::{read_head, write_request, ChunkedReader, Head, Server};
+
+const KEY: &str = "mesh-test-key";
+const WITHIN: Duration = Duration::from_secs(20);
+
+fn server(extra: &[(&str, &str)]) -> Server {
+    let mut env = vec![
+        ("MESH_USER", "u"),
+        ("MESH_PASS", "p"),
+        ("MESH_API_KEYS", KEY),
+    ];
+    env.extend_from_slice(extra);
+    Server::start(&env)
+}
+
+fn bearer() -> String {
+    format!("Bearer {KEY}")
+}
+
+fn post(server: &Server, body: &Value) -> support::Response {
+    let auth = bearer();
+    server.request(
+        "POST",
+        "/v1/chat/completions",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        body.to_string().as_bytes(),
+    )
+}
+
+/// A streaming request: the head, then each `data:` payload as it arrives.
+struct ChunkStream {
+    head: Head,
+    body: ChunkedReader<BufReader<std::net::TcpStream>>,
+    pending: String,
+}
+
+impl ChunkStream {
+    fn open(server: &Server, body: &Value) -> ChunkStream {
+        let mut s = server.connect();
+        let auth = bearer();
+        write_request(
+            &mut s,
+            "POST",
+            "/v1/chat/completions",
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            body.to_string().as_bytes(),
+        );
+        let mut reader = BufReader::new(s);
+        let head = read_head(&mut reader);
+        ChunkStream {
+            head,
+            body: ChunkedReader::new(reader),
+            pending: String::new(),
+        }
+    }
+
+    /// The next `data:` payload, or `None` when the body ended.
+    fn next_data(&mut self) -> Option<String> {
+        loop {
+            if let Some(end) = self.pending.find("\n\n") {
+                let block = self.pending[..end].to_string();
+                self.pending.drain(..end + 2);
+                let data = block
+                    .strip_prefix("data: ")
+                    .unwrap_or_else(|| panic!("not a data line: {block:?}"));
+                return Some(data.to_string());
+            }
+            let chunk = self.body.next_chunk()?;
+            self.pending.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+
+    fn all(&mut self) -> Vec<String> {
+        std::iter::from_fn(|| self.next_data()).collect()
+    }
+}
+
+/// `GET` on the run API, signed in with the bearer key.
+fn api_get(server: &Server, path: &str) -> Value {
+    let auth = bearer();
+    server
+        .request("GET", path, &[("Authorization", &auth)], b"")
+        .json()
+}
+
+fn wait_finished(server: &Server, id: &str) -> Value {
+    let deadline = Instant::now() + WITHIN;
+    loop {
+        let snap = api_get(server, &format!("/api/runs/{id}"));
+        if snap["status"] != "running" {
+            return snap;
+        }
+        assert!(Instant::now() < deadline, "run {id} still running: {snap}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn user(text: &str) -> Value {
+    json!({"role": "user", "content": text})
+}
+
+#[test]
+fn models_lists_the_orchestrated_team_and_each_specialist() {
+    let server = server(&[]);
+    let auth = bearer();
+    let r = server.request("GET", "/v1/models", &[("Authorization", &auth)], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["object"], "list");
+    let ids: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "agent-mesh",
+            "agent-mesh/researcher",
+            "agent-mesh/coder",
+            "agent-mesh/analyst"
+        ]
+    );
+    for m in v["data"].as_array().unwrap() {
+        assert_eq!(m["object"], "model");
+        assert_eq!(m["owned_by"], "agent-mesh");
+        assert!(m["created"].as_u64().unwrap() > 1_600_000_000);
+    }
+}
+
+#[test]
+fn a_non_streaming_completion_is_the_writers_deliverable_with_usage() {
+    let server = server(&[]);
+    let r = post(
+        &server,
+        &json!({"model": "agent-mesh", "temperature": 0.3, "max_tokens": 50, "user": "x",
+                "messages": [user("Compare tabs and spaces")]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(v["model"], "agent-mesh");
+    let id = v["id"].as_str().unwrap();
+    let run_id = id.strip_prefix("chatcmpl-").expect(id);
+    let choice = &v["choices"][0];
+    assert_eq!(choice["message"]["role"], "assistant");
+    assert_eq!(choice["finish_reason"], "stop");
+    // It is a normal run: its snapshot holds the same deliverable.
+    let snap = api_get(&server, &format!("/api/runs/{run_id}"));
+    assert_eq!(snap["status"], "completed", "{snap}");
+    assert_eq!(choice["message"]["content"], snap["output"]);
+    assert!(snap["output"].as_str().unwrap().contains("tabs and spaces"));
+    let u = &v["usage"];
+    let (p, c) = (
+        u["prompt_tokens"].as_u64().unwrap(),
+        u["completion_tokens"].as_u64().unwrap(),
+    );
+    assert!(p > 0 && c > 0, "{u}");
+    assert_eq!(u["total_tokens"].as_u64().unwrap(), p + c);
+    assert_eq!(snap["usage"]["input_tokens"].as_u64().unwrap(), p);
+}
+
+#[test]
+fn a_stream_sends_role_progress_content_stop_usage_and_done() {
+    let server = server(&[]);
+    let mut s = ChunkStream::open(
+        &server,
+        &json!({"model": "agent-mesh/researcher+analyst", "stream": true,
+                "stream_options": {"include_usage": true},
+                "messages": [user("Summarize the history of rust")]}),
+    );
+    assert_eq!(s.head.status, 200);
+    assert_eq!(s.head.header("content-type"), Some("text/event-stream"));
+    let datas = s.all();
+    assert_eq!(
+        datas.last().map(String::as_str),
+        Some("[DONE]"),
+        "{datas:?}"
+    );
+    let chunks: Vec<Value> = datas[..datas.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    for c in &chunks {
+        assert_eq!(c["object"], "chat.completion.chunk");
+        assert_eq!(c["model"], "agent-mesh/researcher+analyst");
+        assert_eq!(c["id"], chunks[0]["id"]);
+    }
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let delta_text = |field: &str| -> String {
+        chunks
+            .iter()
+            .filter_map(|c| c["choices"][0]["delta"][field].as_str())
+            .collect()
+    };
+    let reasoning = delta_text("reasoning_content");
+    assert!(
+        reasoning.contains("Plan: researcher, analyst"),
+        "{reasoning}"
+    );
+    assert!(reasoning.contains("researcher started"), "{reasoning}");
+    assert!(reasoning.contains("analyst finished"), "{reasoning}");
+    assert!(!reasoning.contains("coder"), "{reasoning}");
+    let content = delta_text("content");
+    let run_id = chunks[0]["id"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("chatcmpl-")
+        .unwrap();
+    let snap = wait_finished(&server, run_id);
+    assert_eq!(snap["plan"]["agents"], json!(["researcher", "analyst"]));
+    assert_eq!(content, snap["output"].as_str().unwrap());
+    assert!(!content.is_empty());
+    // The stop chunk, then the usage chunk with no choices.
+    let n = chunks.len();
+    assert_eq!(chunks[n - 2]["choices"][0]["finish_reason"], "stop");
+    assert_eq!(chunks[n - 1]["choices"], json!([]));
+    let u = &chunks[n - 1]["usage"];
+    assert_eq!(
+        u["total_tokens"].as_u64().unwrap(),
+        u["prompt_tokens"].as_u64().unwrap() + u["completion_tokens"].as_u64().unwrap()
+    );
+    assert!(u["completion_tokens"].as_u64().unwrap() > 0);
+
+    // Without include_usage there is no usage chunk.
+    let datas = ChunkStream::open(
+        &server,
+        &json!({"model": "agent-mesh/coder", "stream": true, "messages": [user("x")]}),
+    )
+    .all();
+    let last: Value = serde_json::from_str(&datas[datas.len() - 2]).unwrap();
+    assert_eq!(last["choices"][0]["finish_reason"], "stop");
+    assert!(last.get("usage").is_none(), "{last}");
+}
+
+#[test]
+fn earlier_messages_and_the_system_message_reach_the_prompts() {
+    let mock = MockProvider::start(|_, _| Reply::sse(&openai_stream(&["fine."], None)));
+    let base = mock.url("/v1");
+    let server = server(&[("CUSTOM_BASE_URL", &base)]);
+    let r = post(
+        &server,
+        &json!({"model": "agent-mesh/researcher", "messages": [
+            {"role": "system", "content": "Answer like a pirate."},
+            user("What is the capital of Peru?"),
+            {"role": "assistant", "content": [{"type": "text", "text": "Lima is the capital."}]},
+            {"role": "user", "content": [{"type": "text", "text": "How big is it?"}]},
+        ]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let requests = mock.chat_requests();
+    assert_eq!(requests.len(), 2, "researcher and writer");
+    for req in &requests {
+        let u = req.user();
+        let a = u.find("What is the capital of Peru?").expect(&u);
+        let b = u.find("Lima is the capital.").expect(&u);
+        let c = u.find("How big is it?").expect(&u);
+        assert!(a < b && b < c, "{u}");
+    }
+    let writer = requests.iter().find(|r| r.agent() == "writer").unwrap();
+    assert!(
+        writer.system().contains("Answer like a pirate."),
+        "{}",
+        writer.system()
+    );
+    let researcher = requests.iter().find(|r| r.agent() == "researcher").unwrap();
+    assert!(!researcher.system().contains("pirate"));
+}
+
+#[test]
+fn bad_requests_are_openai_errors_naming_the_param() {
+    let server = server(&[]);
+    let cases = [
+        (json!({"model": "gpt-4o", "messages": [user("x")]}), "model"),
+        (
+            json!({"model": "agent-mesh/wizard", "messages": [user("x")]}),
+            "model",
+        ),
+        (json!({"model": "agent-mesh", "messages": []}), "messages"),
+        (json!({"model": "agent-mesh"}), "messages"),
+        (
+            json!({"model": "agent-mesh", "messages": [{"role": "system", "content": "s"}]}),
+            "messages",
+        ),
+        (
+            json!({"model": "agent-mesh", "messages": [{"role": "user", "content": 7}]}),
+            "messages[0].content",
+        ),
+        (json!({"model": 5, "messages": [user("x")]}), "model"),
+        (
+            json!({"model": "agent-mesh", "n": 2, "messages": [user("x")]}),
+            "n",
+        ),
+    ];
+    for (body, param) in cases {
+        let r = post(&server, &body);
+        assert_eq!(r.status, 400, "{body}: {}", r.text());
+        let e = &r.json()["error"];
+        assert_eq!(e["type"], "invalid_request_error", "{body}");
+        assert_eq!(e["param"], param, "{body}");
+        assert!(e["message"].as_str().unwrap().len() > 5);
+        assert!(e.get("code").is_some());
+    }
+    assert_eq!(
+        post(
+            &server,
+            &json!({"model": "gpt-4o", "messages": [user("x")]})
+        )
+        .json()["error"]["code"],
+        "model_not_found"
+    );
+    // No run was created for any of them.
+    assert_eq!(api_get(&server, "/api/runs"), json!([]));
+}
+
+#[test]
+fn a_wrong_key_is_a_401_in_openais_shape_and_bearer_works_on_api_too() {
+    let server = server(&[]);
+    for auth in ["Bearer not-the-key", "Basic dTp3cm9uZw=="] {
+        let r = server.request("GET", "/v1/models", &[("Authorization", auth)], b"");
+        assert_eq!(r.status, 401, "{auth}");
+        let e = &r.json()["error"];
+        assert_eq!(e["type"], "authentication_error");
+        assert_eq!(e["code"], "invalid_api_key");
+        assert!(!r.text().contains(KEY));
+    }
+    let auth = bearer();
+    assert_eq!(
+        server
+            .request("GET", "/api/agents", &[("Authorization", &auth)], b"")
+            .status,
+        200
+    );
+    assert!(!server.logs().contains(KEY));
+}
+
+#[test]
+fn a_client_that_disconnects_mid_stream_cancels_the_run() {
+    let server = server(&[("MESH_OFFLINE_DELAY_MS", "30")]);
+    let mut s = ChunkStream::open(
+        &server,
+        &json!({"model": "agent-mesh", "stream": true, "messages": [user("A long answer please")]}),
+    );
+    let first: Value = serde_json::from_str(&s.next_data().unwrap()).unwrap();
+    let run_id = first["id"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("chatcmpl-")
+        .unwrap()
+        .to_string();
+    // Wait until the run is under way (some progress has arrived), then hang up.
+    let second = s.next_data().unwrap();
+    assert!(second.contains("reasoning_content"), "{second}");
+    drop(s);
+    let deadline = Instant::now() + WITHIN;
+    let snap = loop {
+        let snap = api_get(&server, &format!("/api/runs/{run_id}"));
+        if snap["status"] != "running" {
+            break snap;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running after the disconnect"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(snap["status"], "cancelled", "{snap}");
+}
+
+#[test]
+fn a_client_that_disconnects_before_a_non_streamed_answer_cancels_the_run() {
+    let server = server(&[("MESH_OFFLINE_DELAY_MS", "30")]);
+    let body =
+        json!({"model": "agent-mesh", "stream": false, "messages": [user("A long answer please")]})
+            .to_string();
+    let mut s = server.connect();
+    let auth = format!("Bearer {KEY}");
+    write_request(
+        &mut s,
+        "POST",
+        "/v1/chat/completions",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        body.as_bytes(),
+    );
+    // Wait until the run exists and is running, then hang up without reading.
+    let deadline = Instant::now() + WITHIN;
+    let run_id = loop {
+        let list = api_get(&server, "/api/runs");
+        if let Some(r) = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["status"] == "running")
+        {
+            break r["id"].as_str().unwrap().to_string();
+        }
+        assert!(Instant::now() < deadline, "the run never started");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    drop(s);
+    let snap = wait_finished(&server, &run_id);
+    assert_eq!(snap["status"], "cancelled", "{snap}");
+}
