@@ -174,3 +174,38 @@ fn the_run_subcommand_streams_the_deliverable_to_stdout() {
     let out = command(&[]).arg("--help").output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("agent-mesh run"));
 }
+
+#[test]
+fn the_run_subcommand_prints_agents_running_at_once_as_whole_blocks() {
+    let out = command(&[
+        ("MESH_SCHEDULE", "parallel"),
+        ("MESH_OFFLINE_DELAY_MS", "1"),
+    ])
+    .args(["run", "Write a Python script and compare two ways to do it"])
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("== plan (orchestrator): researcher, coder, analyst =="),
+        "{stderr}"
+    );
+    // The offline plan puts the coder and the analyst after the researcher, so they
+    // run at once; each still prints as one block with nothing of the other inside.
+    for (who, title, other) in [
+        ("coder", "Coder", "Analyst"),
+        ("analyst", "Analyst", "Coder"),
+    ] {
+        let header = format!("\n== {who} (");
+        assert_eq!(stderr.matches(&header).count(), 1, "{stderr}");
+        let start = stderr.find(&header).unwrap() + 1;
+        let block = match stderr[start..].find("\n== ") {
+            Some(end) => &stderr[start..start + end],
+            None => &stderr[start..],
+        };
+        assert!(block.contains(&format!("### {title} notes")), "{block}");
+        assert!(!block.contains(&format!("### {other} notes")), "{block}");
+        assert!(block.contains("from the Researcher"), "{block}");
+        assert!(!block.contains(&format!("from the {other}")), "{block}");
+    }
+}
