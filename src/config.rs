@@ -153,6 +153,8 @@ pub struct Config {
     pub trust_proxy: bool,
     /// Open connections at once (`MESH_MAX_CONNECTIONS`, default 4096); beyond: 503.
     pub max_connections: usize,
+    /// `MESH_REDIS_URL`: the shared run store; `None` keeps runs in memory.
+    pub redis_url: Option<crate::store::redis::RedisUrl>,
 }
 
 #[derive(Debug, Clone)]
@@ -341,6 +343,13 @@ impl Config {
             tls,
             trust_proxy: parse_flag(&get, "MESH_TRUST_PROXY")?,
             max_connections: number(&get, "MESH_MAX_CONNECTIONS", 4096, 1)? as usize,
+            redis_url: match get("MESH_REDIS_URL") {
+                Some(u) => Some(
+                    crate::store::redis::RedisUrl::parse(&u)
+                        .map_err(|why| err("MESH_REDIS_URL", why))?,
+                ),
+                None => None,
+            },
         })
     }
 }
@@ -500,6 +509,27 @@ mod tests {
     }
 
     #[test]
+    fn redis_url_selects_the_shared_store_and_ttls_may_be_days() {
+        let c = load(&[]).unwrap();
+        assert!(c.redis_url.is_none());
+        let c = load(&[
+            (
+                "MESH_REDIS_URL",
+                "rediss://default:pw-123@kv.render.com:6379",
+            ),
+            ("MESH_RUN_TTL_SECS", "2592000"),
+        ])
+        .unwrap();
+        let url = c.redis_url.as_ref().unwrap();
+        assert!(url.is_tls());
+        assert_eq!(c.run_ttl, Duration::from_secs(30 * 24 * 3600));
+        assert!(!format!("{c:?}").contains("pw-123"));
+        let e = load(&[("MESH_REDIS_URL", "redis://u:pw-123@")]).unwrap_err();
+        assert_eq!(e.variable, "MESH_REDIS_URL");
+        assert!(!e.to_string().contains("pw-123"), "{e}");
+    }
+
+    #[test]
     fn bad_values_name_their_variable() {
         let cases: &[(&[(&str, &str)], &str)] = &[
             (&[("MESH_ADDR", "nowhere")], "MESH_ADDR"),
@@ -512,6 +542,10 @@ mod tests {
             ),
             (&[("MESH_OFFLINE_DELAY_MS", "1.5")], "MESH_OFFLINE_DELAY_MS"),
             (&[("MESH_LOG", "loud")], "MESH_LOG"),
+            (
+                &[("MESH_REDIS_URL", "http://u:pw@host:6379")],
+                "MESH_REDIS_URL",
+            ),
             (&[("MESH_PROVIDER", "gemini")], "MESH_PROVIDER"),
             (&[("MESH_PROVIDER", "openai")], "MESH_PROVIDER"),
             (&[("MESH_PROVIDER", "nous")], "MESH_PROVIDER"),

@@ -2,10 +2,11 @@
 
 use crate::pipeline::roster::AgentKind;
 use crate::providers::id::ProviderId;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::time::Duration;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AgentConfig {
     pub name: String,
     pub title: String,
@@ -21,7 +22,9 @@ pub struct AgentConfig {
     pub warning: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+/// Serialized whole (serde derives) where a shared store keeps it, so a field added
+/// here is carried with no other change.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunConfig {
     pub provider: ProviderId,
     /// Pipeline order: planner, specialists in roster order, writer.
@@ -32,7 +35,7 @@ pub struct RunConfig {
     pub timeouts: CallTimeouts,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct CallTimeouts {
     pub first_token: Duration,
     pub idle: Duration,
@@ -62,6 +65,16 @@ impl RunConfig {
 
     fn of_kind(&self, kind: AgentKind) -> impl Iterator<Item = &AgentConfig> {
         self.agents.iter().filter(move |a| a.kind == kind)
+    }
+
+    /// The whole frozen config as JSON, for a shared store (not the snapshot's view).
+    pub fn to_stored_json(&self) -> String {
+        // Plain structs with string keys: serializing cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn from_stored_json(text: &str) -> Result<RunConfig, String> {
+        serde_json::from_str(text).map_err(|e| format!("stored run config: {e}"))
     }
 
     /// The `config` object of the run snapshot (SPEC §3).
