@@ -144,12 +144,16 @@ fn killing_the_instance_running_a_run_ends_it_failed_on_another() {
 fn a_finished_run_outlives_a_restart_of_every_instance() {
     let redis = RedisServer::start();
     let (id, events) = {
-        let a = instance(&redis, &[]);
-        let _b = instance(&redis, &[]);
+        let mut a = instance(&redis, &[]);
+        let mut b = instance(&redis, &[]);
         let id = a.start_run(r#"{"task":"Write a bash script that rotates logs"}"#);
         let events = a.stream(&id, &[]).collect();
         assert_eq!(events.last().unwrap().data["status"], "completed");
         // SIGTERM: the drain writes the last events before the exit.
+        for s in [&mut a, &mut b] {
+            s.signal("TERM");
+            assert_eq!(s.wait_exit(Duration::from_secs(10)), Some(0));
+        }
         (id, events)
     };
     let c = instance(&redis, &[]);
