@@ -7,6 +7,7 @@ use crate::pipeline::run_config::{AgentConfig, CallTimeouts, RunConfig};
 use crate::providers::catalog::Source;
 use crate::providers::id::ProviderId;
 use crate::providers::Providers;
+use crate::store::redis::RedisStore;
 use crate::store::{MemoryStore, RunStore, StoreLimits};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,12 +25,19 @@ pub struct AppState {
 
 impl AppState {
     /// Fails only when the provider client cannot be built (an unusable `MESH_CA_FILE`).
+    /// With `MESH_REDIS_URL` the runs live in Redis (call inside the runtime: the
+    /// store starts its tasks).
     pub fn new(config: Config) -> Result<Arc<AppState>, String> {
-        let store: Arc<dyn RunStore> = MemoryStore::new(StoreLimits {
+        let limits = StoreLimits {
             run_ttl: config.run_ttl,
             max_active_runs: config.max_active_runs,
             disconnect_grace: config.disconnect_grace,
-        });
+        };
+        let store: Arc<dyn RunStore> = match &config.redis_url {
+            Some(url) => RedisStore::start(url, config.ca_file.as_deref(), limits)
+                .map_err(|e| format!("MESH_REDIS_URL: {e}"))?,
+            None => MemoryStore::new(limits),
+        };
         let providers = Arc::new(Providers::from_config(&config)?);
         Ok(Arc::new(AppState {
             config: Arc::new(config),

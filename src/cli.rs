@@ -142,6 +142,8 @@ pub async fn run_in_terminal(config: Config, task: String, json: bool) -> i32 {
         }
     }
     cancel_on_ctrl_c.abort();
+    // A shared store gets the run's last events before the process exits.
+    state.store.wait_idle().await;
     i32::from(status != "completed")
 }
 

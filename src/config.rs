@@ -167,6 +167,8 @@ pub struct Config {
     /// Bearer keys for API clients (`MESH_API_KEYS`, comma-separated), accepted
     /// beside Basic auth.
     pub api_keys: Vec<Secret>,
+    /// `MESH_REDIS_URL`: the shared run store; `None` keeps runs in memory.
+    pub redis_url: Option<crate::store::redis::RedisUrl>,
 }
 
 #[derive(Debug, Clone)]
@@ -383,6 +385,13 @@ impl Config {
             conn_timeout: secs(&get, "MESH_CONN_TIMEOUT_SECS", 10, 1)?,
             write_timeout: secs(&get, "MESH_WRITE_TIMEOUT_SECS", 30, 1)?,
             api_keys: api_keys(&get)?,
+            redis_url: match get("MESH_REDIS_URL") {
+                Some(u) => Some(
+                    crate::store::redis::RedisUrl::parse(&u)
+                        .map_err(|why| err("MESH_REDIS_URL", why))?,
+                ),
+                None => None,
+            },
         })
     }
 }
@@ -571,6 +580,27 @@ mod tests {
     }
 
     #[test]
+    fn redis_url_selects_the_shared_store_and_ttls_may_be_days() {
+        let c = load(&[]).unwrap();
+        assert!(c.redis_url.is_none());
+        let c = load(&[
+            (
+                "MESH_REDIS_URL",
+                "rediss://default:pw-123@kv.render.com:6379",
+            ),
+            ("MESH_RUN_TTL_SECS", "2592000"),
+        ])
+        .unwrap();
+        let url = c.redis_url.as_ref().unwrap();
+        assert!(url.is_tls());
+        assert_eq!(c.run_ttl, Duration::from_secs(30 * 24 * 3600));
+        assert!(!format!("{c:?}").contains("pw-123"));
+        let e = load(&[("MESH_REDIS_URL", "redis://u:pw-123@")]).unwrap_err();
+        assert_eq!(e.variable, "MESH_REDIS_URL");
+        assert!(!e.to_string().contains("pw-123"), "{e}");
+    }
+
+    #[test]
     fn bad_values_name_their_variable() {
         let cases: &[(&[(&str, &str)], &str)] = &[
             (&[("MESH_ADDR", "nowhere")], "MESH_ADDR"),
@@ -586,6 +616,10 @@ mod tests {
             (&[("MESH_SCHEDULE", "random")], "MESH_SCHEDULE"),
             (&[("MESH_MAX_PARALLEL", "0")], "MESH_MAX_PARALLEL"),
             (&[("MESH_MAX_PARALLEL", "17")], "MESH_MAX_PARALLEL"),
+            (
+                &[("MESH_REDIS_URL", "http://u:pw@host:6379")],
+                "MESH_REDIS_URL",
+            ),
             (&[("MESH_PROVIDER", "gemini")], "MESH_PROVIDER"),
             (&[("MESH_PROVIDER", "openai")], "MESH_PROVIDER"),
             (&[("MESH_PROVIDER", "nous")], "MESH_PROVIDER"),

@@ -2,10 +2,10 @@
 
 use crate::providers::error::ErrorKind;
 use bytes::{BufMut, Bytes, BytesMut};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AgentState {
     Planning,
@@ -18,7 +18,7 @@ pub enum AgentState {
     Failed,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
     Running,
@@ -38,7 +38,7 @@ impl RunStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     pub input_tokens: u64,
     pub output_tokens: u64,
@@ -51,14 +51,14 @@ impl Usage {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StatusEvent {
     pub agent: Option<String>,
     pub state: AgentState,
     pub detail: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PlanSource {
     Orchestrator,
@@ -66,7 +66,7 @@ pub enum PlanSource {
     Request,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PlanEvent {
     pub agents: Vec<String>,
     pub reasoning: String,
@@ -86,7 +86,7 @@ pub struct PlanEvent {
     pub stages: Vec<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StreamStartEvent {
     pub agent: String,
     pub model: String,
@@ -95,13 +95,13 @@ pub struct StreamStartEvent {
     pub substituted_for: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TokenEvent {
     pub agent: String,
     pub text: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StreamEndEvent {
     pub agent: String,
     pub finish_reason: String,
@@ -112,7 +112,7 @@ pub struct StreamEndEvent {
     pub elapsed_ms: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ErrorEvent {
     pub agent: Option<String>,
     pub kind: ErrorKind,
@@ -120,7 +120,7 @@ pub struct ErrorEvent {
     pub status: Option<u16>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DoneEvent {
     pub status: RunStatus,
     pub output: String,
@@ -151,6 +151,24 @@ impl Event {
             Event::Error(_) => "error",
             Event::Done(_) => "done",
         }
+    }
+
+    /// The event back from its wire name and data JSON (a shared store's copy of the
+    /// log); `None` for an unknown name or data that does not fit it.
+    pub fn from_wire(name: &str, data: &str) -> Option<Event> {
+        fn parse<'a, T: Deserialize<'a>>(data: &'a str) -> Option<T> {
+            serde_json::from_str(data).ok()
+        }
+        Some(match name {
+            "status" => Event::Status(parse(data)?),
+            "plan" => Event::Plan(parse(data)?),
+            "stream_start" => Event::StreamStart(parse(data)?),
+            "token" => Event::Token(parse(data)?),
+            "stream_end" => Event::StreamEnd(parse(data)?),
+            "error" => Event::Error(parse(data)?),
+            "done" => Event::Done(parse(data)?),
+            _ => return None,
+        })
     }
 
     /// The event's data as one line of JSON (serde_json never emits raw newlines).

@@ -44,6 +44,14 @@ fn main() -> ExitCode {
         }
     };
     let code = runtime.block_on(async move {
+        if let (Some(url), Command::Serve | Command::Run { .. }) = (&config.redis_url, &command) {
+            // A store that cannot be reached at start is a configuration problem.
+            if let Err(why) = agent_mesh::store::redis::probe(url, config.ca_file.as_deref()).await
+            {
+                eprintln!("agent-mesh: MESH_REDIS_URL: {why}");
+                return 2;
+            }
+        }
         match command {
             Command::Run { task, json } => cli::run_in_terminal(config, task, json).await,
             Command::Models { provider } => {

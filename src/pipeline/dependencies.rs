@@ -3,7 +3,7 @@
 //! the team, self-dependencies and edges that would close a cycle are dropped and
 //! reported, never a failed run. Stages group the team by longest dependency depth.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 
 /// A plan may name far more edges than a team of 8 can have (a runaway model): past
@@ -31,7 +31,7 @@ impl Named {
 }
 
 /// Why an edge was left out of the graph.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DropReason {
     /// One of the two names is not a specialist of the roster.
@@ -47,7 +47,7 @@ pub enum DropReason {
 }
 
 /// An edge `agent` after `after` that the graph does not keep.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DroppedDependency {
     pub agent: String,
     pub after: String,

@@ -1,9 +1,9 @@
 //! The team: the built-in roster of SPEC §4.1 and the validated custom roster of `MESH_AGENTS` (§4.4).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AgentKind {
     Planner,

@@ -3,10 +3,11 @@
 use crate::pipeline::conversation::Conversation;
 use crate::pipeline::roster::AgentKind;
 use crate::providers::id::ProviderId;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::time::Duration;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AgentConfig {
     pub name: String,
     pub title: String,
@@ -23,7 +24,7 @@ pub struct AgentConfig {
 }
 
 /// How the team's specialists are ordered (`MESH_SCHEDULE`, or `schedule` per run).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Schedule {
     /// One after another, each with digests of every earlier one (SPEC §4.2).
@@ -50,7 +51,9 @@ impl Schedule {
     }
 }
 
-#[derive(Debug, Clone)]
+/// Serialized whole (serde derives) where a shared store keeps it, so a field added
+/// here is carried with no other change.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunConfig {
     pub provider: ProviderId,
     /// Pipeline order: planner, specialists in roster order, writer.
@@ -66,7 +69,7 @@ pub struct RunConfig {
     pub conversation: Conversation,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct CallTimeouts {
     pub first_token: Duration,
     pub idle: Duration,
@@ -96,6 +99,16 @@ impl RunConfig {
 
     fn of_kind(&self, kind: AgentKind) -> impl Iterator<Item = &AgentConfig> {
         self.agents.iter().filter(move |a| a.kind == kind)
+    }
+
+    /// The whole frozen config as JSON, for a shared store (not the snapshot's view).
+    pub fn to_stored_json(&self) -> String {
+        // Plain structs with string keys: serializing cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn from_stored_json(text: &str) -> Result<RunConfig, String> {
+        serde_json::from_str(text).map_err(|e| format!("stored run config: {e}"))
     }
 
     /// The `config` object of the run snapshot (SPEC §3).

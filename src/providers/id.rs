@@ -12,6 +12,21 @@ pub enum ProviderId {
     Offline,
 }
 
+/// Stored as its name (a shared store keeps each run's frozen config as JSON).
+impl serde::Serialize for ProviderId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ProviderId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        ProviderId::parse(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown provider {name}")))
+    }
+}
+
 impl ProviderId {
     /// Preference order when `MESH_PROVIDER` is not set (SPEC §2); offline last.
     pub const ALL: [ProviderId; 6] = [

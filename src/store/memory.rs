@@ -8,10 +8,10 @@ use super::{
     StoreLimits, MAX_RETAINED_RUNS,
 };
 use crate::events::RunStatus;
-use crate::pipeline::context::RunContext;
+use crate::pipeline::context::{EventSink, RunContext};
 use crate::pipeline::run_config::RunConfig;
 use serde_json::Value;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -23,6 +23,9 @@ pub struct MemoryStore {
     active_tx: watch::Sender<usize>,
     /// This store itself, handed to its runs so they can report their end.
     me: Weak<MemoryStore>,
+    /// Running runs that another instance streams (set by a shared store around
+    /// this one; always empty for the memory store alone).
+    watched_elsewhere: Mutex<HashSet<String>>,
 }
 
 struct Inner {
@@ -45,11 +48,23 @@ impl MemoryStore {
             limits,
             active_tx: watch::Sender::new(0),
             me: me.clone(),
+            watched_elsewhere: Mutex::new(HashSet::new()),
         })
     }
 
     /// Registers a new running run (the synchronous core of [`RunStore::create`]).
     pub fn create_run(&self, task: String, config: RunConfig) -> Result<Created, CreateError> {
+        self.create_run_with(task, config, |run| run.clone())
+    }
+
+    /// Like [`create_run`](Self::create_run), with the pipeline's events going to
+    /// the sink `sink` makes of the run (a shared store also sends them on).
+    pub fn create_run_with(
+        &self,
+        task: String,
+        config: RunConfig,
+        sink: impl FnOnce(&Arc<Run>) -> Arc<dyn EventSink>,
+    ) -> Result<Created, CreateError> {
         let run = {
             let mut inner = lock(&self.inner);
             if inner.shutting_down {
@@ -71,8 +86,29 @@ impl MemoryStore {
             run
         };
         run.arm_disconnect_timer();
-        let context = RunContext::new(&run, run.clone());
+        let context = RunContext::new(&run, sink(&run));
         Ok(Created { run, context })
+    }
+
+    /// The ids of the runs this process is executing.
+    pub fn running_ids(&self) -> Vec<String> {
+        let inner = lock(&self.inner);
+        inner
+            .runs
+            .values()
+            .filter(|r| !r.is_finished())
+            .map(|r| r.id.clone())
+            .collect()
+    }
+
+    /// Forgets a run at once (one whose creation could not be completed elsewhere).
+    pub fn discard(&self, id: &str) {
+        self.evict(id);
+    }
+
+    /// Which running runs are watched through other instances.
+    pub fn set_watched_elsewhere(&self, ids: HashSet<String>) {
+        *lock(&self.watched_elsewhere) = ids;
     }
 
     pub fn get_run(&self, id: &str) -> Option<Arc<Run>> {
@@ -107,6 +143,10 @@ impl RunOwner for MemoryStore {
 
     fn disconnect_grace(&self) -> Duration {
         self.limits.disconnect_grace
+    }
+
+    fn watched_elsewhere(&self, id: &str) -> bool {
+        lock(&self.watched_elsewhere).contains(id)
     }
 }
 

@@ -4,6 +4,7 @@
 //! [`RunContext`](crate::pipeline::context::RunContext).
 
 pub mod memory;
+pub mod redis;
 pub mod run;
 
 pub use memory::MemoryStore;

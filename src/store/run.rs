@@ -27,6 +27,16 @@ pub trait RunOwner: Send + Sync {
     fn run_finished(&self, id: &str);
     /// How long a non-detached run may have no subscriber before it is cancelled.
     fn disconnect_grace(&self) -> Duration;
+    /// Whether another instance has stream subscribers of this run (a shared store),
+    /// so having none here does not make it unwatched.
+    fn watched_elsewhere(&self, _id: &str) -> bool {
+        false
+    }
+    /// False for a store's copy of a run that another instance executes: nothing
+    /// here can cancel it for want of subscribers.
+    fn runs_pipelines(&self) -> bool {
+        true
+    }
 }
 
 /// One run: its frozen config, event log and live state.
@@ -85,6 +95,17 @@ struct AgentSnapshot {
 
 impl Run {
     pub fn new(id: String, task: String, config: RunConfig, owner: Weak<dyn RunOwner>) -> Run {
+        Run::restore(id, task, config, SystemTime::now(), owner)
+    }
+
+    /// A run created earlier (possibly by another instance), with its creation time.
+    pub fn restore(
+        id: String,
+        task: String,
+        config: RunConfig,
+        created_at: SystemTime,
+        owner: Weak<dyn RunOwner>,
+    ) -> Run {
         let agents = config
             .agents
             .iter()
@@ -109,7 +130,7 @@ impl Run {
             id,
             task,
             config: Arc::new(config),
-            created_at: SystemTime::now(),
+            created_at,
             started: Instant::now(),
             owner,
             state: Mutex::new(RunState {
@@ -141,12 +162,13 @@ impl Run {
     }
 
     /// Appends an event to the log (giving it the next seq), folds it into the
-    /// snapshot and wakes every subscriber. Events after `done` are ignored.
-    pub fn push(&self, event: Event) {
-        let finished = {
+    /// snapshot and wakes every subscriber; returns its seq. Events after `done` are
+    /// ignored (`None`).
+    pub fn push(&self, event: Event) -> Option<u64> {
+        let (finished, seq) = {
             let mut st = lock(&self.state);
             if st.status != RunStatus::Running {
-                return;
+                return None;
             }
             let seq = st.log.len() + 1;
             st.log
@@ -155,9 +177,9 @@ impl Run {
             self.notify(&mut st, seq);
             if let Event::Done(d) = &event {
                 crate::metrics::METRICS.run_finished(d.status);
-                true
+                (true, seq)
             } else {
-                false
+                (false, seq)
             }
         };
         if finished {
@@ -165,14 +187,50 @@ impl Run {
                 owner.run_finished(&self.id);
             }
         }
+        Some(seq)
+    }
+
+    /// Appends event `seq` read from a shared store's copy of the log, if it is the
+    /// next one (an event seen twice, or after a gap, is left out). Returns whether
+    /// it was logged; data that is not an event is refused too.
+    pub fn push_stored(&self, seq: u64, name: &str, data: &str) -> bool {
+        if seq != self.last_event_id() + 1 {
+            return false;
+        }
+        match Event::from_wire(name, data) {
+            Some(event) => self.push(event).is_some(),
+            None => false,
+        }
+    }
+
+    /// Sets when the run finished, as the store recorded it (a copy built after the
+    /// fact would otherwise say "now").
+    pub fn set_finished_at(&self, at: SystemTime) {
+        let mut st = lock(&self.state);
+        if st.status != RunStatus::Running {
+            st.finished_at = Some(at);
+        }
+    }
+
+    /// The writer's output so far and the totals of the finished agent calls: what
+    /// a `done` event written on the run's behalf carries.
+    pub fn partial_result(&self) -> (String, Usage, Option<f64>) {
+        let st = lock(&self.state);
+        let output = st
+            .agents
+            .iter()
+            .find(|a| a.kind == AgentKind::Writer)
+            .map(|a| a.output.clone())
+            .unwrap_or_default();
+        (output, st.usage, st.cost_usd)
     }
 
     /// The `token` event, from borrowed text: framed straight into the log, with no
     /// owned event built first. Same effect as `push(Event::Token(..))`.
-    pub fn push_token(&self, agent: &str, text: &str) {
+    pub fn push_token(&self, agent: &str, text: &str) -> Option<u64> {
         let mut st = lock(&self.state);
         if st.status != RunStatus::Running {
-            return;
+            return None;
         }
         let seq = st.log.len() + 1;
         st.log
@@ -181,6 +239,7 @@ impl Run {
             a.output.push_str(text);
         }
         self.notify(&mut st, seq);
+        Some(seq)
     }
 
     /// Wakes the stream subscribers waiting for an event, and the `watch_seq`
@@ -260,21 +319,32 @@ impl Run {
             return;
         }
         let grace = match self.owner.upgrade() {
-            Some(owner) => owner.disconnect_grace(),
-            None => return,
+            Some(owner) if owner.runs_pipelines() => owner.disconnect_grace(),
+            _ => return,
         };
         let epoch = lock(&self.state).subscriber_epoch;
         let run = Arc::downgrade(self);
         spawn_detached(async move {
-            tokio::time::sleep(grace).await;
-            if let Some(run) = run.upgrade() {
+            loop {
+                tokio::time::sleep(grace).await;
+                let Some(run) = run.upgrade() else { return };
                 let idle = {
                     let st = lock(&run.state);
                     st.subscribers == 0 && st.subscriber_epoch == epoch
                 };
-                if idle {
-                    run.cancel(&format!("no stream subscriber for {} s", grace.as_secs()));
+                if !idle || run.is_finished() {
+                    return;
                 }
+                // Watched through another instance: look again after another grace.
+                if run
+                    .owner
+                    .upgrade()
+                    .is_some_and(|o| o.watched_elsewhere(&run.id))
+                {
+                    continue;
+                }
+                run.cancel(&format!("no stream subscriber for {} s", grace.as_secs()));
+                return;
             }
         });
     }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod mock;
+pub mod redis;
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -1,0 +1,173 @@
+//! Copies of runs that other instances execute: built from the run's stream
+//! (`HGETALL` of its metadata, `XRANGE` of its events), then kept current by one
+//! task per process that blocks in `XREAD` on a dedicated connection over every
+//! running copy's stream and this instance's control stream. Subscribers read the
+//! copy, so any number of them costs the store nothing more: the fan-out happens here.
+
+use super::{keys, lock, parse_status, time_of_ms, Shared};
+use crate::pipeline::run_config::RunConfig;
+use crate::store::{Run, StoreError};
+use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long one `XREAD` waits: a new copy wakes it earlier (a control entry).
+const BLOCK: Duration = Duration::from_secs(5);
+/// At most this many entries per stream per read, so one busy run cannot starve the rest.
+const READ_COUNT: usize = 512;
+
+/// Builds this process's copy of run `id` from the store; `None` if there is none.
+pub(crate) async fn load_copy(shared: &Shared, id: &str) -> Result<Option<Arc<Run>>, StoreError> {
+    let meta: HashMap<String, String> = shared
+        .command(redis::cmd("HGETALL").arg(keys::meta(id)))
+        .await?;
+    let (Some(task), Some(config)) = (meta.get(keys::F_TASK), meta.get(keys::F_CONFIG)) else {
+        return Ok(None);
+    };
+    let config = RunConfig::from_stored_json(config).map_err(StoreError)?;
+    let created_ms = meta
+        .get(keys::F_CREATED_MS)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let run = Arc::new(Run::restore(
+        id.to_string(),
+        task.clone(),
+        config,
+        time_of_ms(created_ms),
+        shared.copy_owner(),
+    ));
+    let entries: StreamRangeReply = shared
+        .command(redis::cmd("XRANGE").arg(keys::events(id)).arg("-").arg("+"))
+        .await?;
+    apply_entries(&run, &entries.ids);
+    if let Some(ms) = meta
+        .get(keys::F_FINISHED_MS)
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        run.set_finished_at(time_of_ms(ms));
+    }
+    let status = meta.get(keys::F_STATUS).map(|s| parse_status(s));
+    // Two requests may build a copy at once: the first one kept wins.
+    let (run, is_new) = {
+        let mut copies = lock(&shared.copies);
+        match copies.get(id) {
+            Some(existing) => (existing.clone(), false),
+            None => {
+                copies.insert(id.to_string(), run.clone());
+                (run, true)
+            }
+        }
+    };
+    if is_new && !run.is_finished() && status.is_some() {
+        // The reader is blocked on the streams it knew: wake it to add this one.
+        let _ = shared
+            .send_control(&shared.instance, &[(keys::F_KIND, keys::KIND_WAKE)])
+            .await;
+    }
+    Ok(Some(run))
+}
+
+/// Appends the entries that continue the copy's log, in order.
+fn apply_entries(run: &Run, entries: &[StreamId]) {
+    for entry in entries {
+        let Some(seq) = keys::seq_of(&entry.id) else {
+            continue;
+        };
+        let (Some(name), Some(data)) = (text(entry, keys::F_EVENT), text(entry, keys::F_DATA))
+        else {
+            continue;
+        };
+        run.push_stored(seq, &name, &data);
+    }
+}
+
+fn text(entry: &StreamId, field: &str) -> Option<String> {
+    entry
+        .map
+        .get(field)
+        .and_then(|v| redis::from_redis_value::<String>(v.clone()).ok())
+}
+
+/// Follows every running copy and this instance's control stream until the process ends.
+pub(crate) async fn run(shared: Arc<Shared>) {
+    let control = keys::control(&shared.instance);
+    // The control stream is this process's own (its id is new each start): read it all.
+    let mut control_last = "0-0".to_string();
+    let mut conn = None;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let c = match &mut conn {
+            Some(c) => c,
+            None => match shared.connector.dedicated(BLOCK).await {
+                Ok(c) => {
+                    backoff = Duration::from_millis(100);
+                    conn.insert(c)
+                }
+                Err(_) => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                    continue;
+                }
+            },
+        };
+        let followed: Vec<Arc<Run>> = lock(&shared.copies)
+            .values()
+            .filter(|r| !r.is_finished())
+            .cloned()
+            .collect();
+        let mut cmd = redis::cmd("XREAD");
+        cmd.arg("COUNT")
+            .arg(READ_COUNT)
+            .arg("BLOCK")
+            .arg(BLOCK.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(&control);
+        for run in &followed {
+            cmd.arg(keys::events(&run.id));
+        }
+        cmd.arg(&control_last);
+        for run in &followed {
+            cmd.arg(keys::entry_id(run.last_event_id()));
+        }
+        let reply: Option<StreamReadReply> = match cmd.query_async(c).await {
+            Ok(r) => r,
+            Err(e) => {
+                crate::log_debug!(
+                    "run store: follower read failed: {}",
+                    shared.connector.error(&e).0
+                );
+                conn = None;
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+                continue;
+            }
+        };
+        let Some(reply) = reply else { continue };
+        for stream in reply.keys {
+            if stream.key == control {
+                if let Some(last) = stream.ids.last() {
+                    control_last = last.id.clone();
+                }
+                for entry in &stream.ids {
+                    handle_control(&shared, entry);
+                }
+            } else if let Some(run) = followed.iter().find(|r| keys::events(&r.id) == stream.key) {
+                apply_entries(run, &stream.ids);
+            }
+        }
+    }
+}
+
+fn handle_control(shared: &Shared, entry: &StreamId) {
+    if text(entry, keys::F_KIND).as_deref() != Some(keys::KIND_CANCEL) {
+        return;
+    }
+    let Some(id) = text(entry, keys::F_RUN) else {
+        return;
+    };
+    let reason = text(entry, keys::F_REASON).unwrap_or_else(|| "cancelled".to_string());
+    if let Some(run) = shared.local.get_run(&id) {
+        run.cancel(&reason);
+    }
+}

@@ -1,0 +1,177 @@
+//! Liveness across instances, once a second: the instance running a pipeline renews
+//! a short lease on each of its runs; an instance with subscribers of another's run
+//! says so (so the owner does not cancel it for want of local subscribers); and an
+//! instance following a run whose lease lapsed ends it `failed` in the run's own
+//! stream. That write is guarded by the stream itself: it uses the exact next entry
+//! id, which only one writer can take.
+
+use super::{keys, lock, writer::unix_ms, Shared};
+use crate::events::{DoneEvent, ErrorEvent, Event, RunStatus};
+use crate::providers::error::ErrorKind;
+use crate::store::Run;
+use redis::Value;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// How long a lease lasts unless renewed; renewed every [`TICK`].
+pub(crate) const LEASE_TTL: Duration = Duration::from_secs(3);
+const TICK: Duration = Duration::from_secs(1);
+/// A lease found missing this many ticks in a row means its holder is gone (one
+/// miss could be a run whose owner has just finished it).
+const MISSES_TO_TAKE_OVER: u32 = 2;
+/// A pipeline whose events cannot be written for this long ends `failed`.
+const OUTAGE_BOUND: Duration = Duration::from_secs(30);
+pub(crate) const STOPPED_MESSAGE: &str = "the instance running it stopped";
+
+pub(crate) async fn run(shared: Arc<Shared>) {
+    let mut misses: HashMap<String, u32> = HashMap::new();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if shared
+            .writer
+            .failing_for()
+            .is_some_and(|d| d >= OUTAGE_BOUND)
+        {
+            for id in shared.local.running_ids() {
+                if let Some(run) = shared.local.get_run(&id) {
+                    shared.fail_local(&run, "the run store is unreachable");
+                }
+            }
+        }
+        if let Err(e) = renew_and_check(&shared, &mut misses).await {
+            crate::log_debug!("run store: lease check failed: {}", e.0);
+        }
+    }
+}
+
+async fn renew_and_check(
+    shared: &Shared,
+    misses: &mut HashMap<String, u32>,
+) -> Result<(), crate::store::StoreError> {
+    let owned = shared.local.running_ids();
+    let copies: Vec<Arc<Run>> = lock(&shared.copies)
+        .values()
+        .filter(|r| !r.is_finished())
+        .cloned()
+        .collect();
+    if owned.is_empty() && copies.is_empty() {
+        misses.clear();
+        return Ok(());
+    }
+    let ttl_ms = LEASE_TTL.as_millis() as u64;
+    let mut pipe = redis::pipe();
+    for id in &owned {
+        pipe.cmd("SET")
+            .arg(keys::lease(id))
+            .arg(&shared.instance)
+            .arg("PX")
+            .arg(ttl_ms)
+            .ignore()
+            .exists(keys::watched(id));
+    }
+    for run in &copies {
+        if run.subscriber_count() > 0 {
+            pipe.cmd("SET")
+                .arg(keys::watched(&run.id))
+                .arg(&shared.instance)
+                .arg("PX")
+                .arg(ttl_ms)
+                .ignore();
+        }
+        pipe.exists(keys::lease(&run.id));
+    }
+    let answers: Vec<Value> = shared.pipeline(&pipe).await?;
+    let mut answers = answers
+        .into_iter()
+        .map(|v| redis::from_redis_value::<bool>(v).unwrap_or(true));
+    let watched: HashSet<String> = owned
+        .iter()
+        .filter(|_| answers.next().unwrap_or(false))
+        .cloned()
+        .collect();
+    shared.local.set_watched_elsewhere(watched);
+    let mut still_missing = HashMap::new();
+    for run in &copies {
+        if answers.next().unwrap_or(true) {
+            continue;
+        }
+        let n = misses.get(&run.id).copied().unwrap_or(0) + 1;
+        if n >= MISSES_TO_TAKE_OVER {
+            take_over(shared, run).await?;
+        } else {
+            still_missing.insert(run.id.clone(), n);
+        }
+    }
+    *misses = still_missing;
+    Ok(())
+}
+
+/// Ends a run whose instance is gone: `error` then `done` `failed`, written at the
+/// entry ids right after the last event this copy has. If another instance (or a
+/// late write of the owner) took that id first, nothing is written: the copy
+/// catches up and is checked again.
+async fn take_over(shared: &Shared, run: &Run) -> Result<(), crate::store::StoreError> {
+    let last = run.last_event_id();
+    let (output, usage, cost_usd) = run.partial_result();
+    let error = Event::Error(ErrorEvent {
+        agent: None,
+        kind: ErrorKind::Network,
+        message: STOPPED_MESSAGE.to_string(),
+        status: None,
+    });
+    let elapsed_ms = SystemTime::now()
+        .duration_since(run.created_at)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let done = Event::Done(DoneEvent {
+        status: RunStatus::Failed,
+        output,
+        usage,
+        cost_usd,
+        elapsed_ms,
+    });
+    let events = keys::events(&run.id);
+    let claimed: Result<String, _> = shared
+        .command(
+            redis::cmd("XADD")
+                .arg(&events)
+                .arg(keys::entry_id(last + 1))
+                .arg(keys::F_EVENT)
+                .arg(error.name())
+                .arg(keys::F_DATA)
+                .arg(error.data_json()),
+        )
+        .await;
+    if claimed.is_err() {
+        return Ok(());
+    }
+    let meta = keys::meta(&run.id);
+    let ttl = shared.limits.run_ttl.as_secs().max(1) as i64;
+    let mut pipe = redis::pipe();
+    pipe.cmd("XADD")
+        .arg(&events)
+        .arg(keys::entry_id(last + 2))
+        .arg(keys::F_EVENT)
+        .arg(done.name())
+        .arg(keys::F_DATA)
+        .arg(done.data_json())
+        .ignore()
+        .hset_multiple(
+            &meta,
+            &[
+                (keys::F_STATUS, RunStatus::Failed.as_str().to_string()),
+                (keys::F_FINISHED_MS, unix_ms(SystemTime::now()).to_string()),
+            ],
+        )
+        .ignore()
+        .expire(&events, ttl)
+        .ignore()
+        .expire(&meta, ttl)
+        .ignore();
+    shared.pipeline::<()>(&pipe).await?;
+    crate::log_info!("run {}: ended failed ({STOPPED_MESSAGE})", run.id);
+    Ok(())
+}

@@ -1,0 +1,442 @@
+//! The run store on Redis Streams (`MESH_REDIS_URL`): runs that survive restarts and
+//! are shared by several instances.
+//!
+//! The instance that starts a run executes its pipeline and keeps the run in its
+//! local [`MemoryStore`] as the memory store does (its subscribers read the local
+//! log); the events also go to the run's stream, batched ([`writer`]). Any other
+//! instance asked for the run builds a local copy from the stream and keeps it
+//! current with one blocking reader for all the runs it follows ([`follower`]). The
+//! running instance holds a lease on each of its runs; when a lease lapses, another
+//! instance ends the run `failed` ([`lease`]). Keys are in [`keys`].
+
+pub mod conn;
+pub mod follower;
+pub mod keys;
+pub mod lease;
+pub mod url;
+pub mod writer;
+
+pub use url::RedisUrl;
+
+use super::run::{Run, RunOwner};
+use super::{
+    cut_chars, lock, spawn_detached, BoxFuture, CancelOutcome, CreateError, Created, MemoryStore,
+    RunStore, StoreError, StoreLimits, MAX_RETAINED_RUNS,
+};
+use crate::events::{DoneEvent, Event, RunStatus, Usage};
+use crate::pipeline::context::EventSink;
+use crate::pipeline::run_config::RunConfig;
+use conn::Connector;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use writer::{unix_ms, RedisSink, Writer};
+
+/// A finished copy of another instance's run is dropped from memory after this long;
+/// the stream still has it.
+const FINISHED_COPY_KEPT: Duration = Duration::from_secs(60);
+/// Control streams of instances are short and expire when nobody writes to them.
+const CONTROL_MAXLEN: usize = 256;
+const CONTROL_TTL_SECS: i64 = 3600;
+/// Events are written on shutdown for at most this long after the last pipeline ends.
+const SHUTDOWN_FLUSH_BOUND: Duration = Duration::from_secs(5);
+
+pub struct RedisStore {
+    shared: Arc<Shared>,
+}
+
+/// What the store's tasks share.
+pub(crate) struct Shared {
+    pub connector: Arc<Connector>,
+    /// This process's id among the instances (random, per start).
+    pub instance: String,
+    /// The runs this process executes.
+    pub local: Arc<MemoryStore>,
+    pub writer: Arc<Writer>,
+    /// This process's copies of runs other instances execute (or executed).
+    pub copies: Mutex<HashMap<String, Arc<Run>>>,
+    pub limits: StoreLimits,
+    me: Weak<Shared>,
+}
+
+impl RedisStore {
+    /// Opens the client and starts the store's tasks (call inside the runtime). No
+    /// connection is made yet: see [`probe`] for the startup check.
+    pub fn start(
+        url: &RedisUrl,
+        ca_file: Option<&Path>,
+        limits: StoreLimits,
+    ) -> Result<Arc<RedisStore>, String> {
+        let connector = Arc::new(Connector::new(url, ca_file)?);
+        let shared = Arc::new_cyclic(|me| Shared {
+            connector: connector.clone(),
+            instance: crate::ids::new_run_id(),
+            local: MemoryStore::new(limits),
+            writer: Writer::new(limits.run_ttl),
+            copies: Mutex::new(HashMap::new()),
+            limits,
+            me: me.clone(),
+        });
+        tokio::spawn(shared.writer.clone().run(connector));
+        tokio::spawn(follower::run(shared.clone()));
+        tokio::spawn(lease::run(shared.clone()));
+        Ok(Arc::new(RedisStore { shared }))
+    }
+}
+
+/// Connects once and pings: the startup check behind "exit 2 naming MESH_REDIS_URL".
+pub async fn probe(url: &RedisUrl, ca_file: Option<&Path>) -> Result<(), String> {
+    let connector = Connector::new(url, ca_file)?;
+    connector.ping().await.map_err(|e| e.0)
+}
+
+impl Shared {
+    /// Runs a command on the shared connection; an I/O failure resets it.
+    pub(crate) async fn command<T: redis::FromRedisValue>(
+        &self,
+        cmd: &redis::Cmd,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.connector.commands().await?;
+        cmd.query_async(&mut conn)
+            .await
+            .map_err(|e| self.failed(&e))
+    }
+
+    pub(crate) async fn pipeline<T: redis::FromRedisValue>(
+        &self,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.connector.commands().await?;
+        pipe.query_async(&mut conn)
+            .await
+            .map_err(|e| self.failed(&e))
+    }
+
+    fn failed(&self, e: &redis::RedisError) -> StoreError {
+        if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
+            self.connector.reset();
+        }
+        self.connector.error(e)
+    }
+
+    /// Sends a control entry to an instance's control stream.
+    pub(crate) async fn send_control(
+        &self,
+        instance: &str,
+        fields: &[(&str, &str)],
+    ) -> Result<(), StoreError> {
+        let key = keys::control(instance);
+        let mut pipe = redis::pipe();
+        pipe.cmd("XADD")
+            .arg(&key)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(CONTROL_MAXLEN)
+            .arg("*");
+        for (k, v) in fields {
+            pipe.arg(*k).arg(*v);
+        }
+        pipe.ignore().expire(&key, CONTROL_TTL_SECS).ignore();
+        self.pipeline::<()>(&pipe).await
+    }
+
+    /// The run with this id: this process's own, its copy, or a copy built now from
+    /// the store (`None` when the store has no such run).
+    pub(crate) async fn find(&self, id: &str) -> Result<Option<Arc<Run>>, StoreError> {
+        if let Some(run) = self.local.get_run(id) {
+            return Ok(Some(run));
+        }
+        if let Some(run) = lock(&self.copies).get(id).cloned() {
+            return Ok(Some(run));
+        }
+        follower::load_copy(self, id).await
+    }
+
+    /// The owner handed to copies of other instances' runs.
+    pub(crate) fn copy_owner(&self) -> Weak<dyn RunOwner> {
+        self.me.clone()
+    }
+
+    /// Ends a run of this process that cannot reach the store any more: `error`
+    /// and `done` `failed` (queued too, so the store gets them when it is back),
+    /// then its pipeline is cancelled.
+    pub(crate) fn fail_local(&self, run: &Arc<Run>, message: &str) {
+        let sink = RedisSink::new(run, self.writer.clone());
+        let (output, usage, cost_usd) = run.partial_result();
+        sink.push(Event::Error(crate::events::ErrorEvent {
+            agent: None,
+            kind: crate::providers::error::ErrorKind::Network,
+            message: message.to_string(),
+            status: None,
+        }));
+        sink.push(Event::Done(DoneEvent {
+            status: RunStatus::Failed,
+            output,
+            usage,
+            cost_usd,
+            elapsed_ms: run.started.elapsed().as_millis() as u64,
+        }));
+        run.cancel(message);
+    }
+}
+
+/// Copies of other instances' runs: they never cancel for want of subscribers here,
+/// and once finished they are dropped after a while (the stream keeps the run).
+impl RunOwner for Shared {
+    fn run_finished(&self, id: &str) {
+        let me = self.me.clone();
+        let id = id.to_string();
+        spawn_detached(async move {
+            tokio::time::sleep(FINISHED_COPY_KEPT).await;
+            if let Some(shared) = me.upgrade() {
+                lock(&shared.copies).remove(&id);
+            }
+        });
+    }
+
+    fn disconnect_grace(&self) -> Duration {
+        self.limits.disconnect_grace
+    }
+
+    fn runs_pipelines(&self) -> bool {
+        false
+    }
+}
+
+pub(crate) fn time_of_ms(ms: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+impl RunStore for RedisStore {
+    fn limits(&self) -> StoreLimits {
+        self.shared.limits
+    }
+
+    fn create(
+        &self,
+        task: String,
+        config: RunConfig,
+    ) -> BoxFuture<'_, Result<Created, CreateError>> {
+        Box::pin(async move {
+            let shared = &self.shared;
+            if shared.writer.failing_for().is_some() {
+                return Err(CreateError::Unavailable(
+                    "the run store is unreachable".to_string(),
+                ));
+            }
+            let config_json = config.to_stored_json();
+            let writer = shared.writer.clone();
+            let created = shared.local.create_run_with(task, config, |run| {
+                Arc::new(RedisSink::new(run, writer)) as Arc<dyn EventSink>
+            })?;
+            let run = &created.run;
+            let created_ms = unix_ms(run.created_at);
+            let mut pipe = redis::pipe();
+            pipe.atomic()
+                .hset_multiple(
+                    keys::meta(&run.id),
+                    &[
+                        (keys::F_TASK, run.task.as_str()),
+                        (keys::F_CREATED_MS, created_ms.to_string().as_str()),
+                        (keys::F_CONFIG, config_json.as_str()),
+                        (keys::F_STATUS, RunStatus::Running.as_str()),
+                        (keys::F_OWNER, shared.instance.as_str()),
+                    ],
+                )
+                .ignore()
+                .zadd(keys::RUNS, &run.id, created_ms)
+                .ignore()
+                .cmd("SET")
+                .arg(keys::lease(&run.id))
+                .arg(&shared.instance)
+                .arg("PX")
+                .arg(lease::LEASE_TTL.as_millis() as u64)
+                .ignore();
+            if let Err(e) = shared.pipeline::<()>(&pipe).await {
+                // Nobody has seen the run: end it quietly and forget it.
+                run.cancel("the run store is unreachable");
+                run.push(Event::Done(DoneEvent {
+                    status: RunStatus::Failed,
+                    output: String::new(),
+                    usage: Usage::default(),
+                    cost_usd: None,
+                    elapsed_ms: 0,
+                }));
+                shared.local.discard(&run.id);
+                crate::log_warn!("run store: cannot create a run: {}", e.0);
+                return Err(CreateError::Unavailable(
+                    "the run store is unreachable".to_string(),
+                ));
+            }
+            Ok(created)
+        })
+    }
+
+    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Arc<Run>>, StoreError>> {
+        Box::pin(self.shared.find(id))
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<Value>, StoreError>> {
+        Box::pin(async move {
+            let shared = &self.shared;
+            let ids: Vec<String> = shared
+                .command(
+                    redis::cmd("ZREVRANGE")
+                        .arg(keys::RUNS)
+                        .arg(0)
+                        .arg(MAX_RETAINED_RUNS - 1),
+                )
+                .await?;
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut pipe = redis::pipe();
+            for id in &ids {
+                pipe.cmd("HMGET")
+                    .arg(keys::meta(id))
+                    .arg(keys::F_TASK)
+                    .arg(keys::F_STATUS)
+                    .arg(keys::F_CREATED_MS)
+                    .arg(keys::F_FINISHED_MS)
+                    .exists(keys::lease(id));
+            }
+            type Row = (Vec<Option<String>>, bool);
+            let rows: Vec<(Vec<Option<String>>, bool)> = {
+                let flat: Vec<redis::Value> = shared.pipeline(&pipe).await?;
+                let mut rows = Vec::with_capacity(ids.len());
+                let mut it = flat.into_iter();
+                while let (Some(meta), Some(lease)) = (it.next(), it.next()) {
+                    let row: Row = (
+                        redis::from_redis_value(meta).unwrap_or_default(),
+                        redis::from_redis_value(lease).unwrap_or(false),
+                    );
+                    rows.push(row);
+                }
+                rows
+            };
+            let mut list = Vec::with_capacity(ids.len());
+            let mut expired = Vec::new();
+            for (id, (fields, leased)) in ids.iter().zip(rows) {
+                let field = |i: usize| fields.get(i).cloned().flatten();
+                let Some(task) = field(0) else {
+                    expired.push(id.clone());
+                    continue;
+                };
+                let mut status = field(1).unwrap_or_default();
+                if let Some(run) = shared.local.get_run(id) {
+                    status = run.status().as_str().to_string();
+                } else if status == RunStatus::Running.as_str() && !leased {
+                    // Nobody holds the run: following it lets the lease check end it.
+                    let me = shared.me.clone();
+                    let id = id.clone();
+                    spawn_detached(async move {
+                        if let Some(shared) = me.upgrade() {
+                            let _ = shared.find(&id).await;
+                        }
+                    });
+                }
+                let ms = |i: usize| field(i).and_then(|v| v.parse::<u64>().ok());
+                list.push(json!({
+                    "id": id,
+                    "task": cut_chars(&task, 200),
+                    "status": status,
+                    "created_at": ms(2).map(|t| crate::clock::rfc3339(time_of_ms(t))),
+                    "finished_at": ms(3).map(|t| crate::clock::rfc3339(time_of_ms(t))),
+                }));
+            }
+            if !expired.is_empty() {
+                // Their keys expired: drop them from the list too.
+                let _: Result<(), _> = shared
+                    .command(redis::cmd("ZREM").arg(keys::RUNS).arg(&expired))
+                    .await;
+            }
+            Ok(list)
+        })
+    }
+
+    fn cancel<'a>(
+        &'a self,
+        id: &'a str,
+        reason: &'a str,
+    ) -> BoxFuture<'a, Result<Option<CancelOutcome>, StoreError>> {
+        Box::pin(async move {
+            let shared = &self.shared;
+            if let Some(run) = shared.local.get_run(id) {
+                return Ok(Some(match run.status() {
+                    RunStatus::Running => {
+                        run.cancel(reason);
+                        CancelOutcome::Cancelling
+                    }
+                    finished => CancelOutcome::Finished(finished),
+                }));
+            }
+            let (status, owner): (Option<String>, Option<String>) = shared
+                .command(
+                    redis::cmd("HMGET")
+                        .arg(keys::meta(id))
+                        .arg(keys::F_STATUS)
+                        .arg(keys::F_OWNER),
+                )
+                .await?;
+            let Some(status) = status else {
+                return Ok(None);
+            };
+            Ok(Some(match parse_status(&status) {
+                RunStatus::Running => {
+                    let owner = owner.unwrap_or_default();
+                    shared
+                        .send_control(
+                            &owner,
+                            &[
+                                (keys::F_KIND, keys::KIND_CANCEL),
+                                (keys::F_RUN, id),
+                                (keys::F_REASON, reason),
+                            ],
+                        )
+                        .await?;
+                    CancelOutcome::Cancelling
+                }
+                finished => CancelOutcome::Finished(finished),
+            }))
+        })
+    }
+
+    fn active_runs(&self) -> usize {
+        self.shared.local.active_runs()
+    }
+
+    fn counts_by_status(&self) -> [(RunStatus, usize); 4] {
+        self.shared.local.counts_by_status()
+    }
+
+    fn begin_shutdown(&self) {
+        self.shared.local.begin_shutdown();
+    }
+
+    fn is_shutting_down(&self) -> bool {
+        self.shared.local.is_shutting_down()
+    }
+
+    fn wait_idle(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            self.shared.local.wait_idle().await;
+            // The last events of the drained runs must reach the store before exit.
+            self.shared.writer.wait_flushed(SHUTDOWN_FLUSH_BOUND).await;
+        })
+    }
+
+    fn cancel_all(&self, reason: &str) {
+        self.shared.local.cancel_all(reason);
+    }
+}
+
+pub(crate) fn parse_status(s: &str) -> RunStatus {
+    match s {
+        "completed" => RunStatus::Completed,
+        "cancelled" => RunStatus::Cancelled,
+        "failed" => RunStatus::Failed,
+        _ => RunStatus::Running,
+    }
+}

@@ -1,0 +1,210 @@
+//! The write path of the instance running a pipeline: its events go to the local
+//! run first (subscribers here read them at memory speed), and are queued for Redis;
+//! one task flushes the queue as a single pipelined batch of `XADD`s per wake-up, so
+//! a burst of tokens costs one round trip, not one each. While Redis is unreachable
+//! the queue keeps everything, and the batch is sent again once it is back: an entry
+//! that did arrive the first time is refused as a duplicate id, so nothing is
+//! stored twice.
+
+use super::conn::Connector;
+use super::keys;
+use crate::events::{Event, RunStatus};
+use crate::pipeline::context::EventSink;
+use crate::store::{lock, Run};
+use redis::Value;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::{watch, Notify};
+
+/// One event waiting to be written.
+struct Pending {
+    run: Arc<str>,
+    seq: u64,
+    name: &'static str,
+    data: String,
+    /// Set on `done`: the run's metadata and expiry are written with it.
+    finished: Option<RunStatus>,
+}
+
+pub(crate) struct Writer {
+    queue: Mutex<Vec<Pending>>,
+    wake: Notify,
+    /// Events queued or being written; shutdown waits for zero.
+    unflushed_tx: watch::Sender<usize>,
+    /// When the oldest unwritten batch first failed (`None` while writes succeed).
+    failing_since: Mutex<Option<Instant>>,
+    run_ttl: Duration,
+}
+
+impl Writer {
+    pub fn new(run_ttl: Duration) -> Arc<Writer> {
+        Arc::new(Writer {
+            queue: Mutex::new(Vec::new()),
+            wake: Notify::new(),
+            unflushed_tx: watch::Sender::new(0),
+            failing_since: Mutex::new(None),
+            run_ttl,
+        })
+    }
+
+    fn enqueue(&self, p: Pending) {
+        lock(&self.queue).push(p);
+        self.unflushed_tx.send_modify(|n| *n += 1);
+        self.wake.notify_one();
+    }
+
+    /// How long writes have been failing, if they are.
+    pub fn failing_for(&self) -> Option<Duration> {
+        lock(&self.failing_since).map(|t| t.elapsed())
+    }
+
+    /// Resolves once every queued event is written (or `bound` passed).
+    pub async fn wait_flushed(&self, bound: Duration) {
+        let mut rx = self.unflushed_tx.subscribe();
+        let _ = tokio::time::timeout(bound, rx.wait_for(|n| *n == 0)).await;
+    }
+
+    /// Writes batches until the process ends.
+    pub async fn run(self: Arc<Self>, connector: Arc<Connector>) {
+        let mut batch: Vec<Pending> = Vec::new();
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            if batch.is_empty() {
+                let queued = std::mem::take(&mut *lock(&self.queue));
+                if queued.is_empty() {
+                    self.wake.notified().await;
+                    continue;
+                }
+                batch = queued;
+            } else {
+                // Retrying: whatever came meanwhile goes in the same batch, in order.
+                batch.append(&mut lock(&self.queue));
+            }
+            match self.flush(&connector, &batch).await {
+                Ok(()) => {
+                    let n = batch.len();
+                    batch.clear();
+                    self.unflushed_tx.send_modify(|u| *u = u.saturating_sub(n));
+                    *lock(&self.failing_since) = None;
+                    backoff = Duration::from_millis(50);
+                }
+                Err(why) => {
+                    let first = {
+                        let mut since = lock(&self.failing_since);
+                        let first = since.is_none();
+                        since.get_or_insert_with(Instant::now);
+                        first
+                    };
+                    if first {
+                        crate::log_warn!("run store: writes are failing, retrying: {}", why.0);
+                    }
+                    connector.reset();
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+
+    async fn flush(
+        &self,
+        connector: &Connector,
+        batch: &[Pending],
+    ) -> Result<(), crate::store::StoreError> {
+        let mut conn = connector.commands().await?;
+        let mut pipe = redis::pipe();
+        // Per-command errors are expected (an entry already written by an earlier,
+        // interrupted attempt is refused as a duplicate id) and are not failures.
+        pipe.ignore_errors();
+        let ttl = self.run_ttl.as_secs().max(1) as i64;
+        for p in batch {
+            let events = keys::events(&p.run);
+            pipe.cmd("XADD")
+                .arg(&events)
+                .arg(keys::entry_id(p.seq))
+                .arg(keys::F_EVENT)
+                .arg(p.name)
+                .arg(keys::F_DATA)
+                .arg(&p.data);
+            if let Some(status) = p.finished {
+                let meta = keys::meta(&p.run);
+                pipe.hset_multiple(
+                    &meta,
+                    &[
+                        (keys::F_STATUS, status.as_str().to_string()),
+                        (keys::F_FINISHED_MS, unix_ms(SystemTime::now()).to_string()),
+                    ],
+                )
+                .expire(&events, ttl)
+                .expire(&meta, ttl)
+                .del(keys::lease(&p.run));
+            }
+        }
+        pipe.query_async::<Vec<Value>>(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| connector.error(&e))
+    }
+}
+
+pub(crate) fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A pipeline's events: into the local run, then queued for Redis.
+pub(crate) struct RedisSink {
+    run: Arc<Run>,
+    id: Arc<str>,
+    writer: Arc<Writer>,
+}
+
+impl RedisSink {
+    pub fn new(run: &Arc<Run>, writer: Arc<Writer>) -> RedisSink {
+        RedisSink {
+            run: run.clone(),
+            id: Arc::from(run.id.as_str()),
+            writer,
+        }
+    }
+}
+
+impl EventSink for RedisSink {
+    fn push(&self, event: Event) {
+        let name = event.name();
+        let finished = match &event {
+            Event::Done(d) => Some(d.status),
+            _ => None,
+        };
+        let data = event.data_json();
+        if let Some(seq) = self.run.push(event) {
+            self.writer.enqueue(Pending {
+                run: self.id.clone(),
+                seq,
+                name,
+                data,
+                finished,
+            });
+        }
+    }
+
+    fn push_token(&self, agent: &str, text: &str) {
+        if let Some(seq) = self.run.push_token(agent, text) {
+            // The same JSON as the token frame's data (serde escapes both alike).
+            #[derive(serde::Serialize)]
+            struct TokenData<'a> {
+                agent: &'a str,
+                text: &'a str,
+            }
+            let data = serde_json::to_string(&TokenData { agent, text }).unwrap_or_default();
+            self.writer.enqueue(Pending {
+                run: self.id.clone(),
+                seq,
+                name: "token",
+                data,
+                finished: None,
+            });
+        }
+    }
+}
