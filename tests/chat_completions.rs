@@ -421,3 +421,22 @@ fn a_client_that_disconnects_before_a_non_streamed_answer_cancels_the_run() {
     let snap = wait_finished(&server, &run_id);
     assert_eq!(snap["status"], "cancelled", "{snap}");
 }
+
+#[test]
+fn a_stream_cut_short_by_shutdown_still_ends_with_stop_and_done() {
+    let mut server = server(&[
+        ("MESH_OFFLINE_DELAY_MS", "200"),
+        ("MESH_SHUTDOWN_GRACE_SECS", "1"),
+    ]);
+    let mut s = ChunkStream::open(
+        &server,
+        &json!({"model": "agent-mesh", "stream": true, "messages": [user("Too slow to finish")]}),
+    );
+    s.next_data().unwrap();
+    server.signal("TERM");
+    let rest = s.all();
+    assert_eq!(rest.last().map(String::as_str), Some("[DONE]"), "{rest:?}");
+    let stop: Value = serde_json::from_str(&rest[rest.len() - 2]).unwrap();
+    assert_eq!(stop["choices"][0]["finish_reason"], "stop");
+    assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(0));
+}

@@ -7,6 +7,7 @@ use super::run_request::RunRequest;
 use crate::app::AppState;
 use crate::http::body::{json, Body};
 use crate::http::error::ApiError;
+use crate::http::sse::StreamCount;
 use crate::pipeline::conversation::Conversation;
 use crate::pipeline::roster::AgentKind;
 use crate::store::Run;
@@ -152,7 +153,13 @@ async fn complete(req: ChatRequest, run: Arc<Run>) -> Response<Body> {
 fn stream_response(req: ChatRequest, run: Arc<Run>) -> Response<Body> {
     let (tx, rx) = mpsc::channel(CHUNK_BUFFER);
     tokio::spawn(relay(req, run, tx));
-    let mut resp = Response::new(ChunkBody(rx).boxed());
+    let mut resp = Response::new(
+        ChunkBody {
+            chunks: rx,
+            _count: StreamCount::new(),
+        }
+        .boxed(),
+    );
     let h = resp.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -160,7 +167,12 @@ fn stream_response(req: ChatRequest, run: Arc<Run>) -> Response<Body> {
     resp
 }
 
-struct ChunkBody(mpsc::Receiver<Bytes>);
+/// The response body of a streamed completion. It counts as an open stream, so a
+/// graceful shutdown lets it deliver the run's last chunks before the process exits.
+struct ChunkBody {
+    chunks: mpsc::Receiver<Bytes>,
+    _count: StreamCount,
+}
 
 impl HttpBody for ChunkBody {
     type Data = Bytes;
@@ -171,7 +183,7 @@ impl HttpBody for ChunkBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         self.get_mut()
-            .0
+            .chunks
             .poll_recv(cx)
             .map(|b| b.map(|b| Ok(Frame::data(b))))
     }
