@@ -206,11 +206,15 @@ async fn relay(req: ChatRequest, run: Arc<Run>, tx: mpsc::Sender<Bytes>) {
         return;
     }
     let mut after = 0;
+    let mut last_error = None;
     loop {
         let (frames, last, finished) = run.frames_after(after);
         after = last;
         for frame in &frames {
             for (name, data) in parse_frames(frame) {
+                if name == "error" {
+                    last_error = data["message"].as_str().map(str::to_string);
+                }
                 if let Some(delta) = translate(&run, &name, &data) {
                     if tx.send(chunks.delta(delta, None)).await.is_err() {
                         return;
@@ -228,7 +232,17 @@ async fn relay(req: ChatRequest, run: Arc<Run>, tx: mpsc::Sender<Bytes>) {
     }
     guard.disarm();
     let snap = run.snapshot_json();
-    let mut tail = vec![chunks.delta(json!({}), Some("stop"))];
+    // A failed run ends with an error object in the stream: OpenAI's SDKs raise it
+    // as an APIError, where a plain stop would pass for a complete (empty) answer.
+    let mut tail = if snap["status"] == "failed" {
+        let message = last_error.unwrap_or_else(|| "the run failed".to_string());
+        vec![sse_data(&json!({"error": {
+            "message": format!("the team could not finish: {message}"),
+            "type": "server_error", "param": null, "code": "run_failed",
+        }}))]
+    } else {
+        vec![chunks.delta(json!({}), Some("stop"))]
+    };
     if req.include_usage {
         tail.push(sse_data(&json!({
             "id": chunks.id, "object": "chat.completion.chunk", "created": chunks.created,
