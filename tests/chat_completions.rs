@@ -476,3 +476,16 @@ fn a_run_that_fails_ends_the_stream_with_an_error_object() {
     assert_eq!(r.status, 500, "{}", r.text());
     assert_eq!(r.json()["error"]["type"], "server_error");
 }
+
+#[test]
+fn an_empty_key_in_the_list_exits_2_naming_the_variable_without_the_keys() {
+    for list in ["secret-a,,secret-b", "secret-a, "] {
+        let out = support::command(&[("MESH_API_KEYS", list)])
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(2), "{list}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("MESH_API_KEYS"), "{err}");
+        assert!(!err.contains("secret-a"), "{err}");
+    }
+}
