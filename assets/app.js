@@ -170,9 +170,36 @@ function show(session) {
     $('run-task').textContent = session.task;
     safeSet(CURRENT_KEY, session.id);
     if (location.hash !== `#run/${session.id}`) history.replaceState(null, '', `#run/${session.id}`);
+    // Only a follow-up has a thread beyond itself; a first question needs no fetch.
+    if (session.parent) loadThread(session.id);
+    else $('thread').hidden = true;
   }
   updateButtons();
   markCurrentInLists();
+}
+
+/** The conversation the shown run belongs to, from its snapshot's `thread`. */
+let threadTicket = 0;
+async function loadThread(id) {
+  const ticket = ++threadTicket;
+  let snap;
+  try {
+    snap = await api(`/api/runs/${encodeURIComponent(id)}`);
+  } catch {
+    return;
+  }
+  if (ticket !== threadTicket || state.current?.id !== id) return;
+  const thread = Array.isArray(snap.thread) ? snap.thread : [];
+  $('thread').hidden = thread.length < 2;
+  $('thread-list').replaceChildren(
+    ...thread.map((t) => {
+      const label = t.task ? t.task.replace(/\s+/g, ' ').slice(0, 80) : '(no longer on the server)';
+      if (t.id === id) return h('li', { className: 'thread-item', 'aria-current': 'true' }, h('span', { text: label }));
+      const b = h('button', { className: 'btn btn-link thread-link', type: 'button', text: label, disabled: !t.task });
+      b.addEventListener('click', () => openRun(t.id));
+      return h('li', { className: 'thread-item' }, b);
+    }),
+  );
 }
 
 function track(session) {
@@ -202,16 +229,7 @@ async function startRun() {
   runButton.disabled = true;
   runButton.querySelector('span').textContent = 'Starting…';
   try {
-    const body = { task, ...state.settings.runOptions() };
-    const res = await api('/api/run', { method: 'POST', body: JSON.stringify(body) });
-    const session = new RunSession(res.id, state.roster, task);
-    session.config = null;
-    track(session);
-    show(session);
-    session.follow();
-    announce('Run started.');
-    refreshRecent();
-    $('run-view').scrollIntoView({ block: 'start', behavior: window.matchMedia('(prefers-reduced-motion: reduce)').matches ? 'auto' : 'smooth' });
+    await launch(task, null);
   } catch (e) {
     let message = e.message;
     if (e.field && /^(provider|models)/.test(e.field)) message += ' Check the provider and models in Settings.';
@@ -220,6 +238,48 @@ async function startRun() {
     runButton.disabled = false;
     runButton.querySelector('span').textContent = 'Run the team';
     updateButtons();
+  }
+}
+
+/** Starts a run (a follow-up of `parent` when given) and shows it. */
+async function launch(task, parent) {
+  const body = { task, ...state.settings.runOptions() };
+  if (parent) body.parent = parent;
+  const res = await api('/api/run', { method: 'POST', body: JSON.stringify(body) });
+  const session = new RunSession(res.id, state.roster, task);
+  session.config = null;
+  session.parent = parent;
+  track(session);
+  show(session);
+  session.follow();
+  announce(parent ? 'Follow-up started.' : 'Run started.');
+  refreshRecent();
+  $('run-view').scrollIntoView({ block: 'start', behavior: window.matchMedia('(prefers-reduced-motion: reduce)').matches ? 'auto' : 'smooth' });
+}
+
+async function askFollowUp() {
+  const parent = state.current;
+  const box = $('follow-up');
+  const error = $('follow-up-error');
+  const task = box.value.trim();
+  if (!parent || parent.status !== 'completed') return;
+  if (!task) {
+    error.textContent = 'Write the follow-up question first.';
+    error.hidden = false;
+    box.focus();
+    return;
+  }
+  error.hidden = true;
+  const button = $('follow-up-button');
+  button.disabled = true;
+  try {
+    await launch(task, parent.id);
+    box.value = '';
+  } catch (e) {
+    error.textContent = e.message;
+    error.hidden = false;
+  } finally {
+    button.disabled = false;
   }
 }
 
@@ -247,6 +307,7 @@ async function openRun(id, { quiet = false } = {}) {
   }
   if (ticket !== state.opening) return;
   const session = state.sessions.get(id) || RunSession.fromSnapshot(snap, state.roster);
+  session.parent = snap.parent || null;
   track(session);
   show(session);
   // Render from the snapshot, then stream only what came after it.
@@ -276,6 +337,8 @@ function updateButtons() {
   cancel.disabled = !running || cancelling;
   cancel.querySelector('span').textContent = cancelling ? 'Cancelling…' : 'Cancel';
   document.body.dataset.runState = s ? s.status : 'none';
+  // A follow-up answers a finished deliverable, so the box shows once there is one.
+  $('follow-up-form').hidden = s?.status !== 'completed';
   const mark = { running: '● ', completed: '✓ ', cancelled: '■ ', failed: '✕ ' }[s?.status] || '';
   const task = s ? s.task.replace(/\s+/g, ' ').slice(0, 48) : '';
   document.title = s ? `${mark}${task}${s.task.length > 48 ? '…' : ''} · agent-mesh` : 'agent-mesh';
@@ -306,6 +369,16 @@ function wireComposer() {
       task.focus();
     });
   }
+  $('follow-up-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    askFollowUp();
+  });
+  $('follow-up').addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      askFollowUp();
+    }
+  });
   $('reuse-task').addEventListener('click', () => {
     if (!state.current) return;
     task.value = state.current.task;
@@ -395,12 +468,36 @@ function showHistoryStatus(text) {
 
 const STATUS_WORDS = { running: 'running', completed: 'completed', cancelled: 'cancelled', failed: 'failed' };
 
+/**
+ * Runs grouped by conversation: each first question (newest first), then its
+ * follow-ups in the order they were asked, marked with their depth.
+ */
+function groupByThread(runs) {
+  const ids = new Set(runs.map((r) => r.id));
+  const children = new Map();
+  for (const r of runs) {
+    if (r.parent && ids.has(r.parent)) {
+      if (!children.has(r.parent)) children.set(r.parent, []);
+      children.get(r.parent).push(r);
+    }
+  }
+  const out = [];
+  const visit = (r, depth) => {
+    out.push({ ...r, depth });
+    const kids = (children.get(r.id) || []).slice().sort((a, b) => (a.created_at < b.created_at ? -1 : 1));
+    for (const k of kids) visit(k, depth + 1);
+  };
+  for (const r of runs) if (!(r.parent && ids.has(r.parent))) visit(r, 0);
+  return out;
+}
+
 function runItem(run) {
+  const follow = run.depth > 0;
   const button = h(
     'button',
-    { className: 'run-item', type: 'button', dataset: { runId: run.id } },
+    { className: follow ? 'run-item run-item-follow' : 'run-item', type: 'button', dataset: { runId: run.id } },
     h('span', { className: `run-dot run-dot-${run.status}`, 'aria-hidden': 'true' }),
-    h('span', { className: 'run-item-task', text: run.task || '(no task)' }),
+    h('span', { className: 'run-item-task', text: `${follow ? '↳ ' : ''}${run.task || '(no task)'}` }),
     h(
       'span',
       { className: 'run-item-meta' },
@@ -414,7 +511,7 @@ function runItem(run) {
     openRun(run.id);
     $('run-view').scrollIntoView({ block: 'start' });
   });
-  return h('li', {}, button);
+  return h('li', follow ? { className: 'run-follow', dataset: { depth: String(Math.min(run.depth, 4)) } } : {}, button);
 }
 
 function markCurrentInLists() {
@@ -436,8 +533,9 @@ async function refreshRecent() {
   }
   if (ticket !== recentTicket || !Array.isArray(runs)) return;
   showHistoryStatus(runs.length ? '' : 'No runs yet. Start one from the task box.');
-  $('history-list').replaceChildren(...runs.map(runItem));
-  $('recent-inline-list').replaceChildren(...runs.slice(0, 5).map(runItem));
+  const grouped = groupByThread(runs);
+  $('history-list').replaceChildren(...grouped.map(runItem));
+  $('recent-inline-list').replaceChildren(...grouped.slice(0, 5).map(runItem));
   $('recent-inline').hidden = runs.length === 0;
   markCurrentInLists();
 }

@@ -421,3 +421,71 @@ fn a_client_that_disconnects_before_a_non_streamed_answer_cancels_the_run() {
     let snap = wait_finished(&server, &run_id);
     assert_eq!(snap["status"], "cancelled", "{snap}");
 }
+
+#[test]
+fn a_stream_cut_short_by_shutdown_still_ends_with_stop_and_done() {
+    let mut server = server(&[
+        ("MESH_OFFLINE_DELAY_MS", "200"),
+        ("MESH_SHUTDOWN_GRACE_SECS", "1"),
+    ]);
+    let mut s = ChunkStream::open(
+        &server,
+        &json!({"model": "agent-mesh", "stream": true, "messages": [user("Too slow to finish")]}),
+    );
+    s.next_data().unwrap();
+    server.signal("TERM");
+    let rest = s.all();
+    assert_eq!(rest.last().map(String::as_str), Some("[DONE]"), "{rest:?}");
+    let stop: Value = serde_json::from_str(&rest[rest.len() - 2]).unwrap();
+    assert_eq!(stop["choices"][0]["finish_reason"], "stop");
+    assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(0));
+}
+
+#[test]
+fn a_run_that_fails_ends_the_stream_with_an_error_object() {
+    let mock = MockProvider::start(|_, _| Reply::error(401, r#"{"error":{"message":"bad key"}}"#));
+    let base = mock.url("/v1");
+    let server = server(&[("CUSTOM_BASE_URL", &base)]);
+    let datas = ChunkStream::open(
+        &server,
+        &json!({"model": "agent-mesh/researcher", "stream": true, "messages": [user("x")]}),
+    )
+    .all();
+    assert_eq!(
+        datas.last().map(String::as_str),
+        Some("[DONE]"),
+        "{datas:?}"
+    );
+    let err: Value = serde_json::from_str(&datas[datas.len() - 2]).unwrap();
+    assert_eq!(err["error"]["code"], "run_failed", "{err}");
+    assert!(err["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("could not finish"));
+    assert!(
+        !datas
+            .iter()
+            .any(|d| d.contains("\"finish_reason\":\"stop\"")),
+        "{datas:?}"
+    );
+    // Non-streaming, the same failure is an error response, not an empty answer.
+    let r = post(
+        &server,
+        &json!({"model": "agent-mesh/researcher", "messages": [user("x")]}),
+    );
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert_eq!(r.json()["error"]["type"], "server_error");
+}
+
+#[test]
+fn an_empty_key_in_the_list_exits_2_naming_the_variable_without_the_keys() {
+    for list in ["secret-a,,secret-b", "secret-a, "] {
+        let out = support::command(&[("MESH_API_KEYS", list)])
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(2), "{list}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("MESH_API_KEYS"), "{err}");
+        assert!(!err.contains("secret-a"), "{err}");
+    }
+}

@@ -7,6 +7,7 @@ use super::run_request::RunRequest;
 use crate::app::AppState;
 use crate::http::body::{json, Body};
 use crate::http::error::ApiError;
+use crate::http::sse::StreamCount;
 use crate::pipeline::conversation::Conversation;
 use crate::pipeline::roster::AgentKind;
 use crate::store::Run;
@@ -153,7 +154,13 @@ async fn complete(req: ChatRequest, run: Arc<Run>) -> Response<Body> {
 fn stream_response(req: ChatRequest, run: Arc<Run>) -> Response<Body> {
     let (tx, rx) = mpsc::channel(CHUNK_BUFFER);
     tokio::spawn(relay(req, run, tx));
-    let mut resp = Response::new(ChunkBody(rx).boxed());
+    let mut resp = Response::new(
+        ChunkBody {
+            chunks: rx,
+            _count: StreamCount::new(),
+        }
+        .boxed(),
+    );
     let h = resp.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -161,7 +168,12 @@ fn stream_response(req: ChatRequest, run: Arc<Run>) -> Response<Body> {
     resp
 }
 
-struct ChunkBody(mpsc::Receiver<Bytes>);
+/// The response body of a streamed completion. It counts as an open stream, so a
+/// graceful shutdown lets it deliver the run's last chunks before the process exits.
+struct ChunkBody {
+    chunks: mpsc::Receiver<Bytes>,
+    _count: StreamCount,
+}
 
 impl HttpBody for ChunkBody {
     type Data = Bytes;
@@ -172,7 +184,7 @@ impl HttpBody for ChunkBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         self.get_mut()
-            .0
+            .chunks
             .poll_recv(cx)
             .map(|b| b.map(|b| Ok(Frame::data(b))))
     }
@@ -195,11 +207,15 @@ async fn relay(req: ChatRequest, run: Arc<Run>, tx: mpsc::Sender<Bytes>) {
         return;
     }
     let mut after = 0;
+    let mut last_error = None;
     loop {
         let (frames, last, finished) = run.frames_after(after);
         after = last;
         for frame in &frames {
             for (name, data) in parse_frames(frame) {
+                if name == "error" {
+                    last_error = data["message"].as_str().map(str::to_string);
+                }
                 if let Some(delta) = translate(&run, &name, &data) {
                     if tx.send(chunks.delta(delta, None)).await.is_err() {
                         return;
@@ -217,7 +233,17 @@ async fn relay(req: ChatRequest, run: Arc<Run>, tx: mpsc::Sender<Bytes>) {
     }
     guard.disarm();
     let snap = run.snapshot_json();
-    let mut tail = vec![chunks.delta(json!({}), Some("stop"))];
+    // A failed run ends with an error object in the stream: OpenAI's SDKs raise it
+    // as an APIError, where a plain stop would pass for a complete (empty) answer.
+    let mut tail = if snap["status"] == "failed" {
+        let message = last_error.unwrap_or_else(|| "the run failed".to_string());
+        vec![sse_data(&json!({"error": {
+            "message": format!("the team could not finish: {message}"),
+            "type": "server_error", "param": null, "code": "run_failed",
+        }}))]
+    } else {
+        vec![chunks.delta(json!({}), Some("stop"))]
+    };
     if req.include_usage {
         tail.push(sse_data(&json!({
             "id": chunks.id, "object": "chat.completion.chunk", "created": chunks.created,

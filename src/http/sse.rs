@@ -35,10 +35,12 @@ pub static ACTIVE_STREAMS: AtomicUsize = AtomicUsize::new(0);
 /// Woken whenever a stream ends, so shutdown can wait for the last one without polling.
 static STREAM_ENDED: Notify = Notify::const_new();
 
-struct StreamCount;
+/// Held by every open event stream (this module's and `/v1`'s chunk streams), so
+/// shutdown waits for them all.
+pub(crate) struct StreamCount;
 
 impl StreamCount {
-    fn new() -> StreamCount {
+    pub(crate) fn new() -> StreamCount {
         ACTIVE_STREAMS.fetch_add(1, Ordering::Relaxed);
         StreamCount
     }
