@@ -14,7 +14,7 @@ use crate::store::Run;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::{Body as HttpBody, Frame};
-use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use hyper::header::CONTENT_TYPE;
 use hyper::{HeaderMap, Response, StatusCode};
 use serde_json::{json, Value};
 use std::convert::Infallible;
@@ -154,18 +154,13 @@ async fn complete(req: ChatRequest, run: Arc<Run>) -> Response<Body> {
 fn stream_response(req: ChatRequest, run: Arc<Run>) -> Response<Body> {
     let (tx, rx) = mpsc::channel(CHUNK_BUFFER);
     tokio::spawn(relay(req, run, tx));
-    let mut resp = Response::new(
+    crate::http::body::sse(
         ChunkBody {
             chunks: rx,
             _count: StreamCount::new(),
         }
         .boxed(),
-    );
-    let h = resp.headers_mut();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    resp
+    )
 }
 
 /// The response body of a streamed completion. It counts as an open stream, so a

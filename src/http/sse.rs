@@ -12,7 +12,6 @@ use crate::store::{LogPoll, Run, SubscriberGuard};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::{Body as HttpBody, Frame};
-use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::Response;
 use serde_json::json;
 use std::collections::VecDeque;
@@ -86,12 +85,7 @@ pub fn stream_response(
         last_sent: Instant::now(),
         _count: StreamCount::new(),
     };
-    let mut resp = Response::new(stream.boxed());
-    let h = resp.headers_mut();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    resp
+    super::body::sse(stream.boxed())
 }
 
 /// One subscriber's response body. Dropping it (the stream ended, or hyper saw the
