@@ -169,6 +169,9 @@ pub struct Config {
     pub api_keys: Vec<Secret>,
     /// `MESH_REDIS_URL`: the shared run store; `None` keeps runs in memory.
     pub redis_url: Option<crate::store::redis::RedisUrl>,
+    /// `MESH_REDIS_OUTAGE_SECS` (default 30 s): how long a running pipeline keeps its
+    /// events buffered while Redis is unreachable before it ends `failed`.
+    pub redis_outage: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -392,6 +395,7 @@ impl Config {
                 ),
                 None => None,
             },
+            redis_outage: secs(&get, "MESH_REDIS_OUTAGE_SECS", 30, 1)?,
         })
     }
 }
@@ -594,6 +598,7 @@ mod tests {
         let url = c.redis_url.as_ref().unwrap();
         assert!(url.is_tls());
         assert_eq!(c.run_ttl, Duration::from_secs(30 * 24 * 3600));
+        assert_eq!(c.redis_outage, Duration::from_secs(30));
         assert!(!format!("{c:?}").contains("pw-123"));
         let e = load(&[("MESH_REDIS_URL", "redis://u:pw-123@")]).unwrap_err();
         assert_eq!(e.variable, "MESH_REDIS_URL");
@@ -620,6 +625,7 @@ mod tests {
                 &[("MESH_REDIS_URL", "http://u:pw@host:6379")],
                 "MESH_REDIS_URL",
             ),
+            (&[("MESH_REDIS_OUTAGE_SECS", "0")], "MESH_REDIS_OUTAGE_SECS"),
             (&[("MESH_PROVIDER", "gemini")], "MESH_PROVIDER"),
             (&[("MESH_PROVIDER", "openai")], "MESH_PROVIDER"),
             (&[("MESH_PROVIDER", "nous")], "MESH_PROVIDER"),

@@ -319,6 +319,28 @@ impl Metrics {
         let _ = writeln!(out, "agent_mesh_active_streams {}", live.active_streams);
         header(
             &mut out,
+            "agent_mesh_store_unwritten_events",
+            "gauge",
+            "Events produced here that the shared run store has not confirmed yet.",
+        );
+        let _ = writeln!(
+            out,
+            "agent_mesh_store_unwritten_events {}",
+            live.store.unwritten_events
+        );
+        header(
+            &mut out,
+            "agent_mesh_store_writes_failing",
+            "gauge",
+            "1 while writes to the shared run store fail and are retried.",
+        );
+        let _ = writeln!(
+            out,
+            "agent_mesh_store_writes_failing {}",
+            u8::from(live.store.writes_failing)
+        );
+        header(
+            &mut out,
             "agent_mesh_tokens_relayed_total",
             "counter",
             "Model text deltas relayed, by provider.",
@@ -446,4 +468,5 @@ pub struct LiveGauges {
     pub active_runs: usize,
     pub active_streams: usize,
     pub runs_by_status: Vec<(&'static str, usize)>,
+    pub store: crate::store::StoreHealth,
 }

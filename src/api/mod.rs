@@ -28,6 +28,7 @@ pub fn metrics(state: &AppState) -> Response<Body> {
         active_runs: state.store.active_runs(),
         active_streams: crate::http::sse::ACTIVE_STREAMS.load(std::sync::atomic::Ordering::Relaxed),
         runs_by_status,
+        store: state.store.health(),
     });
     let mut resp = Response::new(crate::http::body::full(text));
     resp.headers_mut().insert(

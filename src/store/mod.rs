@@ -60,6 +60,17 @@ pub enum CancelOutcome {
     Finished(RunStatus),
 }
 
+/// How the store is doing, for `/metrics`: what an operator watches while a shared
+/// store is away.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreHealth {
+    /// Events this process's pipelines produced that the shared store has not yet
+    /// confirmed (always 0 in memory).
+    pub unwritten_events: usize,
+    /// Writes to the shared store are failing now (and being retried).
+    pub writes_failing: bool,
+}
+
 /// A run just created: the store's copy (for subscribers and snapshots) and the
 /// context its pipeline writes to.
 pub struct Created {
@@ -98,6 +109,11 @@ pub trait RunStore: Send + Sync {
 
     /// Retained runs by status, as this process knows them (for `/metrics`).
     fn counts_by_status(&self) -> [(RunStatus, usize); 4];
+
+    /// Writes not yet confirmed by a shared store; nothing to report in memory.
+    fn health(&self) -> StoreHealth {
+        StoreHealth::default()
+    }
 
     /// Stops accepting runs (`create` answers `ShuttingDown`).
     fn begin_shutdown(&self);

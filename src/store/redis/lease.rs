@@ -5,7 +5,7 @@
 //! stream. That write is guarded by the stream itself: it uses the exact next entry
 //! id, which only one writer can take.
 
-use super::{keys, lock, writer::unix_ms, Shared};
+use super::{keys, lock, parse_status, writer::unix_ms, Shared};
 use crate::events::{DoneEvent, ErrorEvent, Event, RunStatus};
 use crate::providers::error::ErrorKind;
 use crate::store::Run;
@@ -17,12 +17,14 @@ use std::time::{Duration, SystemTime};
 /// How long a lease lasts unless renewed; renewed every [`TICK`].
 pub(crate) const LEASE_TTL: Duration = Duration::from_secs(3);
 const TICK: Duration = Duration::from_secs(1);
-/// A lease found missing this many ticks in a row means its holder is gone (one
-/// miss could be a run whose owner has just finished it).
-const MISSES_TO_TAKE_OVER: u32 = 2;
-/// A pipeline whose events cannot be written for this long ends `failed`.
-const OUTAGE_BOUND: Duration = Duration::from_secs(30);
+/// A lease found missing on this many checks in a row means its holder is gone. One
+/// miss could be a run its owner has just finished; and after Redis itself was away,
+/// every lease may have lapsed at once while the owners are alive: they renew on
+/// their first tick back, so a check that failed starts the count again.
+const MISSES_TO_TAKE_OVER: u32 = 3;
 pub(crate) const STOPPED_MESSAGE: &str = "the instance running it stopped";
+pub(crate) const UNREACHABLE_MESSAGE: &str = "the run store is unreachable";
+const TAKEN_OVER_MESSAGE: &str = "another instance ended this run while it could not be reached";
 
 pub(crate) async fn run(shared: Arc<Shared>) {
     let mut misses: HashMap<String, u32> = HashMap::new();
@@ -33,15 +35,16 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         if shared
             .writer
             .failing_for()
-            .is_some_and(|d| d >= OUTAGE_BOUND)
+            .is_some_and(|d| d >= shared.outage_bound)
         {
             for id in shared.local.running_ids() {
                 if let Some(run) = shared.local.get_run(&id) {
-                    shared.fail_local(&run, "the run store is unreachable");
+                    shared.fail_local(&run, UNREACHABLE_MESSAGE);
                 }
             }
         }
         if let Err(e) = renew_and_check(&shared, &mut misses).await {
+            misses.clear();
             crate::log_debug!("run store: lease check failed: {}", e.0);
         }
     }
@@ -70,7 +73,8 @@ async fn renew_and_check(
             .arg("PX")
             .arg(ttl_ms)
             .ignore()
-            .exists(keys::watched(id));
+            .exists(keys::watched(id))
+            .hget(keys::meta(id), keys::F_STATUS);
     }
     for run in &copies {
         if run.subscriber_count() > 0 {
@@ -84,18 +88,28 @@ async fn renew_and_check(
         pipe.exists(keys::lease(&run.id));
     }
     let answers: Vec<Value> = shared.pipeline(&pipe).await?;
-    let mut answers = answers
-        .into_iter()
-        .map(|v| redis::from_redis_value::<bool>(v).unwrap_or(true));
-    let watched: HashSet<String> = owned
-        .iter()
-        .filter(|_| answers.next().unwrap_or(false))
-        .cloned()
-        .collect();
+    let mut answers = answers.into_iter();
+    let mut watched = HashSet::new();
+    for id in &owned {
+        let elsewhere = answers.next().and_then(as_bool).unwrap_or(false);
+        let status: Option<String> = answers.next().and_then(|v| redis::from_redis_value(v).ok());
+        if elsewhere {
+            watched.insert(id.clone());
+        }
+        if status.is_some_and(|s| parse_status(&s) != RunStatus::Running) {
+            // The stream already ends the run (another instance found the lease
+            // lapsed while this one was cut off): stop spending on a pipeline whose
+            // further events nobody elsewhere will read.
+            if let Some(run) = shared.local.get_run(id) {
+                crate::log_warn!("run {id}: {TAKEN_OVER_MESSAGE}");
+                run.cancel(TAKEN_OVER_MESSAGE);
+            }
+        }
+    }
     shared.local.set_watched_elsewhere(watched);
     let mut still_missing = HashMap::new();
     for run in &copies {
-        if answers.next().unwrap_or(true) {
+        if answers.next().and_then(as_bool).unwrap_or(true) {
             continue;
         }
         let n = misses.get(&run.id).copied().unwrap_or(0) + 1;
@@ -107,6 +121,10 @@ async fn renew_and_check(
     }
     *misses = still_missing;
     Ok(())
+}
+
+fn as_bool(v: Value) -> Option<bool> {
+    redis::from_redis_value(v).ok()
 }
 
 /// Ends a run whose instance is gone: `error` then `done` `failed`, written at the

@@ -21,7 +21,7 @@ pub use url::RedisUrl;
 use super::run::{Run, RunOwner};
 use super::{
     cut_chars, lock, spawn_detached, BoxFuture, CancelOutcome, CreateError, Created, MemoryStore,
-    RunStore, StoreError, StoreLimits, MAX_RETAINED_RUNS,
+    RunStore, StoreError, StoreHealth, StoreLimits, MAX_RETAINED_RUNS,
 };
 use crate::events::{DoneEvent, Event, RunStatus, Usage};
 use crate::pipeline::context::EventSink;
@@ -58,6 +58,9 @@ pub(crate) struct Shared {
     /// This process's copies of runs other instances execute (or executed).
     pub copies: Mutex<HashMap<String, Arc<Run>>>,
     pub limits: StoreLimits,
+    /// A pipeline whose events cannot be written for this long ends `failed`
+    /// (`MESH_REDIS_OUTAGE_SECS`).
+    pub outage_bound: Duration,
     me: Weak<Shared>,
 }
 
@@ -68,6 +71,7 @@ impl RedisStore {
         url: &RedisUrl,
         ca_file: Option<&Path>,
         limits: StoreLimits,
+        outage_bound: Duration,
     ) -> Result<Arc<RedisStore>, String> {
         let connector = Arc::new(Connector::new(url, ca_file)?);
         let shared = Arc::new_cyclic(|me| Shared {
@@ -77,6 +81,7 @@ impl RedisStore {
             writer: Writer::new(limits.run_ttl),
             copies: Mutex::new(HashMap::new()),
             limits,
+            outage_bound,
             me: me.clone(),
         });
         tokio::spawn(shared.writer.clone().run(connector));
@@ -223,7 +228,7 @@ impl RunStore for RedisStore {
             let shared = &self.shared;
             if shared.writer.failing_for().is_some() {
                 return Err(CreateError::Unavailable(
-                    "the run store is unreachable".to_string(),
+                    lease::UNREACHABLE_MESSAGE.to_string(),
                 ));
             }
             let config_json = config.to_stored_json();
@@ -256,7 +261,7 @@ impl RunStore for RedisStore {
                 .ignore();
             if let Err(e) = shared.pipeline::<()>(&pipe).await {
                 // Nobody has seen the run: end it quietly and forget it.
-                run.cancel("the run store is unreachable");
+                run.cancel(lease::UNREACHABLE_MESSAGE);
                 run.push(Event::Done(DoneEvent {
                     status: RunStatus::Failed,
                     output: String::new(),
@@ -267,7 +272,7 @@ impl RunStore for RedisStore {
                 shared.local.discard(&run.id);
                 crate::log_warn!("run store: cannot create a run: {}", e.0);
                 return Err(CreateError::Unavailable(
-                    "the run store is unreachable".to_string(),
+                    lease::UNREACHABLE_MESSAGE.to_string(),
                 ));
             }
             Ok(created)
@@ -409,6 +414,13 @@ impl RunStore for RedisStore {
 
     fn counts_by_status(&self) -> [(RunStatus, usize); 4] {
         self.shared.local.counts_by_status()
+    }
+
+    fn health(&self) -> StoreHealth {
+        StoreHealth {
+            unwritten_events: self.shared.writer.unwritten(),
+            writes_failing: self.shared.writer.failing_for().is_some(),
+        }
     }
 
     fn begin_shutdown(&self) {

@@ -53,6 +53,11 @@ impl Writer {
         self.wake.notify_one();
     }
 
+    /// Events queued or being written now.
+    pub fn unwritten(&self) -> usize {
+        *self.unflushed_tx.borrow()
+    }
+
     /// How long writes have been failing, if they are.
     pub fn failing_for(&self) -> Option<Duration> {
         lock(&self.failing_since).map(|t| t.elapsed())
