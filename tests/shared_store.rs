@@ -193,3 +193,135 @@ fn an_unreachable_redis_at_startup_is_exit_2_naming_the_variable() {
     assert!(err.contains("MESH_REDIS_URL"), "{err}");
     assert!(!err.contains("very-secret-pw"), "{err}");
 }
+
+/// A gauge's value in the server's `/metrics`.
+fn gauge(server: &Server, name: &str) -> u64 {
+    let text = server.get("/metrics").text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+}
+
+/// Asks for a new run until the store takes it (what a client does with the
+/// `Retry-After` of a 503); the answer to every refused attempt is checked.
+fn start_run_when_the_store_is_back(server: &Server, body: &str, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let r = server.post_json("/api/run", body);
+        if r.status == 201 {
+            return r.json()["id"].as_str().unwrap().to_string();
+        }
+        assert_eq!(r.status, 503, "{}", r.text());
+        assert_eq!(
+            r.json()["error"]["code"],
+            "store_unavailable",
+            "{}",
+            r.text()
+        );
+        assert!(Instant::now() < deadline, "the store did not come back");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn redis_going_away_mid_run_loses_nothing_and_new_runs_wait_for_it() {
+    let mut redis = RedisServer::start_durable();
+    let slow = [("MESH_OFFLINE_DELAY_MS", "25")];
+    let a = instance(&redis, &slow);
+    let b = instance(&redis, &slow);
+    let id = a.start_run(r#"{"task":"Explain how a Bloom filter works","detach":true}"#);
+    let mut on_b = b.stream(&id, &[]);
+    let mut on_a = a.stream(&id, &[]);
+    let mut seen_on_b = read_events(&mut on_b, 10);
+    read_events(&mut on_a, 10);
+
+    redis.stop();
+    let down = Instant::now();
+    // Subscribers on the running instance read its own log: the run goes on.
+    let during = read_events(&mut on_a, 40);
+    assert!(during.iter().all(|e| e.event != "error"), "{during:?}");
+    // New runs are refused with a clear code on both instances, and so is the list.
+    for server in [&a, &b] {
+        let r = server.post_json("/api/run", r#"{"task":"Not now"}"#);
+        assert_eq!(r.status, 503, "{}", r.text());
+        assert_eq!(r.json()["error"]["code"], "store_unavailable");
+        assert_eq!(r.header("retry-after"), Some("5"));
+        assert!(!r.text().contains("very-secret"), "{}", r.text());
+    }
+    assert_eq!(b.get("/api/runs").status, 503);
+    assert_eq!(gauge(&a, "agent_mesh_store_writes_failing"), 1);
+    assert!(gauge(&a, "agent_mesh_store_unwritten_events") > 0);
+    // Longer than a lease: when Redis is back every lease has lapsed, and B must
+    // still not end a run whose instance is alive.
+    std::thread::sleep(Duration::from_secs(4).saturating_sub(down.elapsed()));
+    redis.restart();
+
+    let rest = on_b.collect();
+    seen_on_b.extend(rest);
+    let done = seen_on_b.last().unwrap();
+    assert_eq!(done.event, "done", "{done:?}");
+    assert_eq!(done.data["status"], "completed", "{done:?}");
+    assert!(
+        seen_on_b.iter().all(|e| e.event != "error"),
+        "an error reached B: {:?}",
+        seen_on_b.iter().find(|e| e.event == "error")
+    );
+    for (i, e) in seen_on_b.iter().enumerate() {
+        assert_eq!(e.id, Some(i as u64 + 1), "{e:?}");
+    }
+    let whole_on_a = a.stream(&id, &[]).collect();
+    assert_eq!(whole_on_a, seen_on_b);
+    // Everything reached Redis itself: an instance started now reads it all there.
+    let c = instance(&redis, &[]);
+    assert_eq!(c.stream(&id, &[]).collect(), whole_on_a);
+    assert_eq!(gauge(&a, "agent_mesh_store_unwritten_events"), 0);
+    assert_eq!(gauge(&a, "agent_mesh_store_writes_failing"), 0);
+
+    let body = r#"{"task":"Now again"}"#;
+    for server in [&a, &b] {
+        let id = start_run_when_the_store_is_back(server, body, Duration::from_secs(10));
+        let end = server.stream(&id, &[]).collect();
+        assert_eq!(end.last().unwrap().data["status"], "completed");
+    }
+}
+
+#[test]
+fn a_pipeline_cut_off_from_redis_past_the_bound_ends_failed_and_that_end_is_stored() {
+    let mut redis = RedisServer::start_durable();
+    let a = instance(
+        &redis,
+        &[
+            ("MESH_OFFLINE_DELAY_MS", "25"),
+            ("MESH_REDIS_OUTAGE_SECS", "2"),
+        ],
+    );
+    let id = a.start_run(r#"{"task":"Summarise the CAP theorem"}"#);
+    let mut on_a = a.stream(&id, &[]);
+    read_events(&mut on_a, 10);
+    redis.stop();
+    let down = Instant::now();
+    let rest = on_a.collect();
+    let ended = down.elapsed();
+    assert!(
+        ended >= Duration::from_secs(2) && ended < Duration::from_secs(5),
+        "{ended:?}"
+    );
+    let n = rest.len();
+    assert_eq!(rest[n - 2].event, "error", "{rest:?}");
+    assert_eq!(rest[n - 2].data["message"], "the run store is unreachable");
+    assert_eq!(rest[n - 1].event, "done");
+    assert_eq!(rest[n - 1].data["status"], "failed");
+    let whole_on_a = a.stream(&id, &[]).collect();
+
+    // The end, and everything before it, is written once Redis is back.
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while gauge(&a, "agent_mesh_store_unwritten_events") > 0 {
+        assert!(Instant::now() < deadline, "A never flushed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let b = instance(&redis, &[]);
+    let snap = b.get(&format!("/api/runs/{id}")).json();
+    assert_eq!(snap["status"], "failed", "{snap}");
+    assert_eq!(b.stream(&id, &[]).collect(), whole_on_a);
+}

@@ -1,5 +1,7 @@
 //! A real `redis-server` for the tests (Debian's package): on a free port, in a
-//! temporary directory, nothing saved to disk; killed when dropped.
+//! temporary directory, killed when dropped. Nothing is saved to disk unless the
+//! server is durable (an append-only file synced on every write, as a managed Redis
+//! with persistence keeps it), which lets a test crash and restart it mid-run.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -11,10 +13,20 @@ pub struct RedisServer {
     child: Option<Child>,
     pub port: u16,
     dir: PathBuf,
+    durable: bool,
 }
 
 impl RedisServer {
     pub fn start() -> RedisServer {
+        RedisServer::launch(false)
+    }
+
+    /// A server that keeps every acknowledged write across [`stop`](Self::stop).
+    pub fn start_durable() -> RedisServer {
+        RedisServer::launch(true)
+    }
+
+    fn launch(durable: bool) -> RedisServer {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -25,6 +37,7 @@ impl RedisServer {
             child: None,
             port,
             dir,
+            durable,
         };
         server.restart();
         server
@@ -49,7 +62,12 @@ impl RedisServer {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
+            .args(["--save", ""])
+            .args(if self.durable {
+                ["--appendonly", "yes", "--appendfsync", "always"]
+            } else {
+                ["--appendonly", "no", "--appendfsync", "no"]
+            })
             .args(["--databases", "4096"])
             .arg("--dir")
             .arg(&self.dir)
