@@ -2,10 +2,10 @@
 //! a short lease on each of its runs; an instance with subscribers of another's run
 //! says so (so the owner does not cancel it for want of local subscribers); and an
 //! instance following a run whose lease lapsed ends it `failed` in the run's own
-//! stream. That write is guarded by the stream itself: it uses the exact next entry
-//! id, which only one writer can take.
+//! stream. That write is guarded by the stream itself ([`finish`]): it uses the
+//! exact next entry id, which only one writer can take, and fences the stream.
 
-use super::{keys, lock, parse_status, writer::unix_ms, Shared};
+use super::{finish, keys, lock, parse_status, writer::unix_ms, Shared};
 use crate::events::{DoneEvent, ErrorEvent, Event, RunStatus};
 use crate::providers::error::ErrorKind;
 use crate::store::Run;
@@ -151,45 +151,31 @@ async fn take_over(shared: &Shared, run: &Run) -> Result<(), crate::store::Store
         cost_usd,
         elapsed_ms,
     });
-    let events = keys::events(&run.id);
-    let claimed: Result<String, _> = shared
-        .command(
-            redis::cmd("XADD")
-                .arg(&events)
-                .arg(keys::entry_id(last + 1))
-                .arg(keys::F_EVENT)
-                .arg(error.name())
-                .arg(keys::F_DATA)
-                .arg(error.data_json()),
-        )
-        .await;
-    if claimed.is_err() {
+    let (error_data, done_data) = (error.data_json(), done.data_json());
+    let entries = [
+        finish::Entry {
+            seq: last + 1,
+            name: error.name(),
+            data: &error_data,
+        },
+        finish::Entry {
+            seq: last + 2,
+            name: done.name(),
+            data: &done_data,
+        },
+    ];
+    let ttl = shared.limits.run_ttl.as_secs().max(1) as i64;
+    let cmd = finish::command(
+        &run.id,
+        &entries,
+        RunStatus::Failed,
+        unix_ms(SystemTime::now()),
+        ttl,
+    );
+    let wrote: i64 = shared.command(&cmd).await?;
+    if wrote == 0 {
         return Ok(());
     }
-    let meta = keys::meta(&run.id);
-    let ttl = shared.limits.run_ttl.as_secs().max(1) as i64;
-    let mut pipe = redis::pipe();
-    pipe.cmd("XADD")
-        .arg(&events)
-        .arg(keys::entry_id(last + 2))
-        .arg(keys::F_EVENT)
-        .arg(done.name())
-        .arg(keys::F_DATA)
-        .arg(done.data_json())
-        .ignore()
-        .hset_multiple(
-            &meta,
-            &[
-                (keys::F_STATUS, RunStatus::Failed.as_str().to_string()),
-                (keys::F_FINISHED_MS, unix_ms(SystemTime::now()).to_string()),
-            ],
-        )
-        .ignore()
-        .expire(&events, ttl)
-        .ignore()
-        .expire(&meta, ttl)
-        .ignore();
-    shared.pipeline::<()>(&pipe).await?;
     crate::log_info!("run {}: ended failed ({STOPPED_MESSAGE})", run.id);
     Ok(())
 }

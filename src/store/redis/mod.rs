@@ -10,6 +10,7 @@
 //! instance ends the run `failed` ([`lease`]). Keys are in [`keys`].
 
 pub mod conn;
+pub mod finish;
 pub mod follower;
 pub mod keys;
 pub mod lease;

@@ -7,7 +7,7 @@
 //! stored twice.
 
 use super::conn::Connector;
-use super::keys;
+use super::{finish, keys};
 use crate::events::{Event, RunStatus};
 use crate::pipeline::context::EventSink;
 use crate::store::{lock, Run};
@@ -119,30 +119,36 @@ impl Writer {
         let mut conn = connector.commands().await?;
         let mut pipe = redis::pipe();
         // Per-command errors are expected (an entry already written by an earlier,
-        // interrupted attempt is refused as a duplicate id) and are not failures.
+        // interrupted attempt is refused as a duplicate id, and a run another
+        // instance ended is fenced) and are not failures.
         pipe.ignore_errors();
         let ttl = self.run_ttl.as_secs().max(1) as i64;
         for p in batch {
-            let events = keys::events(&p.run);
-            pipe.cmd("XADD")
-                .arg(&events)
-                .arg(keys::entry_id(p.seq))
-                .arg(keys::F_EVENT)
-                .arg(p.name)
-                .arg(keys::F_DATA)
-                .arg(&p.data);
-            if let Some(status) = p.finished {
-                let meta = keys::meta(&p.run);
-                pipe.hset_multiple(
-                    &meta,
-                    &[
-                        (keys::F_STATUS, status.as_str().to_string()),
-                        (keys::F_FINISHED_MS, unix_ms(SystemTime::now()).to_string()),
-                    ],
-                )
-                .expire(&events, ttl)
-                .expire(&meta, ttl)
-                .del(keys::lease(&p.run));
+            match p.finished {
+                // The end goes through the script: status, expiry and the fence
+                // are written only with the `done` itself.
+                Some(status) => {
+                    pipe.add_command(finish::command(
+                        &p.run,
+                        &[finish::Entry {
+                            seq: p.seq,
+                            name: p.name,
+                            data: &p.data,
+                        }],
+                        status,
+                        unix_ms(SystemTime::now()),
+                        ttl,
+                    ));
+                }
+                None => {
+                    pipe.cmd("XADD")
+                        .arg(keys::events(&p.run))
+                        .arg(keys::entry_id(p.seq))
+                        .arg(keys::F_EVENT)
+                        .arg(p.name)
+                        .arg(keys::F_DATA)
+                        .arg(&p.data);
+                }
             }
         }
         pipe.query_async::<Vec<Value>>(&mut conn)
