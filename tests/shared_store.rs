@@ -6,6 +6,7 @@
 mod support;
 
 use std::time::{Duration, Instant};
+use support::cut_proxy::CutProxy;
 use support::redis::RedisServer;
 use support::{Ev, Server};
 
@@ -324,4 +325,70 @@ fn a_pipeline_cut_off_from_redis_past_the_bound_ends_failed_and_that_end_is_stor
     let snap = b.get(&format!("/api/runs/{id}")).json();
     assert_eq!(snap["status"], "failed", "{snap}");
     assert_eq!(b.stream(&id, &[]).collect(), whole_on_a);
+}
+
+#[test]
+fn an_instance_cut_off_from_redis_loses_its_run_to_another_and_the_run_ends_once() {
+    let redis = RedisServer::start();
+    let proxy = CutProxy::start(([127, 0, 0, 1], redis.port).into());
+    let through_proxy = proxy.url(0);
+    let a = Server::start(&[
+        ("MESH_REDIS_URL", through_proxy.as_str()),
+        ("MESH_OFFLINE_DELAY_MS", "50"),
+    ]);
+    let b = instance(&redis, &[("MESH_OFFLINE_DELAY_MS", "50")]);
+    let id = a.start_run(r#"{"task":"Design a rate limiter","detach":true}"#);
+    let mut on_b = b.stream(&id, &[]);
+    let mut on_a = a.stream(&id, &[]);
+    let mut seen_on_b = read_events(&mut on_b, 10);
+    read_events(&mut on_a, 10);
+
+    // Only A loses Redis: to B, A is gone, and B ends the run for its clients.
+    proxy.cut();
+    let cut = Instant::now();
+    let rest = on_b.collect();
+    assert!(
+        cut.elapsed() < Duration::from_secs(12),
+        "{:?}",
+        cut.elapsed()
+    );
+    let n = rest.len();
+    assert_eq!(
+        rest[n - 2].data["message"],
+        "the instance running it stopped"
+    );
+    assert_eq!(rest[n - 1].data["status"], "failed");
+    seen_on_b.extend(rest);
+    // A, cut off, has kept its own subscribers going meanwhile.
+    let more = read_events(&mut on_a, 5);
+    assert!(more.iter().all(|e| e.event != "done"), "{more:?}");
+
+    // Back in touch, A finds the run ended and stops spending on it; whatever it
+    // buffered is refused by the ended stream, so the run ends exactly once.
+    proxy.mend();
+    let mended = Instant::now();
+    let rest_on_a = on_a.collect();
+    assert!(
+        mended.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        mended.elapsed()
+    );
+    assert_eq!(rest_on_a.last().unwrap().data["status"], "cancelled");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while gauge(&a, "agent_mesh_store_unwritten_events") > 0 {
+        assert!(Instant::now() < deadline, "A never drained its queue");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let c = instance(&redis, &[]);
+    assert_eq!(c.stream(&id, &[]).collect(), seen_on_b);
+    assert_eq!(c.get(&format!("/api/runs/{id}")).json()["status"], "failed");
+    let listed = c.get("/api/runs").json();
+    let row = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(row["status"], "failed");
 }
