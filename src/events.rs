@@ -316,4 +316,110 @@ mod tests {
             r#"{"agent":"coder","model":"m","provider":"offline"}"#
         );
     }
+
+    /// A shared store keeps each event as its name and data JSON and rebuilds it on
+    /// other instances: every event must come back byte for byte, or a copy would
+    /// differ from the log it copies (and stop at the first event that fails).
+    #[test]
+    fn every_event_comes_back_from_its_wire_form_unchanged() {
+        use crate::pipeline::dependencies::{DropReason, DroppedDependency};
+        let tricky =
+            "quote \" back \\ nl \n cr \r tab \t nul \u{0} ls \u{2028} emoji \u{1F980} </script>";
+        let events = vec![
+            Event::Status(StatusEvent {
+                agent: None,
+                state: AgentState::Planning,
+                detail: tricky.into(),
+            }),
+            Event::Status(StatusEvent {
+                agent: Some("coder".into()),
+                state: AgentState::Retrying,
+                detail: String::new(),
+            }),
+            Event::Plan(PlanEvent {
+                agents: vec!["researcher".into(), "coder".into()],
+                reasoning: tricky.into(),
+                tasks: [("coder".to_string(), tricky.to_string())].into(),
+                source: PlanSource::Fallback,
+                dropped: vec!["poet".into()],
+                reason: "bad json".into(),
+                schedule: crate::pipeline::run_config::Schedule::Parallel,
+                after: [("coder".to_string(), vec!["researcher".to_string()])].into(),
+                dropped_after: vec![DroppedDependency {
+                    agent: "researcher".into(),
+                    after: "coder".into(),
+                    reason: DropReason::Cycle,
+                }],
+                stages: vec![vec!["researcher".into()], vec!["coder".into()]],
+            }),
+            Event::StreamStart(StreamStartEvent {
+                agent: "writer".into(),
+                model: "m/x:free".into(),
+                provider: "openrouter".into(),
+                substituted_for: Some("m/y".into()),
+            }),
+            Event::StreamStart(StreamStartEvent {
+                agent: "writer".into(),
+                model: "m".into(),
+                provider: "offline".into(),
+                substituted_for: None,
+            }),
+            Event::Token(TokenEvent {
+                agent: "writer".into(),
+                text: tricky.into(),
+            }),
+            Event::StreamEnd(StreamEndEvent {
+                agent: "writer".into(),
+                finish_reason: "stop".into(),
+                chars: u64::MAX,
+                usage: Some(Usage {
+                    input_tokens: 1,
+                    output_tokens: u64::MAX,
+                }),
+                cost_usd: Some(0.1 + 0.2),
+                ttft_ms: Some(0),
+                elapsed_ms: 12,
+            }),
+            Event::StreamEnd(StreamEndEvent {
+                agent: "coder".into(),
+                finish_reason: "length".into(),
+                chars: 0,
+                usage: None,
+                cost_usd: Some(1e-9),
+                ttft_ms: None,
+                elapsed_ms: 0,
+            }),
+            Event::Error(ErrorEvent {
+                agent: Some("coder".into()),
+                kind: ErrorKind::RateLimit,
+                message: tricky.into(),
+                status: Some(429),
+            }),
+            Event::Error(ErrorEvent {
+                agent: None,
+                kind: ErrorKind::Network,
+                message: "the instance running it stopped".into(),
+                status: None,
+            }),
+            Event::Done(DoneEvent {
+                status: RunStatus::Cancelled,
+                output: tricky.into(),
+                usage: Usage::default(),
+                cost_usd: None,
+                elapsed_ms: 1,
+            }),
+        ];
+        for e in events {
+            let data = e.data_json();
+            let mut written = BytesMut::new();
+            e.write_data(&mut written);
+            assert_eq!(&written[..], data.as_bytes(), "{}", e.name());
+            let back = Event::from_wire(e.name(), &data)
+                .unwrap_or_else(|| panic!("{} did not parse back: {data}", e.name()));
+            assert_eq!(back.name(), e.name());
+            assert_eq!(back.data_json(), data);
+        }
+        assert!(Event::from_wire("tokens", r#"{"agent":"a","text":"b"}"#).is_none());
+        assert!(Event::from_wire("token", r#"{"agent":"a"}"#).is_none());
+    }
 }

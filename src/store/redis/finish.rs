@@ -20,7 +20,8 @@ for i = 4, #ARGV, 3 do
     return 0
   end
 end
-redis.call('XSETID', KEYS[1], '0-18446744073709551615')
+-- A server without XSETID still ends the run, unfenced.
+redis.pcall('XSETID', KEYS[1], '0-18446744073709551615')
 redis.call('HSET', KEYS[2], 'status', ARGV[3], 'finished_ms', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 redis.call('EXPIRE', KEYS[2], ARGV[1])

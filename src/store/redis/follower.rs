@@ -78,7 +78,14 @@ fn apply_entries(run: &Run, entries: &[StreamId]) {
         else {
             continue;
         };
-        run.push_stored(seq, &name, &data);
+        let expected = seq == run.last_event_id() + 1;
+        if !run.push_stored(seq, &name, &data) && expected && !run.is_finished() {
+            // Nothing after it can be applied either: say so rather than stall quietly.
+            crate::log_warn!(
+                "run {}: stored event {seq} ({name}) cannot be read; this copy stops there",
+                run.id
+            );
+        }
     }
 }
 
