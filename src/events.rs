@@ -217,6 +217,17 @@ pub fn frame(seq: u64, name: &str, data_json: &str) -> Bytes {
     out.freeze()
 }
 
+/// The parts of one frame written by [`write_frame`]: its number, event name and
+/// data JSON (`None` for anything else). A shared store rewriting a run from the
+/// local log reads them back this way.
+pub fn parse_frame(frame: &[u8]) -> Option<(u64, &str, &str)> {
+    let text = std::str::from_utf8(frame).ok()?;
+    let rest = text.strip_prefix("id: ")?.strip_suffix("\n\n")?;
+    let (seq, rest) = rest.split_once("\nevent: ")?;
+    let (name, data) = rest.split_once("\ndata: ")?;
+    Some((seq.parse().ok()?, name, data))
+}
+
 /// Appends one frame to `out`; `data` writes the one-line JSON in place, so an event's
 /// JSON is built once, straight into the log.
 pub fn write_frame(out: &mut BytesMut, seq: u64, name: &str, data: impl FnOnce(&mut BytesMut)) {
@@ -421,5 +432,15 @@ mod tests {
         }
         assert!(Event::from_wire("tokens", r#"{"agent":"a","text":"b"}"#).is_none());
         assert!(Event::from_wire("token", r#"{"agent":"a"}"#).is_none());
+    }
+
+    #[test]
+    fn frames_parse_back_into_their_parts() {
+        let data = r#"{"agent":"a","text":"x\ny: \"event: z\""}"#;
+        let f = frame(42, "token", data);
+        assert_eq!(parse_frame(&f), Some((42, "token", data)));
+        assert_eq!(parse_frame(b"id: x\nevent: a\ndata: {}\n\n"), None);
+        assert_eq!(parse_frame(b"id: 1\nevent: a\ndata: {}\n"), None);
+        assert_eq!(parse_frame(b": keep-alive\n\n"), None);
     }
 }

@@ -262,6 +262,18 @@ impl Run {
         (frames, last, st.status != RunStatus::Running)
     }
 
+    /// Every logged event as (seq, name, data JSON), for rewriting the run elsewhere.
+    pub fn wire_events(&self) -> Vec<(u64, String, String)> {
+        let (frames, _, _) = self.frames_after(0);
+        frames
+            .iter()
+            .filter_map(|f| {
+                let (seq, name, data) = crate::events::parse_frame(f)?;
+                Some((seq, name.to_string(), data.to_string()))
+            })
+            .collect()
+    }
+
     pub fn last_event_id(&self) -> u64 {
         lock(&self.state).log.len()
     }

@@ -5,6 +5,7 @@
 //! stream. That write is guarded by the stream itself ([`finish`]): it uses the
 //! exact next entry id, which only one writer can take, and fences the stream.
 
+use super::reseed::Reseed;
 use super::{finish, keys, lock, parse_status, writer::unix_ms, Shared};
 use crate::events::{DoneEvent, ErrorEvent, Event, RunStatus};
 use crate::providers::error::ErrorKind;
@@ -96,7 +97,18 @@ async fn renew_and_check(
         if elsewhere {
             watched.insert(id.clone());
         }
-        if status.is_some_and(|s| parse_status(&s) != RunStatus::Running) {
+        let Some(status) = status else {
+            // The store lost the run (Redis came back without its data): put it back.
+            if let Some(run) = shared.local.get_run(id) {
+                crate::log_warn!("run {id}: the store lost it; writing it again");
+                shared.writer.reseed(Reseed {
+                    run,
+                    owner: shared.instance.clone(),
+                });
+            }
+            continue;
+        };
+        if parse_status(&status) != RunStatus::Running {
             // The stream already ends the run (another instance found the lease
             // lapsed while this one was cut off): stop spending on a pipeline whose
             // further events nobody elsewhere will read.

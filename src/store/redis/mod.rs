@@ -14,6 +14,7 @@ pub mod finish;
 pub mod follower;
 pub mod keys;
 pub mod lease;
+pub mod reseed;
 pub mod url;
 pub mod writer;
 
@@ -232,7 +233,6 @@ impl RunStore for RedisStore {
                     lease::UNREACHABLE_MESSAGE.to_string(),
                 ));
             }
-            let config_json = config.to_stored_json();
             let writer = shared.writer.clone();
             let created = shared.local.create_run_with(task, config, |run| {
                 Arc::new(RedisSink::new(run, writer)) as Arc<dyn EventSink>
@@ -243,13 +243,7 @@ impl RunStore for RedisStore {
             pipe.atomic()
                 .hset_multiple(
                     keys::meta(&run.id),
-                    &[
-                        (keys::F_TASK, run.task.as_str()),
-                        (keys::F_CREATED_MS, created_ms.to_string().as_str()),
-                        (keys::F_CONFIG, config_json.as_str()),
-                        (keys::F_STATUS, RunStatus::Running.as_str()),
-                        (keys::F_OWNER, shared.instance.as_str()),
-                    ],
+                    &reseed::meta_fields(run, &shared.instance),
                 )
                 .ignore()
                 .zadd(keys::RUNS, &run.id, created_ms)

@@ -7,6 +7,7 @@
 //! stored twice.
 
 use super::conn::Connector;
+use super::reseed::{self, Reseed};
 use super::{finish, keys};
 use crate::events::{Event, RunStatus};
 use crate::pipeline::context::EventSink;
@@ -33,6 +34,8 @@ pub(crate) struct Writer {
     unflushed_tx: watch::Sender<usize>,
     /// When the oldest unwritten batch first failed (`None` while writes succeed).
     failing_since: Mutex<Option<Instant>>,
+    /// Runs to write again whole (the store lost them); taken before each batch.
+    reseeds: Mutex<Vec<Reseed>>,
     run_ttl: Duration,
 }
 
@@ -43,6 +46,7 @@ impl Writer {
             wake: Notify::new(),
             unflushed_tx: watch::Sender::new(0),
             failing_since: Mutex::new(None),
+            reseeds: Mutex::new(Vec::new()),
             run_ttl,
         })
     }
@@ -50,6 +54,16 @@ impl Writer {
     fn enqueue(&self, p: Pending) {
         lock(&self.queue).push(p);
         self.unflushed_tx.send_modify(|n| *n += 1);
+        self.wake.notify_one();
+    }
+
+    /// Asks for run `r` to be written again whole, before the next batch.
+    pub fn reseed(&self, r: Reseed) {
+        let mut reseeds = lock(&self.reseeds);
+        if !reseeds.iter().any(|q| q.run.id == r.run.id) {
+            reseeds.push(r);
+        }
+        drop(reseeds);
         self.wake.notify_one();
     }
 
@@ -74,19 +88,32 @@ impl Writer {
         let mut batch: Vec<Pending> = Vec::new();
         let mut backoff = Duration::from_millis(50);
         loop {
-            if batch.is_empty() {
-                let queued = std::mem::take(&mut *lock(&self.queue));
-                if queued.is_empty() {
-                    self.wake.notified().await;
-                    continue;
-                }
-                batch = queued;
-            } else {
-                // Retrying: whatever came meanwhile goes in the same batch, in order.
-                batch.append(&mut lock(&self.queue));
+            // Whatever came meanwhile (on a retry too) goes in the batch, in order.
+            batch.append(&mut lock(&self.queue));
+            let reseeds = std::mem::take(&mut *lock(&self.reseeds));
+            if batch.is_empty() && reseeds.is_empty() {
+                self.wake.notified().await;
+                continue;
             }
-            match self.flush(&connector, &batch).await {
+            let mut pipe = redis::pipe();
+            // Per-command errors are expected (an entry already written by an earlier,
+            // interrupted attempt is refused as a duplicate id, and a run another
+            // instance ended is fenced) and are not failures.
+            pipe.ignore_errors();
+            let ttl = self.run_ttl.as_secs().max(1) as i64;
+            for r in &reseeds {
+                let covered = reseed::add_to(&mut pipe, r, ttl);
+                let before = batch.len();
+                batch.retain(|p| !(*p.run == *r.run.id && p.seq <= covered));
+                let n = before - batch.len();
+                self.unflushed_tx.send_modify(|u| *u = u.saturating_sub(n));
+            }
+            self.add_events(&mut pipe, &batch, ttl);
+            match self.send(&connector, &pipe).await {
                 Ok(()) => {
+                    if !reseeds.is_empty() {
+                        crate::log_info!("run store: rewrote {} run(s) it had lost", reseeds.len());
+                    }
                     let n = batch.len();
                     batch.clear();
                     self.unflushed_tx.send_modify(|u| *u = u.saturating_sub(n));
@@ -94,6 +121,8 @@ impl Writer {
                     backoff = Duration::from_millis(50);
                 }
                 Err(why) => {
+                    // Snapshotted again on the next attempt, with whatever came since.
+                    lock(&self.reseeds).extend(reseeds);
                     let first = {
                         let mut since = lock(&self.failing_since);
                         let first = since.is_none();
@@ -111,22 +140,11 @@ impl Writer {
         }
     }
 
-    async fn flush(
-        &self,
-        connector: &Connector,
-        batch: &[Pending],
-    ) -> Result<(), crate::store::StoreError> {
-        let mut conn = connector.commands().await?;
-        let mut pipe = redis::pipe();
-        // Per-command errors are expected (an entry already written by an earlier,
-        // interrupted attempt is refused as a duplicate id, and a run another
-        // instance ended is fenced) and are not failures.
-        pipe.ignore_errors();
-        let ttl = self.run_ttl.as_secs().max(1) as i64;
+    /// Adds the batch's commands to `pipe`: an `XADD` per event, and the ending
+    /// script for a `done` (status, expiry and fence go only with the `done` itself).
+    fn add_events(&self, pipe: &mut redis::Pipeline, batch: &[Pending], ttl: i64) {
         for p in batch {
             match p.finished {
-                // The end goes through the script: status, expiry and the fence
-                // are written only with the `done` itself.
                 Some(status) => {
                     pipe.add_command(finish::command(
                         &p.run,
@@ -151,6 +169,14 @@ impl Writer {
                 }
             }
         }
+    }
+
+    async fn send(
+        &self,
+        connector: &Connector,
+        pipe: &redis::Pipeline,
+    ) -> Result<(), crate::store::StoreError> {
+        let mut conn = connector.commands().await?;
         pipe.query_async::<Vec<Value>>(&mut conn)
             .await
             .map(|_| ())
