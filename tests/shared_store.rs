@@ -392,3 +392,40 @@ fn an_instance_cut_off_from_redis_loses_its_run_to_another_and_the_run_ends_once
         .unwrap();
     assert_eq!(row["status"], "failed");
 }
+
+#[test]
+fn a_redis_that_comes_back_empty_gets_the_running_run_back_whole() {
+    // No persistence: a restart loses every key, as on a managed tier without disk.
+    let mut redis = RedisServer::start();
+    let slow = [("MESH_OFFLINE_DELAY_MS", "25")];
+    let a = instance(&redis, &slow);
+    let b = instance(&redis, &slow);
+    let id = a.start_run(r#"{"task":"Explain consistent hashing","detach":true}"#);
+    let mut on_b = b.stream(&id, &[]);
+    let mut seen_on_b = read_events(&mut on_b, 20);
+    redis.restart();
+    // B's copy picks up where it was once A has written the run again.
+    seen_on_b.extend(on_b.collect());
+    let done = seen_on_b.last().unwrap();
+    assert_eq!(done.data["status"], "completed", "{done:?}");
+    for (i, e) in seen_on_b.iter().enumerate() {
+        assert_eq!(e.id, Some(i as u64 + 1), "{e:?}");
+    }
+    let whole_on_a = a.stream(&id, &[]).collect();
+    assert_eq!(whole_on_a, seen_on_b);
+    // Redis has it all again, metadata and list entry included.
+    let c = instance(&redis, &[]);
+    assert_eq!(c.stream(&id, &[]).collect(), whole_on_a);
+    let snap = c.get(&format!("/api/runs/{id}")).json();
+    assert_eq!(snap["status"], "completed");
+    assert_eq!(snap["task"], "Explain consistent hashing");
+    let listed = c.get("/api/runs").json();
+    let row = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id.as_str())
+        .cloned()
+        .unwrap_or_else(|| panic!("{id} not listed: {listed}"));
+    assert_eq!(row["status"], "completed");
+}
