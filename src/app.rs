@@ -34,10 +34,13 @@ impl AppState {
             disconnect_grace: config.disconnect_grace,
         };
         let store: Arc<dyn RunStore> = match &config.redis_url {
-            Some(url) => {
-                RedisStore::start(url, config.ca_file.as_deref(), limits, config.redis_outage)
-                    .map_err(|e| format!("MESH_REDIS_URL: {e}"))?
-            }
+            Some(url) => RedisStore::start(
+                url,
+                config.redis_ca_file.as_deref(),
+                limits,
+                config.redis_outage,
+            )
+            .map_err(|e| format!("MESH_REDIS_URL: {e}"))?,
             None => MemoryStore::new(limits),
         };
         let providers = Arc::new(Providers::from_config(&config)?);

@@ -169,6 +169,9 @@ pub struct Config {
     pub api_keys: Vec<Secret>,
     /// `MESH_REDIS_URL`: the shared run store; `None` keeps runs in memory.
     pub redis_url: Option<crate::store::redis::RedisUrl>,
+    /// `MESH_REDIS_CA_FILE`: the PEM roots a `rediss://` server is checked against,
+    /// in place of the web PKI (a self-hosted Redis with its own CA).
+    pub redis_ca_file: Option<PathBuf>,
     /// `MESH_REDIS_OUTAGE_SECS` (default 30 s): how long a running pipeline keeps its
     /// events buffered while Redis is unreachable before it ends `failed`.
     pub redis_outage: Duration,
@@ -307,6 +310,28 @@ impl Config {
             }
             None => None,
         };
+        let redis_url = match get("MESH_REDIS_URL") {
+            Some(u) => Some(
+                crate::store::redis::RedisUrl::parse(&u)
+                    .map_err(|why| err("MESH_REDIS_URL", why))?,
+            ),
+            None => None,
+        };
+        let redis_ca_file = match get("MESH_REDIS_CA_FILE") {
+            Some(p) => {
+                if !redis_url.as_ref().is_some_and(|u| u.is_tls()) {
+                    return Err(err(
+                        "MESH_REDIS_CA_FILE",
+                        "is set, but MESH_REDIS_URL is not a rediss:// (TLS) URL".to_string(),
+                    ));
+                }
+                let path = readable_file("MESH_REDIS_CA_FILE", &p)?;
+                crate::providers::client::load_ca_file(&path)
+                    .map_err(|e| err("MESH_REDIS_CA_FILE", e))?;
+                Some(path)
+            }
+            None => None,
+        };
         let roster = match get("MESH_AGENTS") {
             Some(p) => {
                 let path = readable_file("MESH_AGENTS", &p)?;
@@ -388,13 +413,8 @@ impl Config {
             conn_timeout: secs(&get, "MESH_CONN_TIMEOUT_SECS", 10, 1)?,
             write_timeout: secs(&get, "MESH_WRITE_TIMEOUT_SECS", 30, 1)?,
             api_keys: api_keys(&get)?,
-            redis_url: match get("MESH_REDIS_URL") {
-                Some(u) => Some(
-                    crate::store::redis::RedisUrl::parse(&u)
-                        .map_err(|why| err("MESH_REDIS_URL", why))?,
-                ),
-                None => None,
-            },
+            redis_url,
+            redis_ca_file,
             redis_outage: secs(&get, "MESH_REDIS_OUTAGE_SECS", 30, 1)?,
         })
     }
@@ -626,6 +646,20 @@ mod tests {
                 "MESH_REDIS_URL",
             ),
             (&[("MESH_REDIS_OUTAGE_SECS", "0")], "MESH_REDIS_OUTAGE_SECS"),
+            (
+                &[
+                    ("MESH_REDIS_URL", "redis://127.0.0.1:6379"),
+                    ("MESH_REDIS_CA_FILE", "/etc/hostname"),
+                ],
+                "MESH_REDIS_CA_FILE",
+            ),
+            (
+                &[
+                    ("MESH_REDIS_URL", "rediss://kv.example:6379"),
+                    ("MESH_REDIS_CA_FILE", "/definitely/missing.pem"),
+                ],
+                "MESH_REDIS_CA_FILE",
+            ),
             (&[("MESH_PROVIDER", "gemini")], "MESH_PROVIDER"),
             (&[("MESH_PROVIDER", "openai")], "MESH_PROVIDER"),
             (&[("MESH_PROVIDER", "nous")], "MESH_PROVIDER"),

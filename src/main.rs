@@ -46,7 +46,8 @@ fn main() -> ExitCode {
     let code = runtime.block_on(async move {
         if let (Some(url), Command::Serve | Command::Run { .. }) = (&config.redis_url, &command) {
             // A store that cannot be reached at start is a configuration problem.
-            if let Err(why) = agent_mesh::store::redis::probe(url, config.ca_file.as_deref()).await
+            if let Err(why) =
+                agent_mesh::store::redis::probe(url, config.redis_ca_file.as_deref()).await
             {
                 eprintln!("agent-mesh: MESH_REDIS_URL: {why}");
                 return 2;

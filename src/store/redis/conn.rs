@@ -23,10 +23,12 @@ pub(crate) struct Connector {
 
 impl Connector {
     /// Builds the client (no connection yet). For `rediss://`, `ca_file` (the
-    /// `MESH_CA_FILE` PEM) replaces the built-in web PKI roots when given: redis-rs
-    /// takes one root store, and a private CA is what such a file is for.
+    /// `MESH_REDIS_CA_FILE` PEM) replaces the built-in web PKI roots when given: a
+    /// Redis with a certificate of its own CA trusts nothing else. (It is apart from
+    /// `MESH_CA_FILE`, whose extra roots for providers must not cut off a managed
+    /// Redis with a public certificate.)
     pub fn new(url: &RedisUrl, ca_file: Option<&Path>) -> Result<Connector, String> {
-        let client = match ca_file.filter(|_| url.is_tls()) {
+        let client = match ca_file {
             Some(path) => {
                 let pem = std::fs::read(path)
                     .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
