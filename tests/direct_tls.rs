@@ -1,6 +1,9 @@
 //! Direct HTTPS (`MESH_TLS_CERT`/`MESH_TLS_KEY`): the real binary, a throwaway CA made
 //! with rcgen, and a rustls client that trusts only that CA.
 
+#[path = "support/certs.rs"]
+mod certs;
+
 use rustls::pki_types::{CertificateDer, ServerName};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -18,29 +21,14 @@ struct Pki {
 
 /// A CA and a certificate for 127.0.0.1 signed by it, written as PEM files.
 fn make_pki(name: &str) -> Pki {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, format!("agent-mesh test CA {name}"));
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-
-    let key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-        .unwrap()
-        .signed_by(&key, &issuer)
-        .unwrap();
-
+    let certs = certs::localhost_with_ca(&format!("agent-mesh test CA {name}"));
     let dir = std::env::temp_dir().join(format!("mesh-tls-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("cert.pem"), leaf.pem()).unwrap();
-    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+    std::fs::write(dir.join("cert.pem"), &certs.leaf_pem).unwrap();
+    std::fs::write(dir.join("key.pem"), &certs.leaf_key_pem).unwrap();
     Pki {
         dir,
-        ca: ca_cert.der().clone(),
+        ca: certs.ca_der,
     }
 }
 

@@ -429,3 +429,50 @@ fn a_redis_that_comes_back_empty_gets_the_running_run_back_whole() {
         .unwrap_or_else(|| panic!("{id} not listed: {listed}"));
     assert_eq!(row["status"], "completed");
 }
+
+#[test]
+fn rediss_with_a_private_ca_and_a_password_shares_runs_and_never_shows_the_password() {
+    let certs = support::certs::localhost();
+    let password = "kv-Secret-8d1f";
+    let redis = RedisServer::start_tls(&certs, password);
+    let dir = std::env::temp_dir().join(format!("mesh-rediss-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, &certs.ca_pem).unwrap();
+    let ca = ca.to_str().unwrap();
+    let url = format!("rediss://default:{password}@localhost:{}/0", redis.port);
+    let env = [("MESH_REDIS_URL", url.as_str()), ("MESH_REDIS_CA_FILE", ca)];
+    let a = Server::start(&env);
+    let b = Server::start(&env);
+    let id = a.start_run(r#"{"task":"Explain TLS session resumption"}"#);
+    let on_b = b.stream(&id, &[]).collect();
+    assert_eq!(on_b.last().unwrap().data["status"], "completed");
+    assert_eq!(a.stream(&id, &[]).collect(), on_b);
+    for s in [&a, &b] {
+        assert!(!s.logs().contains(password), "{}", s.logs());
+        let metrics = s.get("/metrics").text();
+        assert!(!metrics.contains(password));
+    }
+
+    // The web PKI does not know the private CA, and a wrong password is refused:
+    // both stop the start, naming the variable and why, without the password.
+    let wrong = format!("rediss://default:not-{password}@localhost:{}/0", redis.port);
+    for (env, why) in [
+        (vec![("MESH_REDIS_URL", url.as_str())], "UnknownIssuer"),
+        (
+            vec![
+                ("MESH_REDIS_URL", wrong.as_str()),
+                ("MESH_REDIS_CA_FILE", ca),
+            ],
+            "authentication failed",
+        ),
+    ] {
+        let out = support::command(&env).output().expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("MESH_REDIS_URL"), "{err}");
+        assert!(err.contains(why), "{err}");
+        assert!(!err.contains(password), "{err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -397,33 +397,19 @@ fn serve<S: Read + Write>(
     let _ = stream.flush();
 }
 
-/// A throwaway CA and a certificate for 127.0.0.1 signed by it.
+/// A server config with a certificate of a throwaway CA, and that CA's PEM.
 fn tls_config() -> (rustls::ServerConfig, String) {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "agent-mesh test CA");
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let ca_issuer = rcgen::Issuer::new(ca_params, ca_key);
-
-    let leaf_key = KeyPair::generate().unwrap();
-    let leaf_params =
-        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
-    let leaf = leaf_params.signed_by(&leaf_key, &ca_issuer).unwrap();
-
-    let certs = vec![leaf.der().clone()];
-    let key = rustls::pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der()).unwrap();
+    let certs = super::certs::localhost();
+    let key = certs.leaf_key();
+    let chain = vec![certs.leaf_der.clone()];
     let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .unwrap()
     .with_no_client_auth()
-    .with_single_cert(certs, key)
+    .with_single_cert(chain, key)
     .unwrap();
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    (cfg, ca_cert.pem())
+    (cfg, certs.ca_pem)
 }
