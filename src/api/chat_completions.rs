@@ -207,14 +207,15 @@ async fn relay(req: ChatRequest, run: Arc<Run>, tx: mpsc::Sender<Bytes>) {
         let (frames, last, finished) = run.frames_after(after);
         after = last;
         for frame in &frames {
-            for (name, data) in parse_frames(frame) {
-                if name == "error" {
-                    last_error = data["message"].as_str().map(str::to_string);
-                }
-                if let Some(delta) = translate(&run, &name, &data) {
-                    if tx.send(chunks.delta(delta, None)).await.is_err() {
-                        return;
-                    }
+            let Some((name, data)) = logged_event(frame) else {
+                continue;
+            };
+            if name == "error" {
+                last_error = data["message"].as_str().map(str::to_string);
+            }
+            if let Some(delta) = translate(&run, name, &data) {
+                if tx.send(chunks.delta(delta, None)).await.is_err() {
+                    return;
                 }
             }
         }
@@ -273,26 +274,10 @@ fn sse_data(v: &Value) -> Bytes {
     Bytes::from(format!("data: {v}\n\n"))
 }
 
-/// The `(event, data)` pairs of logged SSE frames (`id:`, `event:`, one `data:` line
-/// of compact JSON each, as `events::write_frame` writes them).
-fn parse_frames(bytes: &[u8]) -> Vec<(String, Value)> {
-    let text = String::from_utf8_lossy(bytes);
-    let mut out = Vec::new();
-    for block in text.split("\n\n") {
-        let mut name = None;
-        let mut data = None;
-        for line in block.lines() {
-            if let Some(n) = line.strip_prefix("event: ") {
-                name = Some(n.to_string());
-            } else if let Some(d) = line.strip_prefix("data: ") {
-                data = serde_json::from_str::<Value>(d).ok();
-            }
-        }
-        if let (Some(n), Some(d)) = (name, data) {
-            out.push((n, d));
-        }
-    }
-    out
+/// The name and data of one logged frame (as `events::write_frame` writes it).
+fn logged_event(frame: &[u8]) -> Option<(&str, Value)> {
+    let (_, name, data) = crate::events::parse_frame(frame)?;
+    Some((name, serde_json::from_str(data).ok()?))
 }
 
 /// One run event as a chunk's delta: the writer's tokens are the answer; the plan,
@@ -413,11 +398,9 @@ mod tests {
     fn logged_frames_parse_back_into_events() {
         let mut out = bytes::BytesMut::new();
         crate::events::write_token_frame(&mut out, 1, "writer", "a \"quoted\"\nline");
-        crate::events::write_token_frame(&mut out, 2, "writer", "b");
-        let events = parse_frames(&out);
-        assert_eq!(events.len(), 2);
-        assert_eq!(events[0].0, "token");
-        assert_eq!(events[0].1["text"], "a \"quoted\"\nline");
-        assert_eq!(events[1].1["text"], "b");
+        let (name, data) = logged_event(&out).unwrap();
+        assert_eq!(name, "token");
+        assert_eq!(data["text"], "a \"quoted\"\nline");
+        assert!(logged_event(b": keep-alive\n\n").is_none());
     }
 }
