@@ -2,6 +2,7 @@
 //! over plain TCP sockets (HTTP/1.1, chunked bodies, SSE), with timeouts everywhere.
 #![allow(dead_code)]
 
+pub mod instances;
 pub mod mock;
 pub mod redis;
 
