@@ -212,6 +212,11 @@ impl Run {
         }
     }
 
+    /// When the run finished (`None` while it runs).
+    pub fn finished_at(&self) -> Option<SystemTime> {
+        lock(&self.state).finished_at
+    }
+
     /// The writer's output so far and the totals of the finished agent calls: what
     /// a `done` event written on the run's behalf carries.
     pub fn partial_result(&self) -> (String, Usage, Option<f64>) {
