@@ -250,18 +250,21 @@ impl RunStore for RedisStore {
             })?;
             let run = &created.run;
             let created_ms = unix_ms(run.created_at);
+            let created_ms_text = created_ms.to_string();
+            let mut fields = vec![
+                (keys::F_TASK, run.task.as_str()),
+                (keys::F_CREATED_MS, created_ms_text.as_str()),
+                (keys::F_CONFIG, config_json.as_str()),
+                (keys::F_STATUS, RunStatus::Running.as_str()),
+                (keys::F_OWNER, shared.instance.as_str()),
+            ];
+            // The run list shows it without reading the whole config.
+            if let Some(parent) = &run.config.conversation.parent {
+                fields.push((keys::F_PARENT, parent.as_str()));
+            }
             let mut pipe = redis::pipe();
             pipe.atomic()
-                .hset_multiple(
-                    keys::meta(&run.id),
-                    &[
-                        (keys::F_TASK, run.task.as_str()),
-                        (keys::F_CREATED_MS, created_ms.to_string().as_str()),
-                        (keys::F_CONFIG, config_json.as_str()),
-                        (keys::F_STATUS, RunStatus::Running.as_str()),
-                        (keys::F_OWNER, shared.instance.as_str()),
-                    ],
-                )
+                .hset_multiple(keys::meta(&run.id), &fields)
                 .ignore()
                 .zadd(keys::RUNS, &run.id, created_ms)
                 .ignore()
@@ -317,6 +320,7 @@ impl RunStore for RedisStore {
                     .arg(keys::F_STATUS)
                     .arg(keys::F_CREATED_MS)
                     .arg(keys::F_FINISHED_MS)
+                    .arg(keys::F_PARENT)
                     .exists(keys::lease(id));
             }
             type Row = (Vec<Option<String>>, bool);
@@ -361,6 +365,7 @@ impl RunStore for RedisStore {
                     "status": status,
                     "created_at": ms(2).map(|t| crate::clock::rfc3339(time_of_ms(t))),
                     "finished_at": ms(3).map(|t| crate::clock::rfc3339(time_of_ms(t))),
+                    "parent": field(4),
                 }));
             }
             if !expired.is_empty() {
