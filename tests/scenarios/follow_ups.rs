@@ -16,12 +16,18 @@ use crate::support::Server;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-const WITHIN: Duration = Duration::from_secs(20);
-
-/// Starts a run on `server` and waits until it completed, as seen by `server`.
+/// Starts a run on `server`, follows its stream there to `done` as the page does,
+/// and returns its snapshot from `server`. The next turn is asked at once, as a
+/// client that has just seen the deliverable would.
 fn finished_run(server: &Server, body: &str) -> (String, Value) {
     let id = server.start_run(body);
-    let snap = server.wait_finished(&id, WITHIN);
+    let events = server.stream(&id, &[]).collect();
+    let done = events.last().expect("events");
+    assert_eq!(
+        (done.event.as_str(), &done.data["status"]),
+        ("done", &Value::from("completed"))
+    );
+    let snap = server.get(&format!("/api/runs/{id}")).json();
     assert_eq!(snap["status"], "completed", "{snap}");
     (id, snap)
 }
