@@ -1,7 +1,9 @@
 //! Several instances on one Redis (`MESH_REDIS_URL`, a real redis-server): a run
 //! started on one is streamed, resumed, inspected and cancelled through another; a
 //! killed owner's run ends `failed`; finished runs outlive every instance; Redis
-//! going away mid-run loses nothing the pipeline produced.
+//! going away mid-run loses nothing the pipeline produced; a follow-up continues a
+//! run whose instance has stopped. The run-lifecycle and follow-up scenarios across
+//! two instances are tests/runs_redis.rs.
 
 mod support;
 
@@ -176,6 +178,54 @@ fn a_finished_run_outlives_a_restart_of_every_instance() {
     assert_eq!(d.stream(&id, &[]).collect(), events);
     let r = d.get("/api/runs/0123456789abcdef0123456789abcdef");
     assert_eq!(r.status, 404);
+}
+
+/// Load-balanced follow-ups: the next turn lands on another instance, after the one
+/// that ran the first turn has gone (a deploy, a scale-down). The parent is found in
+/// Redis, its turn reaches the prompts, and the thread and list name it.
+#[test]
+fn a_follow_up_continues_a_run_whose_instance_has_since_stopped() {
+    let redis = RedisServer::start();
+    let mut a = instance(&redis, &[]);
+    let b = instance(&redis, &[]);
+    let first = a.start_run(r#"{"task":"Explain the zebra crossing rules"}"#);
+    let events = a.stream(&first, &[]).collect();
+    assert_eq!(events.last().unwrap().data["status"], "completed");
+    a.signal("TERM");
+    assert_eq!(a.wait_exit(Duration::from_secs(10)), Some(0));
+
+    let body = format!(r#"{{"task":"And for cyclists?","parent":"{first}"}}"#);
+    let second = b.start_run(&body);
+    let events = b.stream(&second, &[]).collect();
+    let done = &events.last().unwrap().data;
+    assert_eq!(done["status"], "completed", "{events:?}");
+    let output = done["output"].as_str().unwrap();
+    assert!(
+        output.contains("asked \"Explain the zebra crossing rules\""),
+        "{output}"
+    );
+    assert!(
+        output.contains("delivered \"# Explain the zebra"),
+        "{output}"
+    );
+    let snap = b.get(&format!("/api/runs/{second}")).json();
+    assert_eq!(snap["parent"], first.as_str());
+    assert_eq!(
+        snap["thread"],
+        serde_json::json!([
+            {"id": first, "task": "Explain the zebra crossing rules", "status": "completed"},
+            {"id": second, "task": "And for cyclists?", "status": "completed"},
+        ])
+    );
+    let listed = b.get("/api/runs").json();
+    let row = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == second.as_str())
+        .cloned()
+        .unwrap_or_else(|| panic!("{second} not listed: {listed}"));
+    assert_eq!(row["parent"], first.as_str());
 }
 
 #[test]

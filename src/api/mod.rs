@@ -125,7 +125,8 @@ async fn follow_up_of(state: &AppState, parent_id: &str) -> Result<Conversation,
                 format!("parent: no run with id {parent_id} (unknown, or finished and evicted)"),
             )
         })?;
-    if !parent.is_finished() {
+    // Another instance may have just finished it, its last events still on their way.
+    if !parent.catch_up(Run::is_finished).await {
         return Err(ApiError::bad_field(
             "parent",
             format!(
@@ -205,6 +206,8 @@ pub async fn stream(
     // Ids are issued only as events are logged, so an id beyond the last one cannot
     // come from a real earlier connection; accepting it would silently skip events.
     if let Some(id) = resume_from {
+        // The client may have read up to `id` from another instance, ahead of this copy.
+        run.catch_up(|r| r.last_event_id() >= id).await;
         let last = run.last_event_id();
         if id > last {
             return Err(ApiError::bad_field(

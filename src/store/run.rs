@@ -21,6 +21,10 @@ use std::task::Waker;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 
+/// How long a request about a copy of another instance's run waits for the copy to
+/// reach what that instance already showed (see [`Run::catch_up`]).
+pub const COPY_LAG_BOUND: Duration = Duration::from_secs(2);
+
 /// What a run needs of the store that holds it.
 pub trait RunOwner: Send + Sync {
     /// Called once, when the run's `done` event is logged.
@@ -212,6 +216,11 @@ impl Run {
         }
     }
 
+    /// When the run finished (`None` while it runs).
+    pub fn finished_at(&self) -> Option<SystemTime> {
+        lock(&self.state).finished_at
+    }
+
     /// The writer's output so far and the totals of the finished agent calls: what
     /// a `done` event written on the run's behalf carries.
     pub fn partial_result(&self) -> (String, Usage, Option<f64>) {
@@ -281,6 +290,32 @@ impl Run {
     /// A receiver that changes whenever an event is logged.
     pub fn watch_seq(&self) -> watch::Receiver<u64> {
         self.seq_tx.subscribe()
+    }
+
+    /// Whether this is a shared store's copy of a run another instance executes.
+    pub fn is_copy(&self) -> bool {
+        self.owner.upgrade().is_some_and(|o| !o.runs_pipelines())
+    }
+
+    /// A copy trails the log its instance serves by the time events take through
+    /// the store (normally milliseconds), and a client may have seen more there (an
+    /// event id, the run's end) before asking here. This waits until `ready` holds,
+    /// the copy has finished, or [`COPY_LAG_BOUND`] passed, and returns `ready`. A
+    /// run of this process's own is never behind: it returns at once.
+    pub async fn catch_up(&self, ready: impl Fn(&Run) -> bool) -> bool {
+        if self.is_copy() {
+            let mut logged = self.watch_seq();
+            let _ = tokio::time::timeout(COPY_LAG_BOUND, async {
+                while !ready(self) && !self.is_finished() {
+                    // The sender lives in `self`: this cannot fail while we wait.
+                    if logged.changed().await.is_err() {
+                        return;
+                    }
+                }
+            })
+            .await;
+        }
+        ready(self)
     }
 
     pub fn subscribe(self: &Arc<Self>) -> Result<SubscriberGuard, SubscribeError> {

@@ -4,6 +4,7 @@
 
 pub mod certs;
 pub mod cut_proxy;
+pub mod instances;
 pub mod mock;
 pub mod redis;
 

@@ -53,6 +53,8 @@ pub const F_CONFIG: &str = "config";
 pub const F_STATUS: &str = "status";
 pub const F_FINISHED_MS: &str = "finished_ms";
 pub const F_OWNER: &str = "owner";
+/// The run a follow-up continues (absent for a first question).
+pub const F_PARENT: &str = "parent";
 
 // Fields of a control entry.
 pub const F_KIND: &str = "kind";

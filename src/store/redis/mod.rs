@@ -150,15 +150,32 @@ impl Shared {
     }
 
     /// The run with this id: this process's own, its copy, or a copy built now from
-    /// the store (`None` when the store has no such run).
+    /// the store (`None` when the store has no such run, or its keys have expired).
     pub(crate) async fn find(&self, id: &str) -> Result<Option<Arc<Run>>, StoreError> {
         if let Some(run) = self.local.get_run(id) {
             return Ok(Some(run));
         }
-        if let Some(run) = lock(&self.copies).get(id).cloned() {
-            return Ok(Some(run));
+        let kept = lock(&self.copies).get(id).cloned();
+        let copy = match kept {
+            Some(run) => Some(run),
+            None => follower::load_copy(self, id).await?,
+        };
+        match copy {
+            // A finished run's keys expire `MESH_RUN_TTL_SECS` after it finished; a
+            // copy held longer (or built from keys about to expire) goes with them,
+            // so every instance answers 404 once the run is evicted.
+            Some(run) if self.expired(&run) => {
+                lock(&self.copies).remove(id);
+                Ok(None)
+            }
+            other => Ok(other),
         }
-        follower::load_copy(self, id).await
+    }
+
+    /// Whether a run finished longer than the run TTL ago.
+    fn expired(&self, run: &Run) -> bool {
+        run.finished_at()
+            .is_some_and(|at| at + self.limits.run_ttl <= SystemTime::now())
     }
 
     /// The owner handed to copies of other instances' runs.
@@ -300,6 +317,7 @@ impl RunStore for RedisStore {
                     .arg(keys::F_STATUS)
                     .arg(keys::F_CREATED_MS)
                     .arg(keys::F_FINISHED_MS)
+                    .arg(keys::F_PARENT)
                     .exists(keys::lease(id));
             }
             type Row = (Vec<Option<String>>, bool);
@@ -344,6 +362,7 @@ impl RunStore for RedisStore {
                     "status": status,
                     "created_at": ms(2).map(|t| crate::clock::rfc3339(time_of_ms(t))),
                     "finished_at": ms(3).map(|t| crate::clock::rfc3339(time_of_ms(t))),
+                    "parent": field(4),
                 }));
             }
             if !expired.is_empty() {

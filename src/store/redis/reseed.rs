@@ -20,14 +20,19 @@ pub(crate) struct Reseed {
 }
 
 /// The metadata written when a run is created (and when it is rewritten).
-pub(crate) fn meta_fields(run: &Run, owner: &str) -> [(&'static str, String); 5] {
-    [
+pub(crate) fn meta_fields(run: &Run, owner: &str) -> Vec<(&'static str, String)> {
+    let mut fields = vec![
         (keys::F_TASK, run.task.clone()),
         (keys::F_CREATED_MS, unix_ms(run.created_at).to_string()),
         (keys::F_CONFIG, run.config.to_stored_json()),
         (keys::F_STATUS, RunStatus::Running.as_str().to_string()),
         (keys::F_OWNER, owner.to_string()),
-    ]
+    ];
+    // The run list shows it without reading the whole config.
+    if let Some(parent) = &run.config.conversation.parent {
+        fields.push((keys::F_PARENT, parent.clone()));
+    }
+    fields
 }
 
 /// Adds the commands that rewrite the run to `pipe`; returns the last event number
