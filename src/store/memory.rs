@@ -26,6 +26,8 @@ pub struct MemoryStore {
     /// Running runs that another instance streams (set by a shared store around
     /// this one; always empty for the memory store alone).
     watched_elsewhere: Mutex<HashSet<String>>,
+    /// How late `watched_elsewhere` may be (zero for the memory store alone).
+    elsewhere_report_lag: Duration,
 }
 
 struct Inner {
@@ -38,6 +40,12 @@ struct Inner {
 
 impl MemoryStore {
     pub fn new(limits: StoreLimits) -> Arc<MemoryStore> {
+        MemoryStore::watched_from_elsewhere(limits, Duration::ZERO)
+    }
+
+    /// The local runs of a shared store, whose other instances report their
+    /// subscribers (through `set_watched_elsewhere`) up to `report_lag` late.
+    pub fn watched_from_elsewhere(limits: StoreLimits, report_lag: Duration) -> Arc<MemoryStore> {
         Arc::new_cyclic(|me| MemoryStore {
             inner: Mutex::new(Inner {
                 runs: HashMap::new(),
@@ -49,6 +57,7 @@ impl MemoryStore {
             active_tx: watch::Sender::new(0),
             me: me.clone(),
             watched_elsewhere: Mutex::new(HashSet::new()),
+            elsewhere_report_lag: report_lag,
         })
     }
 
@@ -147,6 +156,10 @@ impl RunOwner for MemoryStore {
 
     fn watched_elsewhere(&self, id: &str) -> bool {
         lock(&self.watched_elsewhere).contains(id)
+    }
+
+    fn elsewhere_report_lag(&self) -> Duration {
+        self.elsewhere_report_lag
     }
 }
 

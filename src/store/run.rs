@@ -36,6 +36,11 @@ pub trait RunOwner: Send + Sync {
     fn watched_elsewhere(&self, _id: &str) -> bool {
         false
     }
+    /// How late [`watched_elsewhere`](Self::watched_elsewhere) may learn of a new
+    /// subscriber elsewhere; a run is cancelled only after looking again this late.
+    fn elsewhere_report_lag(&self) -> Duration {
+        Duration::ZERO
+    }
     /// False for a store's copy of a run that another instance executes: nothing
     /// here can cancel it for want of subscribers.
     fn runs_pipelines(&self) -> bool {
@@ -372,8 +377,10 @@ impl Run {
         let epoch = lock(&self.state).subscriber_epoch;
         let run = Arc::downgrade(self);
         spawn_detached(async move {
+            let mut wait = grace;
+            let mut rechecked = false;
             loop {
-                tokio::time::sleep(grace).await;
+                tokio::time::sleep(wait).await;
                 let Some(run) = run.upgrade() else { return };
                 let idle = {
                     let st = lock(&run.state);
@@ -382,12 +389,19 @@ impl Run {
                 if !idle || run.is_finished() {
                     return;
                 }
+                let Some(owner) = run.owner.upgrade() else {
+                    return;
+                };
                 // Watched through another instance: look again after another grace.
-                if run
-                    .owner
-                    .upgrade()
-                    .is_some_and(|o| o.watched_elsewhere(&run.id))
-                {
+                if owner.watched_elsewhere(&run.id) {
+                    (wait, rechecked) = (grace, false);
+                    continue;
+                }
+                // Other instances' subscribers are reported a little late: one that
+                // came near the end of the grace may not be known here yet.
+                let lag = owner.elsewhere_report_lag();
+                if !rechecked && !lag.is_zero() {
+                    (wait, rechecked) = (lag, true);
                     continue;
                 }
                 run.cancel(&format!("no stream subscriber for {} s", grace.as_secs()));

@@ -18,6 +18,10 @@ use std::time::{Duration, SystemTime};
 /// How long a lease lasts unless renewed; renewed every [`TICK`].
 pub(crate) const LEASE_TTL: Duration = Duration::from_secs(3);
 const TICK: Duration = Duration::from_secs(1);
+/// A subscriber on another instance is known to the owner within two ticks (its
+/// instance says so at its next tick, the owner reads it at its own), plus a margin
+/// for the round trips.
+pub(crate) const WATCH_REPORT_LAG: Duration = Duration::from_millis(2500);
 /// A lease found missing on this many checks in a row means its holder is gone. One
 /// miss could be a run its owner has just finished; and after Redis itself was away,
 /// every lease may have lapsed at once while the owners are alive: they renew on

@@ -79,7 +79,7 @@ impl RedisStore {
         let shared = Arc::new_cyclic(|me| Shared {
             connector: connector.clone(),
             instance: crate::ids::new_run_id(),
-            local: MemoryStore::new(limits),
+            local: MemoryStore::watched_from_elsewhere(limits, lease::WATCH_REPORT_LAG),
             writer: Writer::new(limits.run_ttl),
             copies: Mutex::new(HashMap::new()),
             limits,
