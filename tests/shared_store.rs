@@ -1,9 +1,11 @@
 //! Several instances on one Redis (`MESH_REDIS_URL`, a real redis-server): a run
 //! started on one is streamed, resumed, inspected and cancelled through another; a
 //! killed owner's run ends `failed`; finished runs outlive every instance; Redis
-//! going away mid-run loses nothing the pipeline produced; a follow-up continues a
-//! run whose instance has stopped. The run-lifecycle and follow-up scenarios across
-//! two instances are tests/runs_redis.rs.
+//! crashing mid-run, an outage past the bound, a partition of one instance and a
+//! Redis back empty each lose nothing acknowledged and end a run exactly once;
+//! `rediss://` with a private CA; a follow-up continues a run whose instance has
+//! stopped. The run-lifecycle and follow-up scenarios across two instances are
+//! tests/runs_redis.rs.
 
 mod support;
 
@@ -525,4 +527,19 @@ fn rediss_with_a_private_ca_and_a_password_shares_runs_and_never_shows_the_passw
         assert!(!err.contains(password), "{err}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_subscriber_on_another_instance_keeps_a_run_going_even_with_a_one_second_grace() {
+    let redis = RedisServer::start();
+    let env = [
+        ("MESH_OFFLINE_DELAY_MS", "15"),
+        ("MESH_DISCONNECT_GRACE_SECS", "1"),
+    ];
+    let a = instance(&redis, &env);
+    let b = instance(&redis, &env);
+    let id = a.start_run(r#"{"task":"Watched only from elsewhere"}"#);
+    let events = b.stream(&id, &[]).collect();
+    let done = events.last().unwrap();
+    assert_eq!(done.data["status"], "completed", "{done:?}");
 }

@@ -280,10 +280,9 @@ fn cancel_ends_the_run_within_a_second() {
 }
 
 /// Shared store: the watched run's subscriber is on the viewer; once it leaves, the
-/// origin cancels the run as it would for a subscriber of its own. (The origin learns
-/// of a viewer's subscribers through a key the lease ticks renew, up to about 2 s
-/// late, so a 1 s grace does not cover one that stays; tests/shared_store.rs checks
-/// a 3 s grace with the only subscriber on another instance.)
+/// origin cancels the run as it would for a subscriber of its own, after looking
+/// again once the lease ticks could have reported a late one (2.5 s more; a viewer
+/// that stays keeps the run going even with a 1 s grace: tests/shared_store.rs).
 #[test]
 fn a_run_nobody_follows_is_cancelled_after_the_grace_but_detach_keeps_it() {
     let t = instances(&[
