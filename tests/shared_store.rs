@@ -21,6 +21,18 @@ fn instance(redis: &RedisServer, extra: &[(&str, &str)]) -> Server {
     Server::start(&env)
 }
 
+/// The run's row in a server's `GET /api/runs` (it must be there).
+fn listed_row(server: &Server, id: &str) -> serde_json::Value {
+    let listed = server.get("/api/runs").json();
+    listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("{id} not listed: {listed}"))
+}
+
 /// The numbered events of a stream until `n` were read (the greeting left out).
 fn read_events(stream: &mut support::SseStream, n: usize) -> Vec<Ev> {
     let mut out = Vec::new();
@@ -134,14 +146,7 @@ fn killing_the_instance_running_a_run_ends_it_failed_on_another() {
     assert_eq!(rest[n - 1].data["status"], "failed");
     let snap = b.get(&format!("/api/runs/{id}")).json();
     assert_eq!(snap["status"], "failed");
-    let listed = b.get("/api/runs").json();
-    let row = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == id.as_str())
-        .cloned()
-        .unwrap();
+    let row = listed_row(&b, &id);
     assert_eq!(row["status"], "failed");
 }
 
@@ -163,14 +168,7 @@ fn a_finished_run_outlives_a_restart_of_every_instance() {
     };
     let c = instance(&redis, &[]);
     let d = instance(&redis, &[]);
-    let listed = c.get("/api/runs").json();
-    let row = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == id.as_str())
-        .cloned()
-        .unwrap_or_else(|| panic!("{id} not listed: {listed}"));
+    let row = listed_row(&c, &id);
     assert_eq!(row["status"], "completed");
     assert!(row["finished_at"].is_string());
     let snap = d.get(&format!("/api/runs/{id}")).json();
@@ -219,14 +217,7 @@ fn a_follow_up_continues_a_run_whose_instance_has_since_stopped() {
             {"id": second, "task": "And for cyclists?", "status": "completed"},
         ])
     );
-    let listed = b.get("/api/runs").json();
-    let row = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == second.as_str())
-        .cloned()
-        .unwrap_or_else(|| panic!("{second} not listed: {listed}"));
+    let row = listed_row(&b, &second);
     assert_eq!(row["parent"], first.as_str());
 }
 
@@ -434,14 +425,7 @@ fn an_instance_cut_off_from_redis_loses_its_run_to_another_and_the_run_ends_once
     let c = instance(&redis, &[]);
     assert_eq!(c.stream(&id, &[]).collect(), seen_on_b);
     assert_eq!(c.get(&format!("/api/runs/{id}")).json()["status"], "failed");
-    let listed = c.get("/api/runs").json();
-    let row = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == id.as_str())
-        .cloned()
-        .unwrap();
+    let row = listed_row(&c, &id);
     assert_eq!(row["status"], "failed");
 }
 
@@ -471,14 +455,7 @@ fn a_redis_that_comes_back_empty_gets_the_running_run_back_whole() {
     let snap = c.get(&format!("/api/runs/{id}")).json();
     assert_eq!(snap["status"], "completed");
     assert_eq!(snap["task"], "Explain consistent hashing");
-    let listed = c.get("/api/runs").json();
-    let row = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == id.as_str())
-        .cloned()
-        .unwrap_or_else(|| panic!("{id} not listed: {listed}"));
+    let row = listed_row(&c, &id);
     assert_eq!(row["status"], "completed");
 }
 
