@@ -152,7 +152,7 @@ fn run_phase(repo: &std::path::Path, phase: &str) -> Result<(), String> {
             eprintln!("[bench] server pid {}", srv.pid);
             for c in LEVELS {
                 let d = direct_latency(&ctx, c)?;
-                let r = relay_latency(&ctx, &srv, srv.addr, c)?;
+                let r = relay_latency(&ctx, &srv, &srv, c)?;
                 println!(
                     "{c:>3} runs: added p50 {:.1} p99 {:.1} max {:.1} µs, server CPU {:.1} µs/token (relay p50 {:.1} p99 {:.1}; direct p50 {:.1} p99 {:.1}; {} failures)",
                     r.lat.p50 - d.lat.p50, r.lat.p99 - d.lat.p99, r.lat.max - d.lat.max, r.cpu_us_per_token,
@@ -222,10 +222,10 @@ fn print_redis_latency(ctx: &Ctx) -> Result<(), String> {
     let l = redis_phase::latency(ctx)?;
     for (x, s) in l.cross.iter().zip(&l.same) {
         println!(
-            "{:>3} runs: second instance added p50 {:.1} p99 {:.1} µs (p99 rounds {:?}, {} failures); same instance added p50 {:.1} p99 {:.1} µs; A's CPU {:.1} / {:.1} µs per token",
+            "{:>3} runs: second instance added p50 {:.1} p99 {:.1} µs (p99 rounds {:?}, {} failures); same instance added p50 {:.1} p99 {:.1} µs; CPU per token A {:.1} + B {:.1} / A alone {:.1} µs",
             x.runs, x.added_p50, x.added_p99,
             x.added_p99_rounds.iter().map(|v| *v as i64).collect::<Vec<_>>(), x.failures,
-            s.added_p50, s.added_p99, x.cpu_us_per_token, s.cpu_us_per_token
+            s.added_p50, s.added_p99, x.cpu_us_per_token, x.reader_cpu_us_per_token, s.cpu_us_per_token
         );
     }
     l.problems
@@ -271,7 +271,7 @@ fn run(repo: &std::path::Path, out: &std::path::Path) -> Result<(), String> {
     for _ in 0..LAT_ROUNDS {
         for (i, c) in LEVELS.iter().enumerate() {
             let direct = direct_latency(&ctx, *c)?;
-            let relay = relay_latency(&ctx, &srv, srv.addr, *c)?;
+            let relay = relay_latency(&ctx, &srv, &srv, *c)?;
             rounds[i].push((direct, relay));
         }
     }
@@ -699,6 +699,7 @@ fn level_json(l: &Level) -> J {
             J::Arr(l.added_p99_rounds.iter().map(|v| J::Num(*v)).collect()),
         ),
         ("server_cpu_us_per_token", J::Num(l.cpu_us_per_token)),
+        ("reader_cpu_us_per_token", J::Num(l.reader_cpu_us_per_token)),
         ("excluded_replayed_tokens", J::Num(l.excluded as f64)),
         ("failed_runs", J::Num(l.failures as f64)),
     ])
@@ -951,6 +952,8 @@ struct Latency {
     samples: Vec<f64>,
     /// Server CPU (utime+stime) per token relayed, µs; 0 for the direct clients.
     cpu_us_per_token: f64,
+    /// The same of the instance the streams were read from, when another (0 if not).
+    reader_cpu_us_per_token: f64,
     lat: Summary,
     excluded: usize,
     failures: usize,
@@ -965,6 +968,7 @@ struct Level {
     direct: Summary,
     relay: Summary,
     cpu_us_per_token: f64,
+    reader_cpu_us_per_token: f64,
     added_p50: f64,
     added_p99: f64,
     added_max: f64,
@@ -991,6 +995,12 @@ impl Level {
         Level {
             runs,
             cpu_us_per_token: sys::median(rounds.iter().map(|(_, r)| r.cpu_us_per_token).collect()),
+            reader_cpu_us_per_token: sys::median(
+                rounds
+                    .iter()
+                    .map(|(_, r)| r.reader_cpu_us_per_token)
+                    .collect(),
+            ),
             added_p50: med(&|s| s.p50),
             added_p99: med(&|s| s.p99),
             added_max: med(&|s| s.max),
@@ -1065,6 +1075,7 @@ fn direct_latency(ctx: &Ctx, c: usize) -> Result<Latency, String> {
         lat: summarize(&mut v),
         samples: v,
         cpu_us_per_token: 0.0,
+        reader_cpu_us_per_token: 0.0,
         excluded: 0,
         failures: failures.load(Ordering::Relaxed) as usize,
         max_rss_kib: 0,
@@ -1156,14 +1167,13 @@ fn follow_stream(addr: SocketAddr, id: &str) -> Result<(Vec<f64>, usize), String
 }
 
 /// Relay latency of `c` concurrent runs started on `srv`, each followed by one
-/// subscriber of `follow_on`: `srv.addr` itself, or another instance sharing its
-/// store. CPU and RSS are `srv`'s, the instance running the pipelines.
-fn relay_latency(
-    ctx: &Ctx,
-    srv: &Server,
-    follow_on: SocketAddr,
-    c: usize,
-) -> Result<Latency, String> {
+/// subscriber of `reader`: `srv` itself, or another instance sharing its store.
+/// CPU and RSS are `srv`'s, the instance running the pipelines, and the reader's
+/// CPU is counted too when it is another.
+fn relay_latency(ctx: &Ctx, srv: &Server, reader: &Server, c: usize) -> Result<Latency, String> {
+    let follow_on = reader.addr;
+    let other_reader = (reader.pid != srv.pid).then_some(reader.pid);
+    let reader_cpu_before = other_reader.map_or(0, |p| sys::cpu_ns(p).unwrap_or(0));
     let barrier = Barrier::new(c);
     let samples = Mutex::new(Vec::new());
     let excluded = AtomicU64::new(0);
@@ -1212,16 +1222,26 @@ fn relay_latency(
         sampling.store(false, Ordering::Relaxed);
     });
     let cpu_s = sys::cpu_ns(srv.pid).unwrap_or(0).saturating_sub(cpu_before) as f64 / 1e9;
+    let reader_cpu_s = other_reader.map_or(0.0, |p| {
+        sys::cpu_ns(p)
+            .unwrap_or(0)
+            .saturating_sub(reader_cpu_before) as f64
+            / 1e9
+    });
     let mut v = samples.into_inner().unwrap_or_else(|p| p.into_inner());
     let relayed = v.len() + excluded.load(Ordering::Relaxed) as usize;
+    let per_token = |s: f64| {
+        if relayed > 0 {
+            s * 1e6 / relayed as f64
+        } else {
+            0.0
+        }
+    };
     Ok(Latency {
         lat: summarize(&mut v),
         samples: v,
-        cpu_us_per_token: if relayed > 0 {
-            cpu_s * 1e6 / relayed as f64
-        } else {
-            0.0
-        },
+        cpu_us_per_token: per_token(cpu_s),
+        reader_cpu_us_per_token: per_token(reader_cpu_s),
         excluded: excluded.load(Ordering::Relaxed) as usize,
         failures: failures.load(Ordering::Relaxed) as usize,
         max_rss_kib: max_rss.load(Ordering::Relaxed),

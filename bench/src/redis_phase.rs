@@ -143,8 +143,8 @@ pub fn latency(ctx: &Ctx) -> Result<Latencies, String> {
         for (i, c) in LEVELS.iter().enumerate() {
             // One direct baseline for both: the three run back to back.
             let direct = direct_latency(ctx, *c)?;
-            let x = relay_latency(ctx, &a, b.addr, *c)?;
-            let s = relay_latency(ctx, &a, a.addr, *c)?;
+            let x = relay_latency(ctx, &a, &b, *c)?;
+            let s = relay_latency(ctx, &a, &a, *c)?;
             cross[i].push((direct.clone(), x));
             same[i].push((direct, s));
         }
@@ -265,6 +265,20 @@ impl Latencies {
                     ),
                 });
             }
+        }
+        if let Some(l) = self.cross.iter().find(|l| l.runs == 100) {
+            rows.push(Row {
+                section: "relay latency, Redis",
+                metric: "server CPU per token at 100 runs, A + B".into(),
+                value: l.cpu_us_per_token + l.reader_cpu_us_per_token,
+                unit: "µs",
+                goal: Goal::None,
+                note: format!(
+                    "A (runs the pipelines, writes to Redis) {} + B (follows Redis, serves the stream) {} µs; redis-server not counted",
+                    fmt_num(l.cpu_us_per_token),
+                    fmt_num(l.reader_cpu_us_per_token)
+                ),
+            });
         }
         rows
     }
