@@ -8,6 +8,8 @@
 mod http;
 mod mock;
 mod parallel;
+mod redis;
+mod redis_phase;
 mod report;
 mod server;
 mod sys;
@@ -57,7 +59,12 @@ impl Ctx {
     }
 
     fn server(&self) -> Result<Server, String> {
-        let s = Server::start(&self.bin, &self.mock.base_url(), &[])?;
+        self.server_with(&[])
+    }
+
+    /// A server with extra environment (e.g. `MESH_REDIS_URL`), once healthy.
+    fn server_with(&self, env: &[(&str, &str)]) -> Result<Server, String> {
+        let s = Server::start(&self.bin, &self.mock.base_url(), env)?;
         s.wait_healthy()?;
         Ok(s)
     }
@@ -91,7 +98,7 @@ fn main() {
             "--out" => out = args.next().map(PathBuf::from).unwrap_or(out),
             "--phase" => phase = args.next(),
             _ => {
-                eprintln!("usage: agent-mesh-bench [--repo DIR] [--out results.json] [--phase latency|pipeline|throughput|memory|startup]");
+                eprintln!("usage: agent-mesh-bench [--repo DIR] [--out results.json] [--phase latency|pipeline|throughput|redis|redis-throughput|redis-latency|memory|startup|parallel|instructions]");
                 std::process::exit(2);
             }
         }
@@ -145,7 +152,7 @@ fn run_phase(repo: &std::path::Path, phase: &str) -> Result<(), String> {
             eprintln!("[bench] server pid {}", srv.pid);
             for c in LEVELS {
                 let d = direct_latency(&ctx, c)?;
-                let r = relay_latency(&ctx, &srv, c)?;
+                let r = relay_latency(&ctx, &srv, &srv, c)?;
                 println!(
                     "{c:>3} runs: added p50 {:.1} p99 {:.1} max {:.1} µs, server CPU {:.1} µs/token (relay p50 {:.1} p99 {:.1}; direct p50 {:.1} p99 {:.1}; {} failures)",
                     r.lat.p50 - d.lat.p50, r.lat.p99 - d.lat.p99, r.lat.max - d.lat.max, r.cpu_us_per_token,
@@ -171,6 +178,29 @@ fn run_phase(repo: &std::path::Path, phase: &str) -> Result<(), String> {
                 t.flood.total_tokens, t.rss_after_kib as f64 * 1024.0 / t.flood.total_tokens.max(1) as f64, t.flood.ended_early
             );
         }
+        "redis" | "redis-throughput" => {
+            let t = redis_phase::throughput(&ctx, sys::clk_tck(), None)?;
+            println!(
+                "throughput: Redis {:.0} tok/s (windows {:?}, {:.3} CPU s per 100k tokens, RSS after {} KiB) / memory {:.0} tok/s (RSS after {} KiB) = {:.3}; read on a second instance {:.0} tok/s (windows {:?})",
+                t.redis.tokens_per_s,
+                t.redis.windows.iter().map(|w| *w as u64).collect::<Vec<_>>(),
+                t.redis.cpu_s_per_100k,
+                t.redis_rss_after_kib,
+                t.memory.tokens_per_s,
+                t.memory.rss_after_kib,
+                t.ratio(),
+                t.second.tokens_per_s,
+                t.second.windows.iter().map(|w| *w as u64).collect::<Vec<_>>()
+            );
+            t.problems
+                .iter()
+                .take(10)
+                .for_each(|p| println!("  server warning: {p}"));
+            if phase == "redis" {
+                print_redis_latency(&ctx)?;
+            }
+        }
+        "redis-latency" => print_redis_latency(&ctx)?,
         "instructions" => phase_instructions(&ctx)?,
         "parallel" => {
             let srv = ctx.server()?;
@@ -185,6 +215,29 @@ fn run_phase(repo: &std::path::Path, phase: &str) -> Result<(), String> {
         }
         other => return Err(format!("unknown phase {other}")),
     }
+    Ok(())
+}
+
+fn print_redis_latency(ctx: &Ctx) -> Result<(), String> {
+    let l = redis_phase::latency(ctx)?;
+    for x in &l.cross {
+        println!(
+            "{:>3} runs: second instance added p50 {:.1} p99 {:.1} µs (p99 rounds {:?}, {} failures); CPU per token A {:.1} + B {:.1} µs",
+            x.runs, x.added_p50, x.added_p99,
+            x.added_p99_rounds.iter().map(|v| *v as i64).collect::<Vec<_>>(), x.failures,
+            x.cpu_us_per_token, x.reader_cpu_us_per_token
+        );
+    }
+    for s in &l.same {
+        println!(
+            "{:>3} runs: same instance added p50 {:.1} p99 {:.1} µs; A's CPU per token {:.1} µs",
+            s.runs, s.added_p50, s.added_p99, s.cpu_us_per_token
+        );
+    }
+    l.problems
+        .iter()
+        .take(10)
+        .for_each(|p| println!("  server warning: {p}"));
     Ok(())
 }
 
@@ -224,7 +277,7 @@ fn run(repo: &std::path::Path, out: &std::path::Path) -> Result<(), String> {
     for _ in 0..LAT_ROUNDS {
         for (i, c) in LEVELS.iter().enumerate() {
             let direct = direct_latency(&ctx, *c)?;
-            let relay = relay_latency(&ctx, &srv, *c)?;
+            let relay = relay_latency(&ctx, &srv, &srv, *c)?;
             rounds[i].push((direct, relay));
         }
     }
@@ -247,6 +300,20 @@ fn run(repo: &std::path::Path, out: &std::path::Path) -> Result<(), String> {
         FLOOD_WINDOW.as_secs()
     );
     let tp = phase_throughput(&ctx, clk)?;
+    // Right after the memory store's flood, so the ratio compares neighbours. A
+    // failure here (no redis-server, say) leaves the other figures standing: they
+    // are reported, and the bench exits 1 at the end.
+    let redis = redis_phase::phase(
+        &ctx,
+        clk,
+        Some(redis_phase::Baseline {
+            tokens_per_s: tp.flood.tokens_per_s,
+            rss_after_kib: tp.rss_after_kib,
+        }),
+    );
+    if let Err(e) = &redis {
+        eprintln!("[bench] redis phase FAILED: {e}");
+    }
     let load_after = sys::loadavg();
 
     // --- the table ---
@@ -322,6 +389,9 @@ fn run(repo: &std::path::Path, out: &std::path::Path) -> Result<(), String> {
             sys::nproc()
         ),
     });
+    if let Ok(r) = &redis {
+        rows.extend(r.latency.latency_rows());
+    }
     rows.push(Row {
         section: "pipeline",
         metric: "POST /api/run → upstream request (p50)".into(),
@@ -393,6 +463,9 @@ fn run(repo: &std::path::Path, out: &std::path::Path) -> Result<(), String> {
         goal: Goal::None,
         note: "utime+stime from /proc/PID/stat over the window".into(),
     });
+    if let Ok(r) = &redis {
+        rows.extend(r.throughput.throughput_rows());
+    }
     rows.push(Row {
         section: "parallel",
         metric: "3 independent specialists, sequential: wall time".into(),
@@ -488,6 +561,10 @@ fn run(repo: &std::path::Path, out: &std::path::Path) -> Result<(), String> {
     println!("{table}");
     let mut problems = problems_lat;
     problems.extend(tp.problems.clone());
+    match &redis {
+        Ok(r) => problems.extend(r.problems().cloned()),
+        Err(e) => println!("redis phase FAILED, no Redis rows: {e}"),
+    }
     if !problems.is_empty() {
         println!("server warnings during the run:");
         for p in problems.iter().take(10) {
@@ -510,32 +587,15 @@ fn run(repo: &std::path::Path, out: &std::path::Path) -> Result<(), String> {
         ]),
     ));
     json.push(("rows", J::Arr(rows.iter().map(Row::to_json).collect())));
-    json.push((
-        "latency",
-        J::Arr(
-            lat.iter()
-                .map(|l| {
-                    J::obj(vec![
-                        ("runs", J::Num(l.runs as f64)),
-                        ("rounds", J::Num(LAT_ROUNDS as f64)),
-                        ("direct_us_pooled", summary_json(&l.direct)),
-                        ("relay_us_pooled", summary_json(&l.relay)),
-                        ("added_p50_us_median_of_rounds", J::Num(l.added_p50)),
-                        ("added_p99_us_median_of_rounds", J::Num(l.added_p99)),
-                        ("added_max_us_median_of_rounds", J::Num(l.added_max)),
-                        (
-                            "added_p99_us_per_round",
-                            J::Arr(l.added_p99_rounds.iter().map(|v| J::Num(*v)).collect()),
-                        ),
-                        ("server_cpu_us_per_token", J::Num(l.cpu_us_per_token)),
-                        ("excluded_replayed_tokens", J::Num(l.excluded as f64)),
-                        ("failed_runs", J::Num(l.failures as f64)),
-                    ])
-                })
-                .collect(),
-        ),
-    ));
+    json.push(("latency", J::Arr(lat.iter().map(level_json).collect())));
     json.push(("noise_other_cpu_share_during_latency", J::Num(noise)));
+    json.push((
+        "redis",
+        match &redis {
+            Ok(r) => r.to_json(),
+            Err(e) => J::obj(vec![("error", J::Str(e.clone()))]),
+        },
+    ));
     json.push((
         "pipeline_us",
         J::obj(vec![
@@ -616,11 +676,39 @@ fn run(repo: &std::path::Path, out: &std::path::Path) -> Result<(), String> {
     J::obj(json).write(&mut text, 0);
     text.push('\n');
     std::fs::write(out, text).map_err(|e| format!("writing {}: {e}", out.display()))?;
-    let md = format!("Machine: {machine}.\n\n{}", report::markdown_table(&rows));
+    let redis_failed = match &redis {
+        Ok(_) => String::new(),
+        Err(e) => format!("Redis phase FAILED, no Redis rows: {e}\n\n"),
+    };
+    let md = format!(
+        "Machine: {machine}.\n\n{redis_failed}{}",
+        report::markdown_table(&rows)
+    );
     let md_path = out.with_extension("md");
     std::fs::write(&md_path, md).map_err(|e| format!("writing {}: {e}", md_path.display()))?;
     println!("wrote {} and {}", out.display(), md_path.display());
-    Ok(())
+    redis.map(|_| ()).map_err(|e| format!("redis phase: {e}"))
+}
+
+/// One latency level in `results.json` (the memory store's and the Redis phase's).
+fn level_json(l: &Level) -> J {
+    J::obj(vec![
+        ("runs", J::Num(l.runs as f64)),
+        ("rounds", J::Num(LAT_ROUNDS as f64)),
+        ("direct_us_pooled", summary_json(&l.direct)),
+        ("relay_us_pooled", summary_json(&l.relay)),
+        ("added_p50_us_median_of_rounds", J::Num(l.added_p50)),
+        ("added_p99_us_median_of_rounds", J::Num(l.added_p99)),
+        ("added_max_us_median_of_rounds", J::Num(l.added_max)),
+        (
+            "added_p99_us_per_round",
+            J::Arr(l.added_p99_rounds.iter().map(|v| J::Num(*v)).collect()),
+        ),
+        ("server_cpu_us_per_token", J::Num(l.cpu_us_per_token)),
+        ("reader_cpu_us_per_token", J::Num(l.reader_cpu_us_per_token)),
+        ("excluded_replayed_tokens", J::Num(l.excluded as f64)),
+        ("failed_runs", J::Num(l.failures as f64)),
+    ])
 }
 
 fn summary_json(s: &Summary) -> J {
@@ -865,10 +953,13 @@ fn phase_memory(ctx: &Ctx) -> Result<Memory, String> {
 
 // ---------------------------------------------------------------- latency
 
+#[derive(Clone)]
 struct Latency {
     samples: Vec<f64>,
     /// Server CPU (utime+stime) per token relayed, µs; 0 for the direct clients.
     cpu_us_per_token: f64,
+    /// The same of the instance the streams were read from, when another (0 if not).
+    reader_cpu_us_per_token: f64,
     lat: Summary,
     excluded: usize,
     failures: usize,
@@ -883,6 +974,7 @@ struct Level {
     direct: Summary,
     relay: Summary,
     cpu_us_per_token: f64,
+    reader_cpu_us_per_token: f64,
     added_p50: f64,
     added_p99: f64,
     added_max: f64,
@@ -909,6 +1001,12 @@ impl Level {
         Level {
             runs,
             cpu_us_per_token: sys::median(rounds.iter().map(|(_, r)| r.cpu_us_per_token).collect()),
+            reader_cpu_us_per_token: sys::median(
+                rounds
+                    .iter()
+                    .map(|(_, r)| r.reader_cpu_us_per_token)
+                    .collect(),
+            ),
             added_p50: med(&|s| s.p50),
             added_p99: med(&|s| s.p99),
             added_max: med(&|s| s.max),
@@ -983,6 +1081,7 @@ fn direct_latency(ctx: &Ctx, c: usize) -> Result<Latency, String> {
         lat: summarize(&mut v),
         samples: v,
         cpu_us_per_token: 0.0,
+        reader_cpu_us_per_token: 0.0,
         excluded: 0,
         failures: failures.load(Ordering::Relaxed) as usize,
         max_rss_kib: 0,
@@ -993,6 +1092,16 @@ fn direct_latency(ctx: &Ctx, c: usize) -> Result<Latency, String> {
 /// subscription was live (excluded), and whether the run completed.
 fn follow_run(addr: SocketAddr, task: &str) -> Result<(Vec<f64>, usize), String> {
     follow_run_with(addr, task, 0)
+}
+
+/// The same with the run started on `run_on` and its stream read from `follow_on`.
+fn follow_run_on(
+    run_on: SocketAddr,
+    follow_on: SocketAddr,
+    task: &str,
+) -> Result<(Vec<f64>, usize), String> {
+    let id = start_run(&mut Client::new(run_on), task)?;
+    follow_stream(follow_on, &id)
 }
 
 /// The same, with `extra` more subscribers reading the run to its end alongside.
@@ -1063,7 +1172,14 @@ fn follow_stream(addr: SocketAddr, id: &str) -> Result<(Vec<f64>, usize), String
     }
 }
 
-fn relay_latency(ctx: &Ctx, srv: &Server, c: usize) -> Result<Latency, String> {
+/// Relay latency of `c` concurrent runs started on `srv`, each followed by one
+/// subscriber of `reader`: `srv` itself, or another instance sharing its store.
+/// CPU and RSS are `srv`'s, the instance running the pipelines, and the reader's
+/// CPU is counted too when it is another.
+fn relay_latency(ctx: &Ctx, srv: &Server, reader: &Server, c: usize) -> Result<Latency, String> {
+    let follow_on = reader.addr;
+    let other_reader = (reader.pid != srv.pid).then_some(reader.pid);
+    let reader_cpu_before = other_reader.map_or(0, |p| sys::cpu_ns(p).unwrap_or(0));
     let barrier = Barrier::new(c);
     let samples = Mutex::new(Vec::new());
     let excluded = AtomicU64::new(0);
@@ -1090,7 +1206,7 @@ fn relay_latency(ctx: &Ctx, srv: &Server, c: usize) -> Result<Latency, String> {
                 let failures = &failures;
                 s.spawn(move || {
                     barrier.wait();
-                    match follow_run(srv.addr, &t) {
+                    match follow_run_on(srv.addr, follow_on, &t) {
                         Ok((lat, ex)) => {
                             excluded.fetch_add(ex as u64, Ordering::Relaxed);
                             samples
@@ -1112,16 +1228,26 @@ fn relay_latency(ctx: &Ctx, srv: &Server, c: usize) -> Result<Latency, String> {
         sampling.store(false, Ordering::Relaxed);
     });
     let cpu_s = sys::cpu_ns(srv.pid).unwrap_or(0).saturating_sub(cpu_before) as f64 / 1e9;
+    let reader_cpu_s = other_reader.map_or(0.0, |p| {
+        sys::cpu_ns(p)
+            .unwrap_or(0)
+            .saturating_sub(reader_cpu_before) as f64
+            / 1e9
+    });
     let mut v = samples.into_inner().unwrap_or_else(|p| p.into_inner());
     let relayed = v.len() + excluded.load(Ordering::Relaxed) as usize;
+    let per_token = |s: f64| {
+        if relayed > 0 {
+            s * 1e6 / relayed as f64
+        } else {
+            0.0
+        }
+    };
     Ok(Latency {
         lat: summarize(&mut v),
         samples: v,
-        cpu_us_per_token: if relayed > 0 {
-            cpu_s * 1e6 / relayed as f64
-        } else {
-            0.0
-        },
+        cpu_us_per_token: per_token(cpu_s),
+        reader_cpu_us_per_token: per_token(reader_cpu_s),
         excluded: excluded.load(Ordering::Relaxed) as usize,
         failures: failures.load(Ordering::Relaxed) as usize,
         max_rss_kib: max_rss.load(Ordering::Relaxed),
@@ -1409,36 +1535,7 @@ fn phase_throughput(ctx: &Ctx, clk: u64) -> Result<Throughput, String> {
         true,
     )?;
 
-    let flood_task = |tag| task(shape(1_000_000, 0, 0), shape(5, 0, 0), tag);
-    let measure = |c: usize, window: Duration| -> Result<(Flood, u64, Vec<String>), String> {
-        let srv = ctx.server()?;
-        eprintln!("[bench] server pid {}", srv.pid);
-        let ids = Mutex::new(Vec::new());
-        let addr = srv.addr;
-        let r = count_window(
-            c,
-            window,
-            Some((srv.pid, clk)),
-            &|_| {
-                let mut client = Client::new(addr);
-                let id = start_run(&mut client, &flood_task(ctx.tag()))?;
-                ids.lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(id.clone());
-                EventStream::open(addr, "GET", &format!("/api/stream/{id}"), "")
-                    .map_err(|e| e.to_string())
-            },
-            false,
-        );
-        let rss = srv.rss_kib();
-        let mut client = Client::new(addr);
-        for id in ids.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            cancel_run(&mut client, &id);
-        }
-        let problems = srv.problems.lock().map(|p| p.clone()).unwrap_or_default();
-        Ok((r?, rss, problems))
-    };
-    let (flood, rss_after_kib, problems) = measure(FLOOD_RUNS, FLOOD_WINDOW)?;
+    let (flood, rss_after_kib, problems) = flood(ctx, clk, &[], false)?;
     if flood.ended_early > 0 {
         eprintln!(
             "[bench] WARNING: {} flooding streams ended before the window did",
@@ -1451,4 +1548,59 @@ fn phase_throughput(ctx: &Ctx, clk: u64) -> Result<Throughput, String> {
         rss_after_kib,
         problems,
     })
+}
+
+/// [`FLOOD_RUNS`] flooding runs on a fresh server with `env` (two sharing a store
+/// when `second`: the runs start on the first and are read from the second), counted
+/// at the clients over [`FLOOD_WINDOW`]; with the first server's RSS after the window
+/// and its warnings. CPU figures are the first server's, the one running the pipelines.
+fn flood(
+    ctx: &Ctx,
+    clk: u64,
+    env: &[(&str, &str)],
+    second: bool,
+) -> Result<(Flood, u64, Vec<String>), String> {
+    let flood_task = |tag| task(shape(1_000_000, 0, 0), shape(5, 0, 0), tag);
+    let srv = ctx.server_with(env)?;
+    let reader = if second {
+        Some(ctx.server_with(env)?)
+    } else {
+        None
+    };
+    eprintln!(
+        "[bench] server pid {}{}",
+        srv.pid,
+        reader.as_ref().map_or(String::new(), |r| format!(
+            ", streams read from pid {}",
+            r.pid
+        ))
+    );
+    let ids = Mutex::new(Vec::new());
+    let addr = srv.addr;
+    let read_addr = reader.as_ref().map_or(addr, |r| r.addr);
+    let r = count_window(
+        FLOOD_RUNS,
+        FLOOD_WINDOW,
+        Some((srv.pid, clk)),
+        &|_| {
+            let mut client = Client::new(addr);
+            let id = start_run(&mut client, &flood_task(ctx.tag()))?;
+            ids.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(id.clone());
+            EventStream::open(read_addr, "GET", &format!("/api/stream/{id}"), "")
+                .map_err(|e| e.to_string())
+        },
+        false,
+    );
+    let rss = srv.rss_kib();
+    let mut client = Client::new(addr);
+    for id in ids.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        cancel_run(&mut client, &id);
+    }
+    let mut problems = srv.problems.lock().map(|p| p.clone()).unwrap_or_default();
+    if let Some(r) = &reader {
+        problems.extend(r.problems.lock().map(|p| p.clone()).unwrap_or_default());
+    }
+    Ok((r?, rss, problems))
 }

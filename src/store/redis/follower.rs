@@ -118,10 +118,12 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 }
             },
         };
-        let followed: Vec<Arc<Run>> = lock(&shared.copies)
+        // Keyed by stream name, so each stream of the answer finds its copy at once
+        // (a scan formatting every copy's key per stream was quadratic in copies).
+        let followed: HashMap<String, Arc<Run>> = lock(&shared.copies)
             .values()
             .filter(|r| !r.is_finished())
-            .cloned()
+            .map(|r| (keys::events(&r.id), r.clone()))
             .collect();
         let mut cmd = redis::cmd("XREAD");
         cmd.arg("COUNT")
@@ -130,11 +132,12 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             .arg(BLOCK.as_millis() as u64)
             .arg("STREAMS")
             .arg(&control);
-        for run in &followed {
-            cmd.arg(keys::events(&run.id));
+        // Keys first, then the ids in the same order (one iteration order of the map).
+        for key in followed.keys() {
+            cmd.arg(key);
         }
         cmd.arg(&control_last);
-        for run in &followed {
+        for run in followed.values() {
             cmd.arg(keys::entry_id(run.last_event_id()));
         }
         let reply: Option<StreamReadReply> = match cmd.query_async(c).await {
@@ -159,7 +162,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 for entry in &stream.ids {
                     handle_control(&shared, entry);
                 }
-            } else if let Some(run) = followed.iter().find(|r| keys::events(&r.id) == stream.key) {
+            } else if let Some(run) = followed.get(&stream.key) {
                 apply_entries(run, &stream.ids);
             }
         }
