@@ -5,7 +5,8 @@
 use super::url::RedisUrl;
 use crate::store::{lock, StoreError};
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client};
+use redis::io::tcp::TcpSettings;
+use redis::{AsyncConnectionConfig, Client, IntoConnectionInfo};
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -28,19 +29,27 @@ impl Connector {
     /// `MESH_CA_FILE`, whose extra roots for providers must not cut off a managed
     /// Redis with a public certificate.)
     pub fn new(url: &RedisUrl, ca_file: Option<&Path>) -> Result<Connector, String> {
+        // Commands of several tasks share one connection and often go out while an
+        // earlier one is unanswered: with Nagle's algorithm the second write would
+        // wait for that answer's ACK (tens of ms with delayed ACKs across a network).
+        let info = url
+            .expose()
+            .into_connection_info()
+            .map_err(|e| url.scrub(&e.to_string()))?
+            .set_tcp_settings(TcpSettings::default().set_nodelay(true));
         let client = match ca_file {
             Some(path) => {
                 let pem = std::fs::read(path)
                     .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
                 Client::build_with_tls(
-                    url.expose(),
+                    info,
                     redis::TlsCertificates {
                         client_tls: None,
                         root_cert: Some(pem),
                     },
                 )
             }
-            None => Client::open(url.expose()),
+            None => Client::open(info),
         }
         .map_err(|e| url.scrub(&e.to_string()))?;
         Ok(Connector {
