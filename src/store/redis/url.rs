@@ -22,6 +22,15 @@ impl RedisUrl {
             .or_else(|| url.strip_prefix("redis://"))
             .ok_or_else(|| format!("\"{redacted}\" must start with redis:// or rediss://"))?;
         let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        if rest[authority.len()..].contains('@') {
+            // A password with `/`, `?` or `#` in it (common in generated ones) ends
+            // the authority early: the client would take part of it for a path, and
+            // the URL cannot be shown redacted. Say what to do without quoting it.
+            return Err(
+                "the user or password holds '/', '?' or '#': write them as %2F, %3F, %23"
+                    .to_string(),
+            );
+        }
         let host = authority.rsplit('@').next().unwrap_or("");
         if host.is_empty() || host.starts_with(':') {
             return Err(format!("\"{redacted}\" has no host"));
@@ -147,10 +156,16 @@ mod tests {
             "redis://u:hunter2@",
             "redis://u:hunter2@host:port",
             "redis://:6379",
+            "redis://default:hun/ter2@host:6379",
+            "rediss://default:hunter2?x@host:6379/0",
+            "redis://u:hunter2#@host",
         ] {
             let why = RedisUrl::parse(bad).unwrap_err();
             assert!(!why.contains("hunter2"), "{why}");
         }
+        let why = RedisUrl::parse("redis://default:hun/ter2@host:6379").unwrap_err();
+        assert!(why.contains("%2F"), "{why}");
+        assert!(RedisUrl::parse("redis://default:hun%2Fter2@host:6379").is_ok());
         assert!(RedisUrl::parse("redis://127.0.0.1:6379").is_ok());
         assert!(!RedisUrl::parse("redis://127.0.0.1").unwrap().is_tls());
     }
