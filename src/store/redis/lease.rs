@@ -48,7 +48,12 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 }
             }
         }
-        if let Err(e) = renew_and_check(&shared, &mut misses).await {
+        let checked = renew_and_check(&shared, &mut misses).await;
+        if checked.is_ok() {
+            shared.writer.note_reachable();
+        }
+        if let Err(e) = checked {
+            shared.writer.note_unreachable();
             misses.clear();
             crate::log_debug!("run store: lease check failed: {}", e.0);
         }

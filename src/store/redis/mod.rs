@@ -183,10 +183,13 @@ impl Shared {
         self.me.clone()
     }
 
-    /// Ends a run of this process that cannot reach the store any more: `error`
-    /// and `done` `failed` (queued too, so the store gets them when it is back),
-    /// then its pipeline is cancelled.
+    /// Ends a run of this process that cannot reach the store any more: its
+    /// pipeline is cancelled, then `error` and `done` `failed` are logged (queued
+    /// too, so the store gets them when it is back).
     pub(crate) fn fail_local(&self, run: &Arc<Run>, message: &str) {
+        // Cancelled first: once `done` is logged the run is finished and a cancel
+        // would be ignored, leaving the pipeline (and its provider call) running.
+        run.cancel(message);
         let sink = RedisSink::new(run, self.writer.clone());
         let (output, usage, cost_usd) = run.partial_result();
         sink.push(Event::Error(crate::events::ErrorEvent {
@@ -202,7 +205,6 @@ impl Shared {
             cost_usd,
             elapsed_ms: run.started.elapsed().as_millis() as u64,
         }));
-        run.cancel(message);
     }
 }
 

@@ -72,6 +72,21 @@ impl Writer {
         *self.unflushed_tx.borrow()
     }
 
+    /// Another command to the store failed (a lease renewal): a pipeline with
+    /// nothing to write meanwhile is cut off all the same, and the outage bound
+    /// counts from here.
+    pub fn note_unreachable(&self) {
+        lock(&self.failing_since).get_or_insert_with(Instant::now);
+    }
+
+    /// Another command was answered: with nothing waiting to be written, the store
+    /// is back (with writes waiting, only their success says so).
+    pub fn note_reachable(&self) {
+        if self.unwritten() == 0 {
+            *lock(&self.failing_since) = None;
+        }
+    }
+
     /// How long writes have been failing, if they are.
     pub fn failing_for(&self) -> Option<Duration> {
         lock(&self.failing_since).map(|t| t.elapsed())
