@@ -520,3 +520,44 @@ fn a_subscriber_on_another_instance_keeps_a_run_going_even_with_a_one_second_gra
     let done = events.last().unwrap();
     assert_eq!(done.data["status"], "completed", "{done:?}");
 }
+
+#[test]
+fn a_pipeline_ended_by_the_outage_bound_stops_its_upstream_call() {
+    use support::mock::{MockProvider, Part, Reply};
+    // One token, then the call stays open: only a cancel closes it.
+    let mock = MockProvider::start(|_, _| {
+        let mut reply = Reply::sse(&[]);
+        reply.parts.push(Part::Bytes(
+            b"data: {\"choices\":[{\"delta\":{\"content\":\"thinking\"}}]}\n\n".to_vec(),
+        ));
+        reply.hold_open = true;
+        reply
+    });
+    let mut redis = RedisServer::start();
+    let base = mock.url("/v1");
+    let a = instance(
+        &redis,
+        &[
+            ("CUSTOM_BASE_URL", base.as_str()),
+            ("MESH_REDIS_OUTAGE_SECS", "1"),
+        ],
+    );
+    let id = a.start_run(r#"{"task":"t","agents":["researcher"]}"#);
+    let mut s = a.stream(&id, &[]);
+    while s.next_event().unwrap().event != "token" {}
+    redis.stop();
+    let rest = s.collect();
+    let ended = Instant::now();
+    assert_eq!(rest.last().unwrap().data["status"], "failed", "{rest:?}");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while mock.closes().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let closes = mock.closes();
+    assert_eq!(closes.len(), 1, "the upstream call was left running");
+    let took = closes[0].saturating_duration_since(ended);
+    assert!(
+        took < Duration::from_millis(500),
+        "closed {took:?} after the end"
+    );
+}
