@@ -12,12 +12,16 @@ use crate::events::RunStatus;
 
 /// `KEYS`: events, meta, lease. `ARGV`: ttl seconds, finished unix ms, status, then
 /// (entry id, event name, data) for each entry. Answers 1 when it wrote, 0 when an
-/// entry id was taken.
+/// entry id was taken, and any other refusal as the error it is.
 const SCRIPT: &str = r#"
+local TAKEN = 'equal or smaller than the target stream top item'
 for i = 4, #ARGV, 3 do
   local added = redis.pcall('XADD', KEYS[1], ARGV[i], 'e', ARGV[i + 1], 'd', ARGV[i + 2])
   if type(added) == 'table' and added.err then
-    return 0
+    if string.find(added.err, TAKEN, 1, true) then
+      return 0
+    end
+    return added
   end
 end
 -- A server without XSETID still ends the run, unfenced.
@@ -28,6 +32,15 @@ redis.call('EXPIRE', KEYS[2], ARGV[1])
 redis.call('DEL', KEYS[3])
 return 1
 "#;
+
+/// What Redis says of an `XADD` whose entry id is taken (by the same entry written
+/// before, by another writer, or by the fence).
+const TAKEN: &str = "equal or smaller than the target stream top item";
+
+/// Whether a refused command was an entry whose id is already taken.
+pub(crate) fn id_taken(e: &redis::ServerError) -> bool {
+    e.details().is_some_and(|d| d.contains(TAKEN))
+}
 
 /// One entry to write: the event's number, name and data.
 pub(crate) struct Entry<'a> {
@@ -74,5 +87,6 @@ mod tests {
             assert_eq!(format!("'{field}'"), quoted);
             assert!(SCRIPT.contains(quoted), "{field}");
         }
+        assert!(SCRIPT.contains(&format!("local TAKEN = '{TAKEN}'")));
     }
 }

@@ -111,9 +111,8 @@ impl Writer {
                 continue;
             }
             let mut pipe = redis::pipe();
-            // Per-command errors are expected (an entry already written by an earlier,
-            // interrupted attempt is refused as a duplicate id, and a run another
-            // instance ended is fenced) and are not failures.
+            // Each command's own answer is looked at (`send`): a taken id is no
+            // failure, any other refusal is.
             pipe.ignore_errors();
             let ttl = self.run_ttl.as_secs().max(1) as i64;
             for r in &reseeds {
@@ -186,16 +185,32 @@ impl Writer {
         }
     }
 
+    /// Sends a batch. Entries refused because their id is taken were written before
+    /// (an interrupted attempt) or belong to a run another instance ended (the
+    /// fence): both are done. Any other refusal (out of memory, a read-only
+    /// replica after a failover, a server still loading) fails the whole attempt,
+    /// which is retried with everything in it.
     async fn send(
         &self,
         connector: &Connector,
         pipe: &redis::Pipeline,
     ) -> Result<(), crate::store::StoreError> {
         let mut conn = connector.commands().await?;
-        pipe.query_async::<Vec<Value>>(&mut conn)
+        let replies = pipe
+            .query_async::<Vec<Value>>(&mut conn)
             .await
-            .map(|_| ())
-            .map_err(|e| connector.error(&e))
+            .map_err(|e| connector.error(&e))?;
+        match replies.iter().find_map(|v| match v {
+            Value::ServerError(e) if !finish::id_taken(e) => Some(e),
+            _ => None,
+        }) {
+            Some(e) => Err(crate::store::StoreError(format!(
+                "redis refused a write: {} {}",
+                e.code(),
+                e.details().unwrap_or_default()
+            ))),
+            None => Ok(()),
+        }
     }
 }
 
