@@ -561,3 +561,31 @@ fn a_pipeline_ended_by_the_outage_bound_stops_its_upstream_call() {
         "closed {took:?} after the end"
     );
 }
+
+#[test]
+fn writes_redis_refuses_are_kept_and_retried_until_it_takes_them() {
+    let redis = RedisServer::start();
+    let slow = [("MESH_OFFLINE_DELAY_MS", "25")];
+    let a = instance(&redis, &slow);
+    let b = instance(&redis, &slow);
+    let id = a.start_run(r#"{"task":"Explain write-ahead logging","detach":true}"#);
+    let mut on_b = b.stream(&id, &[]);
+    let mut seen_on_b = read_events(&mut on_b, 10);
+    // Out of memory, as a full free tier with no eviction answers: reads still work,
+    // every write is refused with -OOM.
+    assert_eq!(redis.command(&["CONFIG", "SET", "maxmemory", "1"]), "+OK");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(gauge(&a, "agent_mesh_store_writes_failing"), 1);
+    assert!(gauge(&a, "agent_mesh_store_unwritten_events") > 0);
+    let r = a.post_json("/api/run", r#"{"task":"Not now"}"#);
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(redis.command(&["CONFIG", "SET", "maxmemory", "0"]), "+OK");
+
+    seen_on_b.extend(on_b.collect());
+    assert_eq!(seen_on_b.last().unwrap().data["status"], "completed");
+    let whole_on_a = a.stream(&id, &[]).collect();
+    assert_eq!(whole_on_a, seen_on_b);
+    let c = instance(&redis, &[]);
+    assert_eq!(c.stream(&id, &[]).collect(), whole_on_a);
+    assert_eq!(gauge(&a, "agent_mesh_store_unwritten_events"), 0);
+}

@@ -115,6 +115,24 @@ impl RedisServer {
         }
     }
 
+    /// Sends one command over a plain connection and returns the raw reply's first
+    /// line (e.g. `CONFIG SET maxmemory 1` → `+OK`).
+    pub fn command(&self, args: &[&str]) -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect redis");
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut req = format!("*{}\r\n", args.len());
+        for a in args {
+            req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        s.write_all(req.as_bytes()).expect("send to redis");
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        while s.read_exact(&mut byte).is_ok() && byte[0] != b'\n' {
+            line.push(byte[0]);
+        }
+        String::from_utf8_lossy(&line).trim_end().to_string()
+    }
+
     fn answers_ping(&self) -> bool {
         let addr: SocketAddr = ([127, 0, 0, 1], self.port).into();
         let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
