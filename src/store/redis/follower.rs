@@ -5,7 +5,9 @@
 //! copy, so any number of them costs the store nothing more: the fan-out happens here.
 
 use super::{keys, lock, parse_status, time_of_ms, Shared};
+use crate::events::{DoneEvent, ErrorEvent, Event, RunStatus};
 use crate::pipeline::run_config::RunConfig;
+use crate::providers::error::ErrorKind;
 use crate::store::{Run, StoreError};
 use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
 use std::collections::HashMap;
@@ -68,8 +70,10 @@ pub(crate) async fn load_copy(shared: &Shared, id: &str) -> Result<Option<Arc<Ru
     Ok(Some(run))
 }
 
-/// Appends the entries that continue the copy's log, in order.
-fn apply_entries(run: &Run, entries: &[StreamId]) {
+/// Appends the entries that continue the copy's log, in order; returns whether the
+/// copy moved on (false when the first entry does not continue it).
+fn apply_entries(run: &Run, entries: &[StreamId]) -> bool {
+    let before = run.last_event_id();
     for entry in entries {
         let Some(seq) = keys::seq_of(&entry.id) else {
             continue;
@@ -78,15 +82,37 @@ fn apply_entries(run: &Run, entries: &[StreamId]) {
         else {
             continue;
         };
-        let expected = seq == run.last_event_id() + 1;
-        if !run.push_stored(seq, &name, &data) && expected && !run.is_finished() {
-            // Nothing after it can be applied either: say so rather than stall quietly.
-            crate::log_warn!(
-                "run {}: stored event {seq} ({name}) cannot be read; this copy stops there",
-                run.id
-            );
-        }
+        run.push_stored(seq, &name, &data);
     }
+    run.last_event_id() > before
+}
+
+/// A copy whose stream goes on past an entry it cannot apply (one missing, as after
+/// a failover to a replica that lagged, or one this version cannot read): every read
+/// would answer at once with the same entries, and nothing after them can be shown.
+/// The copy is ended here, `failed`, with the reason, so its clients are not left
+/// waiting, and dropped, so a later request builds it afresh from the stream.
+fn end_stuck_copy(shared: &Shared, run: &Run) {
+    let next = run.last_event_id() + 1;
+    crate::log_warn!(
+        "run {}: stored event {next} is missing or cannot be read; ending this instance's copy",
+        run.id
+    );
+    let (output, usage, cost_usd) = run.partial_result();
+    run.push(Event::Error(ErrorEvent {
+        agent: None,
+        kind: ErrorKind::BadResponse,
+        message: format!("this instance cannot read the run's stored event {next}"),
+        status: None,
+    }));
+    run.push(Event::Done(DoneEvent {
+        status: RunStatus::Failed,
+        output,
+        usage,
+        cost_usd,
+        elapsed_ms: run.started.elapsed().as_millis() as u64,
+    }));
+    lock(&shared.copies).remove(&run.id);
 }
 
 fn text(entry: &StreamId, field: &str) -> Option<String> {
@@ -163,7 +189,10 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                     handle_control(&shared, entry);
                 }
             } else if let Some(run) = followed.get(&stream.key) {
-                apply_entries(run, &stream.ids);
+                if !apply_entries(run, &stream.ids) && !stream.ids.is_empty() && !run.is_finished()
+                {
+                    end_stuck_copy(&shared, run);
+                }
             }
         }
     }
