@@ -589,3 +589,38 @@ fn writes_redis_refuses_are_kept_and_retried_until_it_takes_them() {
     assert_eq!(c.stream(&id, &[]).collect(), whole_on_a);
     assert_eq!(gauge(&a, "agent_mesh_store_unwritten_events"), 0);
 }
+
+#[test]
+fn a_copy_that_cannot_continue_its_stream_ends_instead_of_spinning() {
+    let redis = RedisServer::start();
+    let slow = [("MESH_OFFLINE_DELAY_MS", "25")];
+    let a = instance(&redis, &slow);
+    let b = instance(&redis, &slow);
+    let id = a.start_run(r#"{"task":"Explain vector clocks","detach":true}"#);
+    let mut on_b = b.stream(&id, &[]);
+    read_events(&mut on_b, 5);
+    // The stream jumps past what B has (as after a failover to a replica that had
+    // not got every entry): B can apply nothing more from it.
+    let key = format!("mesh:run:{id}:events");
+    let added = redis.command(&["XADD", &key, "0-1000000", "e", "token", "d", "{}"]);
+    assert!(added.starts_with('$'), "{added}");
+    let cut = Instant::now();
+    let rest = on_b.collect();
+    assert!(
+        cut.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        cut.elapsed()
+    );
+    let n = rest.len();
+    assert!(
+        rest[n - 2].data["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot read the run's stored event"),
+        "{rest:?}"
+    );
+    assert_eq!(rest[n - 1].data["status"], "failed");
+    std::thread::sleep(Duration::from_millis(500));
+    let warnings = b.logs().matches("ending this instance's copy").count();
+    assert_eq!(warnings, 1, "{}", b.logs());
+}
