@@ -35,43 +35,77 @@ pub(crate) fn meta_fields(run: &Run, owner: &str) -> Vec<(&'static str, String)>
     fields
 }
 
-/// Adds the commands that rewrite the run to `pipe`; returns the last event number
-/// they carry (every queued event up to it is covered).
-pub(crate) fn add_to(pipe: &mut redis::Pipeline, r: &Reseed, ttl_secs: i64) -> u64 {
+/// Rewrites a run, but only if its metadata is still missing: another instance
+/// may have ended it (or the owner's own earlier attempt got through) since the
+/// loss was seen, and that must not be undone. `KEYS`: events, meta, the run list.
+/// `ARGV`: run id, created unix ms, the number of metadata fields, the fields as
+/// name/value pairs, then (entry id, event name, data) for each event.
+const SCRIPT: &str = r#"
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return 0
+end
+redis.call('DEL', KEYS[1])
+local n = tonumber(ARGV[3])
+for i = 4, 3 + 2 * n, 2 do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+end
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+for i = 4 + 2 * n, #ARGV, 3 do
+  redis.call('XADD', KEYS[1], ARGV[i], 'e', ARGV[i + 1], 'd', ARGV[i + 2])
+end
+return 1
+"#;
+
+/// Adds the commands that rewrite the run to `pipe`: the script with every event
+/// so far, and for a run that finished meanwhile its `done` through the ending
+/// script, as always.
+pub(crate) fn add_to(pipe: &mut redis::Pipeline, r: &Reseed, ttl_secs: i64) {
     let run = &r.run;
-    let events = run.wire_events();
+    let mut events = run.wire_events();
     let finished = run.is_finished().then(|| run.status());
-    let events_key = keys::events(&run.id);
-    pipe.del(&events_key)
-        .hset_multiple(keys::meta(&run.id), &meta_fields(run, &r.owner))
-        .zadd(keys::RUNS, &run.id, unix_ms(run.created_at));
-    let last = events.last().map(|(seq, _, _)| *seq).unwrap_or(0);
-    for (seq, name, data) in &events {
-        match finished {
-            // A run that finished meanwhile ends through the script, as always.
-            Some(status) if *seq == last => {
-                pipe.add_command(finish::command(
-                    &run.id,
-                    &[finish::Entry {
-                        seq: *seq,
-                        name,
-                        data,
-                    }],
-                    status,
-                    unix_ms(SystemTime::now()),
-                    ttl_secs,
-                ));
-            }
-            _ => {
-                pipe.cmd("XADD")
-                    .arg(&events_key)
-                    .arg(keys::entry_id(*seq))
-                    .arg(keys::F_EVENT)
-                    .arg(name)
-                    .arg(keys::F_DATA)
-                    .arg(data);
-            }
-        }
+    let done = match finished {
+        Some(_) => events.pop(),
+        None => None,
+    };
+    let fields = meta_fields(run, &r.owner);
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(SCRIPT)
+        .arg(3)
+        .arg(keys::events(&run.id))
+        .arg(keys::meta(&run.id))
+        .arg(keys::RUNS)
+        .arg(&run.id)
+        .arg(unix_ms(run.created_at))
+        .arg(fields.len());
+    for (name, value) in &fields {
+        cmd.arg(*name).arg(value);
     }
-    last
+    for (seq, name, data) in &events {
+        cmd.arg(keys::entry_id(*seq)).arg(name).arg(data);
+    }
+    pipe.add_command(cmd);
+    if let (Some(status), Some((seq, name, data))) = (finished, done) {
+        pipe.add_command(finish::command(
+            &run.id,
+            &[finish::Entry {
+                seq,
+                name: &name,
+                data: &data,
+            }],
+            status,
+            unix_ms(SystemTime::now()),
+            ttl_secs,
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_script_writes_the_fields_the_rest_of_the_store_reads() {
+        assert_eq!((keys::F_EVENT, keys::F_DATA), ("e", "d"));
+        assert!(SCRIPT.contains("'e', ARGV[i + 1], 'd', ARGV[i + 2]"));
+    }
 }

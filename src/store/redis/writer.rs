@@ -27,6 +27,9 @@ struct Pending {
     finished: Option<RunStatus>,
 }
 
+/// Events per pipelined write at most (a few hundred KB of commands).
+const MAX_BATCH: usize = 4096;
+
 pub(crate) struct Writer {
     queue: Mutex<Vec<Pending>>,
     wake: Notify,
@@ -115,28 +118,33 @@ impl Writer {
             // failure, any other refusal is.
             pipe.ignore_errors();
             let ttl = self.run_ttl.as_secs().max(1) as i64;
+            // A rewrite goes before the batch; the batch's events it covers are sent
+            // all the same and refused as taken, so none is lost if the rewrite
+            // finds the run already there and does nothing.
             for r in &reseeds {
-                let covered = reseed::add_to(&mut pipe, r, ttl);
-                let before = batch.len();
-                batch.retain(|p| !(*p.run == *r.run.id && p.seq <= covered));
-                let n = before - batch.len();
-                self.unflushed_tx.send_modify(|u| *u = u.saturating_sub(n));
+                reseed::add_to(&mut pipe, r, ttl);
             }
-            self.add_events(&mut pipe, &batch, ttl);
+            // Bounded, so a backlog (after an outage, or a flood faster than Redis)
+            // goes in several round trips, each well inside the response timeout.
+            let n = batch.len().min(MAX_BATCH);
+            self.add_events(&mut pipe, &batch[..n], ttl);
             match self.send(&connector, &pipe).await {
                 Ok(()) => {
                     if !reseeds.is_empty() {
                         crate::log_info!("run store: rewrote {} run(s) it had lost", reseeds.len());
                     }
-                    let n = batch.len();
-                    batch.clear();
+                    batch.drain(..n);
                     self.unflushed_tx.send_modify(|u| *u = u.saturating_sub(n));
-                    *lock(&self.failing_since) = None;
+                    if batch.is_empty() {
+                        *lock(&self.failing_since) = None;
+                    }
                     backoff = Duration::from_millis(50);
                 }
                 Err(why) => {
                     // Snapshotted again on the next attempt, with whatever came since.
-                    lock(&self.reseeds).extend(reseeds);
+                    for r in reseeds {
+                        self.reseed(r);
+                    }
                     let first = {
                         let mut since = lock(&self.failing_since);
                         let first = since.is_none();
