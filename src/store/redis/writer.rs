@@ -13,6 +13,7 @@ use crate::events::{Event, RunStatus};
 use crate::pipeline::context::EventSink;
 use crate::store::{lock, Run};
 use redis::Value;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{watch, Notify};
@@ -26,6 +27,21 @@ struct Pending {
     /// Set on `done`: the run's metadata and expiry are written with it.
     finished: Option<RunStatus>,
 }
+
+/// Appends entries to one run's stream: `KEYS[1]` the stream, `ARGV` (entry id,
+/// event name, data) for each. An entry whose id is taken (written by an earlier,
+/// interrupted attempt, or fenced) is skipped; any other refusal stops the script
+/// and is its answer.
+const APPEND_SCRIPT: &str = r#"
+for i = 1, #ARGV, 3 do
+  local added = redis.pcall('XADD', KEYS[1], ARGV[i], 'e', ARGV[i + 1], 'd', ARGV[i + 2])
+  if type(added) == 'table' and added.err
+      and not string.find(added.err, 'equal or smaller than the target stream top item', 1, true) then
+    return added
+  end
+end
+return 0
+"#;
 
 /// Events per pipelined write at most (a few hundred KB of commands).
 const MAX_BATCH: usize = 4096;
@@ -162,33 +178,46 @@ impl Writer {
         }
     }
 
-    /// Adds the batch's commands to `pipe`: an `XADD` per event, and the ending
-    /// script for a `done` (status, expiry and fence go only with the `done` itself).
+    /// Adds the batch's commands to `pipe`: per run, one script call that appends
+    /// its events in order (one command and one reply for many entries, where an
+    /// `XADD` each cost this thread a command to encode and a reply to parse per
+    /// token), then its `done` through the ending script (status, expiry and fence
+    /// go only with the `done` itself).
     fn add_events(&self, pipe: &mut redis::Pipeline, batch: &[Pending], ttl: i64) {
+        // Runs in the order they first appear; each run's events keep their order.
+        let mut runs: Vec<(&str, Vec<&Pending>)> = Vec::new();
+        let mut index: HashMap<&str, usize> = HashMap::new();
         for p in batch {
-            match p.finished {
-                Some(status) => {
-                    pipe.add_command(finish::command(
-                        &p.run,
-                        &[finish::Entry {
-                            seq: p.seq,
-                            name: p.name,
-                            data: &p.data,
-                        }],
-                        status,
-                        unix_ms(SystemTime::now()),
-                        ttl,
-                    ));
+            let i = *index.entry(&p.run).or_insert_with(|| {
+                runs.push((&p.run, Vec::new()));
+                runs.len() - 1
+            });
+            runs[i].1.push(p);
+        }
+        for (id, events) in runs {
+            let (ends, entries): (Vec<&Pending>, Vec<&Pending>) =
+                events.into_iter().partition(|p| p.finished.is_some());
+            if !entries.is_empty() {
+                let mut cmd = redis::cmd("EVAL");
+                cmd.arg(APPEND_SCRIPT).arg(1).arg(keys::events(id));
+                for p in &entries {
+                    cmd.arg(keys::entry_id(p.seq)).arg(p.name).arg(&p.data);
                 }
-                None => {
-                    pipe.cmd("XADD")
-                        .arg(keys::events(&p.run))
-                        .arg(keys::entry_id(p.seq))
-                        .arg(keys::F_EVENT)
-                        .arg(p.name)
-                        .arg(keys::F_DATA)
-                        .arg(&p.data);
-                }
+                pipe.add_command(cmd);
+            }
+            for p in ends {
+                let status = p.finished.unwrap_or(RunStatus::Completed);
+                pipe.add_command(finish::command(
+                    id,
+                    &[finish::Entry {
+                        seq: p.seq,
+                        name: p.name,
+                        data: &p.data,
+                    }],
+                    status,
+                    unix_ms(SystemTime::now()),
+                    ttl,
+                ));
             }
         }
     }
