@@ -226,17 +226,39 @@ impl Run {
         lock(&self.state).finished_at
     }
 
-    /// The writer's output so far and the totals of the finished agent calls: what
-    /// a `done` event written on the run's behalf carries.
-    pub fn partial_result(&self) -> (String, Usage, Option<f64>) {
-        let st = lock(&self.state);
-        let output = st
-            .agents
-            .iter()
-            .find(|a| a.kind == AgentKind::Writer)
-            .map(|a| a.output.clone())
-            .unwrap_or_default();
-        (output, st.usage, st.cost_usd)
+    /// The `error` and `done` `failed` that end the run on its behalf (a store that
+    /// cannot go on with it): the `done` carries the writer's output so far and the
+    /// totals of the finished agent calls.
+    pub fn failed_ending(&self, kind: ErrorKind, message: &str) -> [Event; 2] {
+        let (output, usage, cost_usd) = {
+            let st = lock(&self.state);
+            let output = st
+                .agents
+                .iter()
+                .find(|a| a.kind == AgentKind::Writer)
+                .map(|a| a.output.clone())
+                .unwrap_or_default();
+            (output, st.usage, st.cost_usd)
+        };
+        let elapsed_ms = SystemTime::now()
+            .duration_since(self.created_at)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        [
+            Event::Error(ErrorEvent {
+                agent: None,
+                kind,
+                message: message.to_string(),
+                status: None,
+            }),
+            Event::Done(DoneEvent {
+                status: RunStatus::Failed,
+                output,
+                usage,
+                cost_usd,
+                elapsed_ms,
+            }),
+        ]
     }
 
     /// The `token` event, from borrowed text: framed straight into the log, with no

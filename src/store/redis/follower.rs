@@ -5,7 +5,6 @@
 //! copy, so any number of them costs the store nothing more: the fan-out happens here.
 
 use super::{keys, lock, parse_status, time_of_ms, Shared};
-use crate::events::{DoneEvent, ErrorEvent, Event, RunStatus};
 use crate::pipeline::run_config::RunConfig;
 use crate::providers::error::ErrorKind;
 use crate::store::{Run, StoreError};
@@ -98,20 +97,10 @@ fn end_stuck_copy(shared: &Shared, run: &Run) {
         "run {}: stored event {next} is missing or cannot be read; ending this instance's copy",
         run.id
     );
-    let (output, usage, cost_usd) = run.partial_result();
-    run.push(Event::Error(ErrorEvent {
-        agent: None,
-        kind: ErrorKind::BadResponse,
-        message: format!("this instance cannot read the run's stored event {next}"),
-        status: None,
-    }));
-    run.push(Event::Done(DoneEvent {
-        status: RunStatus::Failed,
-        output,
-        usage,
-        cost_usd,
-        elapsed_ms: run.started.elapsed().as_millis() as u64,
-    }));
+    let message = format!("this instance cannot read the run's stored event {next}");
+    for event in run.failed_ending(ErrorKind::BadResponse, &message) {
+        run.push(event);
+    }
     lock(&shared.copies).remove(&run.id);
 }
 

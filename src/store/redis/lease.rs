@@ -7,7 +7,7 @@
 
 use super::reseed::Reseed;
 use super::{finish, keys, lock, parse_status, writer::unix_ms, Shared};
-use crate::events::{DoneEvent, ErrorEvent, Event, RunStatus};
+use crate::events::RunStatus;
 use crate::providers::error::ErrorKind;
 use crate::store::Run;
 use redis::Value;
@@ -154,24 +154,7 @@ fn as_bool(v: Value) -> Option<bool> {
 /// catches up and is checked again.
 async fn take_over(shared: &Shared, run: &Run) -> Result<(), crate::store::StoreError> {
     let last = run.last_event_id();
-    let (output, usage, cost_usd) = run.partial_result();
-    let error = Event::Error(ErrorEvent {
-        agent: None,
-        kind: ErrorKind::Network,
-        message: STOPPED_MESSAGE.to_string(),
-        status: None,
-    });
-    let elapsed_ms = SystemTime::now()
-        .duration_since(run.created_at)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    let done = Event::Done(DoneEvent {
-        status: RunStatus::Failed,
-        output,
-        usage,
-        cost_usd,
-        elapsed_ms,
-    });
+    let [error, done] = run.failed_ending(ErrorKind::Network, STOPPED_MESSAGE);
     let (error_data, done_data) = (error.data_json(), done.data_json());
     let entries = [
         finish::Entry {

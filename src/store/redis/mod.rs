@@ -191,20 +191,9 @@ impl Shared {
         // would be ignored, leaving the pipeline (and its provider call) running.
         run.cancel(message);
         let sink = RedisSink::new(run, self.writer.clone());
-        let (output, usage, cost_usd) = run.partial_result();
-        sink.push(Event::Error(crate::events::ErrorEvent {
-            agent: None,
-            kind: crate::providers::error::ErrorKind::Network,
-            message: message.to_string(),
-            status: None,
-        }));
-        sink.push(Event::Done(DoneEvent {
-            status: RunStatus::Failed,
-            output,
-            usage,
-            cost_usd,
-            elapsed_ms: run.started.elapsed().as_millis() as u64,
-        }));
+        for event in run.failed_ending(crate::providers::error::ErrorKind::Network, message) {
+            sink.push(event);
+        }
     }
 }
 
