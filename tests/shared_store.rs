@@ -33,6 +33,18 @@ fn listed_row(server: &Server, id: &str) -> serde_json::Value {
         .unwrap_or_else(|| panic!("{id} not listed: {listed}"))
 }
 
+/// The stream ended `error` (its message starting with `message`), then `done`
+/// `failed`: how a store ends a run it cannot go on with.
+fn assert_ends_failed(events: &[Ev], message: &str) {
+    let n = events.len();
+    assert!(n >= 2, "{events:?}");
+    assert_eq!(events[n - 2].event, "error", "{events:?}");
+    let said = events[n - 2].data["message"].as_str().unwrap_or_default();
+    assert!(said.starts_with(message), "{said:?}, not {message:?}");
+    assert_eq!(events[n - 1].event, "done");
+    assert_eq!(events[n - 1].data["status"], "failed");
+}
+
 /// The numbered events of a stream until `n` were read (the greeting left out).
 fn read_events(stream: &mut support::SseStream, n: usize) -> Vec<Ev> {
     let mut out = Vec::new();
@@ -135,15 +147,7 @@ fn killing_the_instance_running_a_run_ends_it_failed_on_another() {
         "{:?}",
         killed.elapsed()
     );
-    let n = rest.len();
-    assert!(n >= 2, "{rest:?}");
-    assert_eq!(rest[n - 2].event, "error");
-    assert_eq!(
-        rest[n - 2].data["message"],
-        "the instance running it stopped"
-    );
-    assert_eq!(rest[n - 1].event, "done");
-    assert_eq!(rest[n - 1].data["status"], "failed");
+    assert_ends_failed(&rest, "the instance running it stopped");
     let snap = b.get(&format!("/api/runs/{id}")).json();
     assert_eq!(snap["status"], "failed");
     let row = listed_row(&b, &id);
@@ -350,11 +354,7 @@ fn a_pipeline_cut_off_from_redis_past_the_bound_ends_failed_and_that_end_is_stor
         ended >= Duration::from_secs(2) && ended < Duration::from_secs(5),
         "{ended:?}"
     );
-    let n = rest.len();
-    assert_eq!(rest[n - 2].event, "error", "{rest:?}");
-    assert_eq!(rest[n - 2].data["message"], "the run store is unreachable");
-    assert_eq!(rest[n - 1].event, "done");
-    assert_eq!(rest[n - 1].data["status"], "failed");
+    assert_ends_failed(&rest, "the run store is unreachable");
     let whole_on_a = a.stream(&id, &[]).collect();
 
     // The end, and everything before it, is written once Redis is back.
@@ -395,12 +395,7 @@ fn an_instance_cut_off_from_redis_loses_its_run_to_another_and_the_run_ends_once
         "{:?}",
         cut.elapsed()
     );
-    let n = rest.len();
-    assert_eq!(
-        rest[n - 2].data["message"],
-        "the instance running it stopped"
-    );
-    assert_eq!(rest[n - 1].data["status"], "failed");
+    assert_ends_failed(&rest, "the instance running it stopped");
     seen_on_b.extend(rest);
     // A, cut off, has kept its own subscribers going meanwhile.
     let more = read_events(&mut on_a, 5);
@@ -611,15 +606,7 @@ fn a_copy_that_cannot_continue_its_stream_ends_instead_of_spinning() {
         "{:?}",
         cut.elapsed()
     );
-    let n = rest.len();
-    assert!(
-        rest[n - 2].data["message"]
-            .as_str()
-            .unwrap()
-            .contains("cannot read the run's stored event"),
-        "{rest:?}"
-    );
-    assert_eq!(rest[n - 1].data["status"], "failed");
+    assert_ends_failed(&rest, "this instance cannot read the run's stored event");
     std::thread::sleep(Duration::from_millis(500));
     let warnings = b.logs().matches("ending this instance's copy").count();
     assert_eq!(warnings, 1, "{}", b.logs());
