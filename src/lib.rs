@@ -22,6 +22,8 @@ pub mod app;
 pub mod events;
 /// The HTTP server, router, auth, event stream and embedded page.
 pub mod http;
+/// MCP servers: the tools agents may call.
+pub mod mcp;
 /// Counters and histograms in the Prometheus text format.
 pub mod metrics;
 /// The plan → specialists → writer workflow.

@@ -55,6 +55,23 @@ fn main() -> ExitCode {
         }
         match command {
             Command::Run { task, json } => cli::run_in_terminal(config, task, json).await,
+            Command::McpTools { server } => {
+                agent_mesh::mcp::cli::print_tools(config, &ProcessEnv, server.as_deref()).await
+            }
+            Command::McpCall {
+                server,
+                tool,
+                arguments,
+            } => {
+                agent_mesh::mcp::cli::call(
+                    config,
+                    &ProcessEnv,
+                    &server,
+                    &tool,
+                    arguments.as_deref(),
+                )
+                .await
+            }
             Command::Models { provider } => {
                 agent_mesh::cli::print_models(config, provider.as_deref()).await
             }
