@@ -18,6 +18,8 @@ use std::time::Duration;
 /// `tools/list` pages followed before the list is taken as complete (a server that
 /// always returns a cursor must not loop forever).
 const MAX_LIST_PAGES: usize = 100;
+/// Connecting and listing get at least this long, whatever the tool timeout.
+const MIN_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 enum Transport {
     Http(Box<HttpTransport>),
@@ -324,8 +326,10 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// Lists `server`'s tools (every page), recording the outcome as its status.
-async fn refresh(server: &Server, timeout: Duration) {
+/// Lists `server`'s tools (every page), recording the outcome as its status. Starting a
+/// server (a `npx` download, a cold runtime) may take longer than one short tool call.
+async fn refresh(server: &Server, tool_timeout: Duration) {
+    let timeout = tool_timeout.max(MIN_CONNECT_TIMEOUT);
     let listed = tokio::time::timeout(timeout, list_tools(&server.transport)).await;
     let outcome = match listed {
         Ok(Ok(tools)) => Ok(tools),

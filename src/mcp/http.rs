@@ -306,18 +306,17 @@ impl HttpTransport {
             let response = self
                 .post(&session, &body, method, name, extra_headers)
                 .await?;
-            if response.status() == StatusCode::NOT_FOUND
-                && session.session_id.is_some()
-                && attempt == 0
-            {
+            let status = response.status();
+            let outcome = self.read_answer(&session, response, id).await;
+            if session.session_id.is_some() && attempt == 0 && session_lost(status, &outcome) {
                 crate::log_info!(
-                    "mcp {}: the session expired (HTTP 404); initializing a new one",
+                    "mcp {}: the server no longer knows the session (HTTP {status}); initializing a new one",
                     self.server
                 );
                 self.reset(session.generation);
                 continue;
             }
-            return self.read_answer(&session, response, id).await;
+            return outcome;
         }
         Err(McpError::Protocol(
             "the server forgot the new session at once (HTTP 404 twice)".to_string(),
@@ -648,6 +647,18 @@ impl HttpTransport {
                 old.abort();
             }
         }
+    }
+}
+
+/// A session the server forgot: HTTP 404 as the spec says, or the 400 "No valid session
+/// ID" the reference SDK's servers answer after a restart or a DELETE.
+fn session_lost(status: StatusCode, outcome: &Result<Value, McpError>) -> bool {
+    match (status, outcome) {
+        (StatusCode::NOT_FOUND, _) => true,
+        (StatusCode::BAD_REQUEST, Err(McpError::Rpc(e))) => {
+            e.message.to_ascii_lowercase().contains("session")
+        }
+        _ => false,
     }
 }
 
