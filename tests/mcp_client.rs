@@ -206,6 +206,39 @@ async fn stdio_lists_tools_and_calls_echo_and_get_sum() {
 }
 
 #[tokio::test]
+async fn a_stdio_server_gets_its_env_and_not_the_whole_environment() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let c = client(
+            vec![ServerConfig {
+                name: "everything".into(),
+                transport: TransportConfig::Stdio {
+                    command: node(),
+                    args: vec![everything_js(), "stdio".into()],
+                    env: vec![(
+                        "MESH_TEST_GIVEN".into(),
+                        agent_mesh::secret::Secret::new("given-value"),
+                    )],
+                },
+            }],
+            Duration::from_secs(30),
+        );
+        let r = c
+            .call_tool("everything", "get-env", json!({}), pending())
+            .await
+            .expect("get-env");
+        let text = r.text();
+        assert!(text.contains("given-value"), "{text}");
+        assert!(text.contains("\"PATH\""), "{text}");
+        // cargo sets this for the test process; the child must not inherit it.
+        assert!(std::env::var("CARGO_MANIFEST_DIR").is_ok());
+        assert!(!text.contains("CARGO_MANIFEST_DIR"), "{text}");
+        c.shutdown().await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
 async fn http_long_running_call_cancelled_mid_call_tells_the_server() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let server = EverythingHttp::start();
@@ -581,4 +614,110 @@ fn conformance_driver() -> String {
         assert!(status.success());
     }
     path.to_string_lossy().into_owned()
+}
+
+/// `agent-mesh mcp …` with `MESH_MCP_CONFIG` holding `config`; (exit code, stdout, stderr).
+fn mesh_mcp(
+    config: Option<&str>,
+    args: &[&str],
+    extra_env: &[(&str, &str)],
+) -> (i32, String, String) {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let file = dir.join(format!(
+        "mcp-cli-{}-{}.json",
+        std::process::id(),
+        args.join("-").len()
+    ));
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_agent-mesh"));
+    cmd.arg("mcp").args(args);
+    cmd.env_remove("MESH_MCP_CONFIG");
+    if let Some(text) = config {
+        let file = file.with_extension(format!("{}.json", text.len()));
+        std::fs::write(&file, text).expect("write config");
+        cmd.env("MESH_MCP_CONFIG", &file);
+    }
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run agent-mesh");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_mcp_cli_lists_tools_calls_one_and_exits_by_outcome() {
+    let config = json!({"mcpServers": {"everything": {"command": node(), "args": [everything_js(), "stdio"]}}}).to_string();
+    let (code, out, err) = mesh_mcp(Some(&config), &["tools"], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.starts_with("everything (stdio, protocol 2025-11-25): connected, "),
+        "{out}"
+    );
+    assert!(out.contains("  everything/get-sum - Returns the sum of two numbers\n      arguments: a (number, required), b (number, required)\n"), "{out}");
+
+    let (code, out, err) = mesh_mcp(
+        Some(&config),
+        &["call", "everything", "get-sum", r#"{"a": 1, "b": 2}"#],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("The sum of 1 and 2 is 3"), "{out}");
+
+    // A tool error exits 1; bad usage exits 2 with one line saying why.
+    let (code, _, err) = mesh_mcp(Some(&config), &["call", "everything", "no-such-tool"], &[]);
+    assert_eq!(code, 1, "{err}");
+    let (code, _, err) = mesh_mcp(
+        Some(&config),
+        &["call", "everything", "echo", "{not json"],
+        &[],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("not valid JSON"), "{err}");
+    let (code, _, err) = mesh_mcp(Some(&config), &["call", "nope", "echo"], &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("no MCP server named \"nope\" (configured: everything)"),
+        "{err}"
+    );
+    let (code, _, err) = mesh_mcp(None, &["tools"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("MESH_MCP_CONFIG is not set"), "{err}");
+}
+
+#[test]
+fn the_mcp_cli_names_the_bad_field_and_never_prints_secrets() {
+    let (code, out, err) = mesh_mcp(
+        Some(r#"{"mcpServers": {"old": {"type": "sse", "url": "http://127.0.0.1:1/sse"}}}"#),
+        &["tools"],
+        &[],
+    );
+    assert_eq!(code, 2, "{out}{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("MESH_MCP_CONFIG: server \"old\": type:"),
+        "{err}"
+    );
+
+    let port = mcp::free_port();
+    let config = json!({"mcpServers": {"down": {"url": format!("http://127.0.0.1:{port}/mcp"), "headers": {"Authorization": "Bearer ${MESH_TEST_TOKEN}"}}}}).to_string();
+    let (code, out, err) = mesh_mcp(
+        Some(&config),
+        &["tools"],
+        &[
+            ("MESH_TEST_TOKEN", "tok-very-secret"),
+            ("MESH_LOG", "debug"),
+        ],
+    );
+    assert_eq!(code, 1, "a server that is down: {out}{err}");
+    assert!(
+        out.contains("down (http): not connected: cannot connect:"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("tok-very-secret") && !err.contains("tok-very-secret"),
+        "{out}{err}"
+    );
 }

@@ -27,6 +27,12 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// One message line over this size ends the process's connection.
 const MAX_LINE_BYTES: usize = 8 << 20;
 
+/// The variables a child process inherits from agent-mesh; everything else it needs goes
+/// in the server's `env`.
+const INHERITED_ENV: [&str; 8] = [
+    "HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER", "LANG", "TMPDIR",
+];
+
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Value, McpError>>>>>;
 
 /// A started process: its stdin, the calls awaiting answers, and its tasks.
@@ -174,6 +180,14 @@ impl StdioTransport {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        // Not agent-mesh's whole environment: that holds provider keys and MESH_PASS. The
+        // child gets what programs need to run (the MCP SDKs' default set) and its `env`.
+        cmd.env_clear();
+        for var in INHERITED_ENV {
+            if let Some(v) = std::env::var_os(var) {
+                cmd.env(var, v);
+            }
+        }
         for (k, v) in &self.env {
             cmd.env(k, v.expose());
         }
