@@ -622,17 +622,14 @@ fn mesh_mcp(
     args: &[&str],
     extra_env: &[(&str, &str)],
 ) -> (i32, String, String) {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let file = dir.join(format!(
-        "mcp-cli-{}-{}.json",
-        std::process::id(),
-        args.join("-").len()
-    ));
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let file = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("mcp-cli-{}-{n}.json", std::process::id()));
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_agent-mesh"));
     cmd.arg("mcp").args(args);
     cmd.env_remove("MESH_MCP_CONFIG");
     if let Some(text) = config {
-        let file = file.with_extension(format!("{}.json", text.len()));
         std::fs::write(&file, text).expect("write config");
         cmd.env("MESH_MCP_CONFIG", &file);
     }
