@@ -239,6 +239,39 @@ async fn a_stdio_server_gets_its_env_and_not_the_whole_environment() {
 }
 
 #[tokio::test]
+async fn a_changed_tool_list_is_listed_again() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let script = mcp::repo().join("tests/mcp/changing-tools-server.mjs");
+        let c = client(
+            vec![stdio_server(
+                "changing",
+                &node(),
+                &[script.to_string_lossy().into_owned()],
+            )],
+            Duration::from_secs(30),
+        );
+        let names = |s: &agent_mesh::mcp::ServerStatus| {
+            s.tools.iter().map(|t| t.name.clone()).collect::<Vec<_>>()
+        };
+        let before = c.server("changing").await.expect("configured");
+        assert_eq!(names(&before), ["first"]);
+        // Nothing changed: the list is not fetched again.
+        assert_eq!(names(&c.server("changing").await.unwrap()), ["first"]);
+        let r = c
+            .call_tool("changing", "first", json!({}), pending())
+            .await
+            .expect("call");
+        assert_eq!(r.text(), "called first");
+        // The notification arrived with the answer; the next look lists again.
+        let after = c.server("changing").await.unwrap();
+        assert_eq!(names(&after), ["first", "second"]);
+        c.shutdown().await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
 async fn http_long_running_call_cancelled_mid_call_tells_the_server() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let server = EverythingHttp::start();

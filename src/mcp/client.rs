@@ -4,7 +4,7 @@
 
 use super::config::{McpConfig, TransportConfig};
 use super::content::{ToolInfo, ToolResult, MAX_RESULT_BYTES};
-use super::http::{param_headers, HttpTransport};
+use super::http::{param_headers, x_mcp_header_problem, HttpTransport};
 use super::protocol::{Era, McpError};
 use super::stdio::StdioTransport;
 use super::ServerEvents;
@@ -368,7 +368,19 @@ async fn list_tools(transport: &Transport) -> Result<Vec<ToolInfo>, McpError> {
             .ok_or_else(|| {
                 McpError::Protocol("tools/list answered without a tools array".into())
             })?;
-        tools.extend(page.iter().filter_map(ToolInfo::from_wire));
+        let modern_http = matches!(transport, Transport::Http(_))
+            && transport.era().is_some_and(|e| e.is_modern());
+        for tool in page.iter().filter_map(ToolInfo::from_wire) {
+            // A 2026-07-28 HTTP client must leave out a tool whose header annotations are
+            // invalid, so one bad definition does not spoil the others.
+            if modern_http {
+                if let Some(why) = x_mcp_header_problem(&tool.input_schema) {
+                    crate::log_warn!("mcp: tool \"{}\" left out: {why}", tool.name);
+                    continue;
+                }
+            }
+            tools.push(tool);
+        }
         match result.get("nextCursor").and_then(Value::as_str) {
             Some(next) if !next.is_empty() && cursor.as_deref() != Some(next) => {
                 cursor = Some(next.to_string());

@@ -811,6 +811,70 @@ fn collect_param_headers(schema: &Value, value: Option<&Value>, out: &mut Vec<(S
     }
 }
 
+/// Why a tool's `x-mcp-header` annotations are invalid (the 2026-07-28 revision has an
+/// HTTP client drop such a tool from its list), or `None` when they are fine.
+pub fn x_mcp_header_problem(schema: &Value) -> Option<String> {
+    let mut seen: Vec<String> = Vec::new();
+    check_annotations(schema, true, &mut seen)
+}
+
+fn check_annotations(node: &Value, reachable: bool, seen: &mut Vec<String>) -> Option<String> {
+    let Value::Object(map) = node else {
+        if let Value::Array(items) = node {
+            return items.iter().find_map(|v| check_annotations(v, false, seen));
+        }
+        return None;
+    };
+    if let Some(header) = map.get("x-mcp-header") {
+        let Some(name) = header.as_str() else {
+            return Some("x-mcp-header is not a string".into());
+        };
+        let token = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !token {
+            return Some(format!(
+                "x-mcp-header \"{name}\" is not a header name token"
+            ));
+        }
+        if !reachable {
+            return Some(format!(
+                "x-mcp-header \"{name}\" is not on a property reached through properties alone"
+            ));
+        }
+        if !matches!(
+            map.get("type").and_then(Value::as_str),
+            Some("string" | "integer" | "boolean")
+        ) {
+            return Some(format!(
+                "x-mcp-header \"{name}\" is on a property that is not a string, integer or boolean"
+            ));
+        }
+        let lower = name.to_ascii_lowercase();
+        if seen.contains(&lower) {
+            return Some(format!("x-mcp-header \"{name}\" is used twice"));
+        }
+        seen.push(lower);
+    }
+    for (key, value) in map {
+        let problem = if key == "properties" {
+            match value {
+                Value::Object(props) => props
+                    .values()
+                    .find_map(|p| check_annotations(p, reachable, seen)),
+                other => check_annotations(other, false, seen),
+            }
+        } else {
+            check_annotations(value, false, seen)
+        };
+        if problem.is_some() {
+            return problem;
+        }
+    }
+    None
+}
+
 impl std::fmt::Debug for HttpTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpTransport")
@@ -846,6 +910,24 @@ mod tests {
             header_safe("=?base64?literal?="),
             "=?base64?PT9iYXNlNjQ/bGl0ZXJhbD89?="
         );
+    }
+
+    #[test]
+    fn invalid_x_mcp_header_annotations_are_found() {
+        let ok = json!({"type": "object", "properties": {"a": {"type": "string", "x-mcp-header": "A"},
+            "o": {"type": "object", "properties": {"n": {"type": "integer", "x-mcp-header": "N"}}}}});
+        assert_eq!(x_mcp_header_problem(&ok), None);
+        let cases = [
+            json!({"properties": {"a": {"type": "number", "x-mcp-header": "A"}}}),
+            json!({"properties": {"a": {"type": "string", "x-mcp-header": "A B"}}}),
+            json!({"properties": {"a": {"type": "string", "x-mcp-header": ""}}}),
+            json!({"properties": {"a": {"type": "string", "x-mcp-header": "A"}, "b": {"type": "string", "x-mcp-header": "a"}}}),
+            json!({"properties": {"l": {"type": "array", "items": {"type": "string", "x-mcp-header": "I"}}}}),
+            json!({"properties": {"u": {"anyOf": [{"type": "string", "x-mcp-header": "U"}]}}}),
+        ];
+        for c in cases {
+            assert!(x_mcp_header_problem(&c).is_some(), "{c}");
+        }
     }
 
     #[test]

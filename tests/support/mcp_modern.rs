@@ -171,7 +171,11 @@ async fn handle(
             }),
             Some("page-2") => json!({
                 "resultType": "complete", "ttlMs": 60000, "cacheScope": "private",
-                "tools": [{"name": "add", "description": "Adds", "inputSchema": {"type": "object"}}],
+                "tools": [
+                    {"name": "add", "description": "Adds", "inputSchema": {"type": "object"}},
+                    {"name": "bad-header", "description": "An invalid x-mcp-header: left out",
+                     "inputSchema": {"type": "object", "properties": {"n": {"type": "number", "x-mcp-header": "N"}}}}
+                ],
             }),
             Some(_) => {
                 return Ok(error(
