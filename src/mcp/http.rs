@@ -753,29 +753,11 @@ pub fn header_safe(value: &str) -> String {
     if plain {
         value.to_string()
     } else {
-        format!("=?base64?{}?=", base64_encode(value.as_bytes()))
+        format!(
+            "=?base64?{}?=",
+            crate::util::base64::base64_encode(value.as_bytes())
+        )
     }
-}
-
-fn base64_encode(input: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// The `Mcp-Param-{name}` headers a 2026-07-28 tool asks for: every property reachable
