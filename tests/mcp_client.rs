@@ -115,6 +115,28 @@ impl StdioWrapper {
     }
 }
 
+/// server-everything's 30 s operation, cut short by `cancel`.
+async fn long_call(
+    c: &McpClient,
+    cancel: impl std::future::Future<Output = ()>,
+) -> Result<agent_mesh::mcp::ToolResult, McpError> {
+    c.call_tool(
+        "everything",
+        "trigger-long-running-operation",
+        json!({"duration": 30, "steps": 30}),
+        cancel,
+    )
+    .await
+}
+
+/// server-everything over Streamable HTTP, a wire tap in front, and a client through it.
+fn everything_over_http(tool_timeout: Duration) -> (EverythingHttp, WireTap, McpClient) {
+    let server = EverythingHttp::start();
+    let tap = WireTap::start(server.port);
+    let c = client(vec![http_server("everything", &tap.url())], tool_timeout);
+    (server, tap, c)
+}
+
 async fn lists_and_calls_echo_and_get_sum(client: &McpClient, name: &str) {
     client.connect_all().await;
     let status = client.server(name).await.expect("configured");
@@ -163,12 +185,7 @@ async fn lists_and_calls_echo_and_get_sum(client: &McpClient, name: &str) {
 #[tokio::test]
 async fn http_lists_tools_and_calls_echo_and_get_sum() {
     tokio::time::timeout(TEST_TIMEOUT, async {
-        let server = EverythingHttp::start();
-        let tap = WireTap::start(server.port);
-        let c = client(
-            vec![http_server("everything", &tap.url())],
-            Duration::from_secs(30),
-        );
+        let (_server, tap, c) = everything_over_http(Duration::from_secs(30));
         lists_and_calls_echo_and_get_sum(&c, "everything").await;
         // The 2026-07-28 probe came first; the legacy server's 400 sent the client on to
         // the 2025-11-25 handshake, then every request carried the session and version.
@@ -274,22 +291,12 @@ async fn a_changed_tool_list_is_listed_again() {
 #[tokio::test]
 async fn http_long_running_call_cancelled_mid_call_tells_the_server() {
     tokio::time::timeout(TEST_TIMEOUT, async {
-        let server = EverythingHttp::start();
-        let tap = WireTap::start(server.port);
-        let c = client(
-            vec![http_server("everything", &tap.url())],
-            Duration::from_secs(60),
-        );
+        let (_server, tap, c) = everything_over_http(Duration::from_secs(60));
         c.connect_all().await;
         let (cancel_tx, cancel_rx) = tokio::sync::oneshot::channel::<()>();
-        let call = c.call_tool(
-            "everything",
-            "trigger-long-running-operation",
-            json!({"duration": 30, "steps": 30}),
-            async move {
-                let _ = cancel_rx.await;
-            },
-        );
+        let call = long_call(&c, async move {
+            let _ = cancel_rx.await;
+        });
         let cancel_when_running = async {
             tap.wait_for("trigger-long-running-operation\"", Duration::from_secs(30))
                 .await;
@@ -349,14 +356,9 @@ async fn stdio_call_cancelled_and_timed_out_sends_notifications_cancelled() {
         assert!(c.server("everything").await.unwrap().connected);
 
         let (cancel_tx, cancel_rx) = tokio::sync::oneshot::channel::<()>();
-        let call = c.call_tool(
-            "everything",
-            "trigger-long-running-operation",
-            json!({"duration": 30, "steps": 30}),
-            async move {
-                let _ = cancel_rx.await;
-            },
-        );
+        let call = long_call(&c, async move {
+            let _ = cancel_rx.await;
+        });
         let cancel = async {
             wrapper.wait_sent("trigger-long-running-operation").await;
             let _ = cancel_tx.send(());
@@ -369,14 +371,7 @@ async fn stdio_call_cancelled_and_timed_out_sends_notifications_cancelled() {
 
         // The tool timeout (2 s here) cancels the same way.
         let started = Instant::now();
-        let outcome = c
-            .call_tool(
-                "everything",
-                "trigger-long-running-operation",
-                json!({"duration": 30, "steps": 30}),
-                pending(),
-            )
-            .await;
+        let outcome = long_call(&c, pending()).await;
         assert_eq!(outcome, Err(McpError::Timeout(Duration::from_secs(2))));
         assert!(started.elapsed() < Duration::from_secs(4));
         let sent = wait_until(Duration::from_secs(5), || {
@@ -398,12 +393,7 @@ async fn a_dropped_call_future_is_cancelled_on_the_server() {
         let wrapper = StdioWrapper::new();
         let c = client(vec![wrapper.config("everything")], Duration::from_secs(60));
         c.connect_all().await;
-        let call = c.call_tool(
-            "everything",
-            "trigger-long-running-operation",
-            json!({"duration": 30, "steps": 30}),
-            pending(),
-        );
+        let call = long_call(&c, pending());
         // The call loses the race and is dropped mid-call.
         tokio::select! {
             _ = call => panic!("the call cannot finish first"),
@@ -424,12 +414,7 @@ async fn a_stdio_server_killed_mid_call_fails_the_call_and_is_restarted() {
         let c = client(vec![wrapper.config("everything")], Duration::from_secs(60));
         c.connect_all().await;
         let first_pid = wrapper.pid().expect("pid written");
-        let call = c.call_tool(
-            "everything",
-            "trigger-long-running-operation",
-            json!({"duration": 30, "steps": 30}),
-            pending(),
-        );
+        let call = long_call(&c, pending());
         let kill = async {
             wrapper.wait_sent("trigger-long-running-operation").await;
             let status = std::process::Command::new("kill")
@@ -474,12 +459,7 @@ async fn a_stdio_server_killed_mid_call_fails_the_call_and_is_restarted() {
 #[tokio::test]
 async fn an_http_session_the_server_forgot_is_initialized_again() {
     tokio::time::timeout(TEST_TIMEOUT, async {
-        let server = EverythingHttp::start();
-        let tap = WireTap::start(server.port);
-        let c = client(
-            vec![http_server("everything", &tap.url())],
-            Duration::from_secs(30),
-        );
+        let (server, tap, c) = everything_over_http(Duration::from_secs(30));
         c.connect_all().await;
         let sent = tap.sent();
         let lower = sent.to_ascii_lowercase();

@@ -242,19 +242,10 @@ impl HttpTransport {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let result = self.read_answer(&pre, response, id).await?;
-        let version = result
-            .get("protocolVersion")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        if !protocol::legacy_version_accepted(version) {
-            return Err(McpError::Protocol(format!(
-                "the server answered initialize with protocol version \"{version}\", which this client does not speak"
-            )));
-        }
+        let era = protocol::legacy_era_of(&result)?;
+        let version = era.version().to_string();
         let session = Session {
-            era: Some(Era::Legacy {
-                version: version.to_string(),
-            }),
+            era: Some(era),
             session_id,
             generation,
         };

@@ -64,8 +64,20 @@ pub fn choose_from_supported(supported: &[String]) -> Option<Era> {
         })
 }
 
-pub fn legacy_version_accepted(version: &str) -> bool {
-    LEGACY_ACCEPTED.contains(&version)
+/// The era an `initialize` result settles, if this client speaks its version.
+pub fn legacy_era_of(initialize_result: &Value) -> Result<Era, McpError> {
+    let version = initialize_result
+        .get("protocolVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if !LEGACY_ACCEPTED.contains(&version) {
+        return Err(McpError::Protocol(format!(
+            "the server answered initialize with protocol version \"{version}\", which this client does not speak"
+        )));
+    }
+    Ok(Era::Legacy {
+        version: version.to_string(),
+    })
 }
 
 fn client_info() -> Value {

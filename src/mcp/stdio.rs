@@ -354,15 +354,8 @@ impl StdioTransport {
         )
         .await
         .map_err(|_| McpError::Timeout(HANDSHAKE_TIMEOUT))??;
-        let version = result
-            .get("protocolVersion")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        if !protocol::legacy_version_accepted(version) {
-            return Err(McpError::Protocol(format!(
-                "the server answered initialize with protocol version \"{version}\", which this client does not speak"
-            )));
-        }
+        let era = protocol::legacy_era_of(&result)?;
+        let version = era.version();
         write_line(
             &running.stdin,
             &protocol::notification("notifications/initialized", None),
@@ -372,9 +365,7 @@ impl StdioTransport {
             "mcp {}: connected over stdio, protocol {version}",
             self.server
         );
-        Ok(Era::Legacy {
-            version: version.to_string(),
-        })
+        Ok(era)
     }
 
     /// One request and its answer; fails when the process dies before answering.
