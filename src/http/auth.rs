@@ -1,6 +1,6 @@
 //! HTTP Basic auth: header decoding and a constant-time check of user and password.
 
-use crate::config::Credentials;
+use super::auth_settings::Credentials;
 use crate::secret::Secret;
 
 /// True when the `Authorization` header carries exactly the configured credentials.

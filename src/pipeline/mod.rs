@@ -11,6 +11,7 @@ pub mod prompts;
 pub mod roster;
 pub mod run_config;
 pub mod scheduler;
+pub mod settings;
 
 use crate::events::{
     AgentState, DoneEvent, ErrorEvent, Event, PlanEvent, PlanSource, RunStatus, StatusEvent,

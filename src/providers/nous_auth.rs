@@ -6,8 +6,8 @@
 
 use super::client::HttpClient;
 use super::error::{ErrorKind, ProviderError};
+use super::settings::NousSettings;
 use crate::clock;
-use crate::config::NousSettings;
 use crate::secret::Secret;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
