@@ -156,6 +156,13 @@ pub fn readable_file(var: &str, path: &str) -> Result<PathBuf, ConfigError> {
     }
 }
 
+/// Parses with `pairs` as the whole environment: the tests of every settings file.
+#[cfg(test)]
+pub fn read_pairs<T>(pairs: &[(&str, &str)], parse: impl FnOnce(&Vars) -> T) -> T {
+    let map: HashMap<&str, &str> = pairs.iter().copied().collect();
+    parse(&Vars::new(&map))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

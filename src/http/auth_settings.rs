@@ -99,13 +99,13 @@ fn api_keys(vars: &Vars) -> Result<Vec<Secret>, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     const LOOPBACK: &str = "127.0.0.1:8080";
 
     fn load(pairs: &[(&str, &str)], listen: &str) -> Result<AuthSettings, ConfigError> {
-        let map: HashMap<&str, &str> = pairs.iter().copied().collect();
-        AuthSettings::from_env(&Vars::new(&map), listen.parse().unwrap())
+        crate::env::read_pairs(pairs, |vars| {
+            AuthSettings::from_env(vars, listen.parse().unwrap())
+        })
     }
 
     #[test]

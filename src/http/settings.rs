@@ -85,11 +85,9 @@ fn tls_files(vars: &Vars) -> Result<Option<TlsFiles>, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn load(pairs: &[(&str, &str)]) -> Result<ListenerSettings, ConfigError> {
-        let map: HashMap<&str, &str> = pairs.iter().copied().collect();
-        ListenerSettings::from_env(&Vars::new(&map))
+        crate::env::read_pairs(pairs, ListenerSettings::from_env)
     }
 
     #[test]

@@ -67,11 +67,9 @@ fn max_parallel(vars: &Vars) -> Result<usize, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn load(pairs: &[(&str, &str)]) -> Result<PipelineSettings, ConfigError> {
-        let map: HashMap<&str, &str> = pairs.iter().copied().collect();
-        PipelineSettings::from_env(&Vars::new(&map))
+        crate::env::read_pairs(pairs, PipelineSettings::from_env)
     }
 
     #[test]

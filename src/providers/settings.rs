@@ -186,12 +186,11 @@ fn default_hermes_home(vars: &Vars) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn load(pairs: &[(&str, &str)]) -> Result<ProviderSettings, ConfigError> {
-        let mut map: HashMap<&str, &str> = pairs.iter().copied().collect();
-        map.entry("HOME").or_insert("/nonexistent-home");
-        ProviderSettings::from_env(&Vars::new(&map))
+        // HERMES_HOME falls back to $HOME: keep a real one out of the tests.
+        let pairs = [&[("HOME", "/nonexistent-home")][..], pairs].concat();
+        crate::env::read_pairs(&pairs, ProviderSettings::from_env)
     }
 
     fn temp_dir(tag: &str) -> PathBuf {

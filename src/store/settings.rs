@@ -75,11 +75,9 @@ fn redis_ca_file(vars: &Vars, url: Option<&RedisUrl>) -> Result<Option<PathBuf>,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn load(pairs: &[(&str, &str)]) -> Result<StoreSettings, ConfigError> {
-        let map: HashMap<&str, &str> = pairs.iter().copied().collect();
-        StoreSettings::from_env(&Vars::new(&map))
+        crate::env::read_pairs(pairs, StoreSettings::from_env)
     }
 
     #[test]
