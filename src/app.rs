@@ -30,7 +30,7 @@ pub struct Settings {
 }
 
 pub struct AppState {
-    /// The connection time limits (the serve loop keeps the rest).
+    /// The listener's settings: connections and the router read their time limits here.
     pub listener: ListenerSettings,
     pub auth: AuthSettings,
     /// The endpoints and the active provider, as configured.
