@@ -7,9 +7,10 @@
 //! base64 payload of a well-formed `Basic` header, and `ct_eq` against plain equality.
 #![no_main]
 
-use agent_mesh::http::auth::{base64_decode, check, ct_eq, decode_basic};
+use agent_mesh::http::auth::{check, ct_eq, decode_basic};
 use agent_mesh::http::auth_settings::Credentials;
 use agent_mesh::secret::Secret;
+use agent_mesh::util::base64_decode;
 use libfuzzer_sys::fuzz_target;
 
 /// Real headers are capped at 16 KiB by the server; 4 KiB covers every path.

@@ -49,7 +49,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::id::ProviderId;
+    use crate::model::provider_id::ProviderId;
     use std::collections::HashMap;
     use std::time::Duration;
 
@@ -91,7 +91,7 @@ mod tests {
         assert_eq!(c.pipeline.roster.agents().len(), 5);
         assert_eq!(
             c.pipeline.schedule,
-            crate::pipeline::run_config::Schedule::Sequential
+            crate::model::run_config::Schedule::Sequential
         );
         assert_eq!(c.pipeline.max_parallel, 3);
         assert!(c.store.redis.is_none());

@@ -2,8 +2,8 @@
 //! scheduled, and the time limits of every agent call.
 
 use super::roster::Roster;
-use super::run_config::Schedule;
 use crate::env::{ConfigError, Vars};
+use crate::model::run_config::Schedule;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]

@@ -1,8 +1,8 @@
 //! The providers' settings (SPEC §2): each endpoint's key and base URL, the Hermes
 //! login for Nous, the active provider, extra CA roots and the offline pace.
 
-use super::id::ProviderId;
 use crate::env::{validate_url, ConfigError, Vars};
+use crate::model::provider_id::ProviderId;
 use crate::secret::Secret;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -4,7 +4,8 @@ mod prose_json;
 #[cfg(test)]
 mod tests;
 
-use crate::pipeline::dependencies::{self, DroppedDependency, Named};
+use crate::model::dependency::DroppedDependency;
+use crate::pipeline::dependencies::{self, Named};
 pub use prose_json::{MAX_PARSE_ATTEMPTS, MAX_REPLY_BYTES};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};

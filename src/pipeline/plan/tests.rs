@@ -4,7 +4,7 @@
 mod finding;
 
 use super::*;
-use crate::pipeline::dependencies::DropReason;
+use crate::model::dependency::DropReason;
 
 const ROSTER: &[&str] = &["researcher", "analyst", "coder", "critic"];
 
@@ -73,7 +73,7 @@ fn a_dependency_cycle_is_broken_and_reported() {
     assert!(plan.after["researcher"].is_empty());
     assert_eq!(
         plan.dropped_after[0].reason,
-        crate::pipeline::dependencies::DropReason::Cycle
+        crate::model::dependency::DropReason::Cycle
     );
 }
 
