@@ -2,8 +2,9 @@
 
 use crate::api::run_request::ModelChoice;
 use crate::api::run_request::RunRequest;
-use crate::http::auth_settings::AuthSettings;
-use crate::http::settings::ListenerSettings;
+use crate::config::auth::AuthSettings;
+use crate::config::listener::ListenerSettings;
+use crate::config::Settings;
 use crate::model::provider_id::ProviderId;
 use crate::model::run_config::{AgentConfig, CallTimeouts, RunConfig};
 use crate::pipeline::settings::PipelineSettings;
@@ -11,23 +12,12 @@ use crate::providers::catalog::Source;
 use crate::providers::settings::ProviderSettings;
 use crate::providers::Providers;
 use crate::store::redis::RedisStore;
-use crate::store::settings::StoreSettings;
 use crate::store::{MemoryStore, RunStore};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long one agent call may take in all (SPEC §5.1).
 pub const CALL_TOTAL_TIMEOUT: Duration = Duration::from_secs(600);
-
-/// Each subsystem's own settings, as `config` reads them from the environment.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub listener: ListenerSettings,
-    pub auth: AuthSettings,
-    pub providers: ProviderSettings,
-    pub store: StoreSettings,
-    pub pipeline: PipelineSettings,
-}
 
 pub struct AppState {
     /// The listener's settings: connections and the router read their time limits here.

@@ -9,8 +9,6 @@ pub mod cli;
 pub mod clock;
 /// Every environment variable, parsed and validated before binding.
 pub mod config;
-/// Reading environment variables: typed readers and the error naming the variable.
-pub mod env;
 /// Run ids.
 pub mod ids;
 /// Secret values that never print.

@@ -1,6 +1,6 @@
 //! Minimal leveled logging to stderr (`MESH_LOG`), one line per message.
 
-use crate::env::{ConfigError, Vars};
+use crate::util::env::{ConfigError, Vars};
 use std::sync::atomic::{AtomicU8, Ordering};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

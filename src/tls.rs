@@ -1,17 +1,10 @@
 //! Serving HTTPS directly (`MESH_TLS_CERT`/`MESH_TLS_KEY`), for a VPS without a TLS edge.
 
+use crate::config::listener::TlsFiles;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::io;
-use std::path::PathBuf;
 use std::sync::Arc;
-
-/// The certificate chain and private key, both PEM (`MESH_TLS_CERT`, `MESH_TLS_KEY`).
-#[derive(Debug, Clone)]
-pub struct TlsFiles {
-    pub cert: PathBuf,
-    pub key: PathBuf,
-}
 
 pub fn acceptor(files: &TlsFiles) -> io::Result<tokio_rustls::TlsAcceptor> {
     let invalid = |what: &str, e: &dyn std::fmt::Display| {

@@ -1,14 +1,14 @@
 //! Invariant: Basic-auth decoding never panics, and `check` passes only when an independent decode of the header gives exactly the configured user and password (and always passes for the canonical header of those credentials).
 //!
 //! Input: `user \n pass \n header-bytes`. The credentials are used as configured when
-//! they are what `AuthSettings` accepts (non-empty user without `:`, non-empty password),
+//! they are what `Config` accepts (non-empty user without `:`, non-empty password),
 //! else fixed ones are used, so every input still exercises the header path.
 //! Each input is checked three ways: the header bytes as sent, the header bytes as the
 //! base64 payload of a well-formed `Basic` header, and `ct_eq` against plain equality.
 #![no_main]
 
+use agent_mesh::config::Credentials;
 use agent_mesh::http::auth::{check, ct_eq, decode_basic};
-use agent_mesh::http::auth_settings::Credentials;
 use agent_mesh::secret::Secret;
 use agent_mesh::util::base64_decode;
 use libfuzzer_sys::fuzz_target;

@@ -1,19 +1,32 @@
 //! Every environment variable of SPEC §2, read and validated before the server binds.
-//! Each concern's variables are parsed by its own subsystem (`http::settings`,
-//! `http::auth_settings`, `providers::settings`, `store::settings`,
-//! `pipeline::settings`, `log`); this module reads them in one pass and hands each
-//! subsystem its own part.
+//! Each concern parses its own variables: the providers, the store and the pipeline in
+//! their `settings.rs`, `MESH_LOG` in `log`; the listener and auth, whose consumer
+//! (`http`) sits above this module, here in `listener` and `auth`. This module reads
+//! them in one pass and hands each subsystem its own part.
 
-pub use crate::env::{ConfigError, Env, ProcessEnv};
+pub mod auth;
+pub mod listener;
 
-use crate::app::Settings;
-use crate::env::Vars;
-use crate::http::auth_settings::AuthSettings;
-use crate::http::settings::ListenerSettings;
+pub use crate::util::env::{ConfigError, Env, ProcessEnv};
+pub use auth::Credentials;
+
 use crate::log::Level;
 use crate::pipeline::settings::PipelineSettings;
 use crate::providers::settings::ProviderSettings;
 use crate::store::settings::StoreSettings;
+use crate::util::env::Vars;
+use auth::AuthSettings;
+use listener::ListenerSettings;
+
+/// Each subsystem's own settings: each part goes to its subsystem.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listener: ListenerSettings,
+    pub auth: AuthSettings,
+    pub providers: ProviderSettings,
+    pub store: StoreSettings,
+    pub pipeline: PipelineSettings,
+}
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -96,10 +109,7 @@ mod tests {
         assert_eq!(c.pipeline.max_parallel, 3);
         assert!(c.store.redis.is_none());
         assert!(c.auth.api_keys.is_empty());
-        assert_eq!(
-            c.auth.trust_proxy,
-            crate::http::client_addr::TrustProxy::Off
-        );
+        assert_eq!(c.auth.trust_proxy, auth::TrustProxy::Off);
     }
 
     /// The auth concern sees the listener's address: beyond loopback it needs a login.

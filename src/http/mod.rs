@@ -4,7 +4,6 @@
 pub mod assets;
 pub mod auth;
 pub mod auth_limit;
-pub mod auth_settings;
 pub mod body;
 pub mod client_addr;
 pub mod conn_io;
@@ -13,5 +12,4 @@ pub mod error;
 pub mod idle;
 pub mod router;
 pub mod server;
-pub mod settings;
 pub mod sse;

@@ -1,7 +1,8 @@
 //! The serve loop: bind, accept up to the connection cap, hand each connection to
 //! `connection` (TLS, protocol, timeouts), and drain gracefully on SIGTERM/SIGINT (SPEC §8).
 
-use crate::app::{AppState, Settings};
+use crate::app::AppState;
+use crate::config::Settings;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;

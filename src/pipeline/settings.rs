@@ -2,8 +2,8 @@
 //! scheduled, and the time limits of every agent call.
 
 use super::roster::Roster;
-use crate::env::{ConfigError, Vars};
 use crate::model::run_config::Schedule;
+use crate::util::env::{ConfigError, Vars};
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -69,7 +69,7 @@ mod tests {
     use super::*;
 
     fn load(pairs: &[(&str, &str)]) -> Result<PipelineSettings, ConfigError> {
-        crate::env::read_pairs(pairs, PipelineSettings::from_env)
+        crate::util::env::read_pairs(pairs, PipelineSettings::from_env)
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! The providers' settings (SPEC §2): each endpoint's key and base URL, the Hermes
 //! login for Nous, the active provider, extra CA roots and the offline pace.
 
-use crate::env::{validate_url, ConfigError, Vars};
 use crate::model::provider_id::ProviderId;
 use crate::secret::Secret;
+use crate::util::env::{validate_url, ConfigError, Vars};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -157,7 +157,7 @@ fn ca_file(vars: &Vars) -> Result<Option<PathBuf>, ConfigError> {
     let Some(path) = vars.file("MESH_CA_FILE")? else {
         return Ok(None);
     };
-    super::client::load_ca_file(&path).map_err(|e| ConfigError::new("MESH_CA_FILE", e))?;
+    crate::util::pem::load_ca_file(&path).map_err(|e| ConfigError::new("MESH_CA_FILE", e))?;
     Ok(Some(path))
 }
 
@@ -190,7 +190,7 @@ mod tests {
     fn load(pairs: &[(&str, &str)]) -> Result<ProviderSettings, ConfigError> {
         // HERMES_HOME falls back to $HOME: keep a real one out of the tests.
         let pairs = [&[("HOME", "/nonexistent-home")][..], pairs].concat();
-        crate::env::read_pairs(&pairs, ProviderSettings::from_env)
+        crate::util::env::read_pairs(&pairs, ProviderSettings::from_env)
     }
 
     fn temp_dir(tag: &str) -> PathBuf {

@@ -3,7 +3,7 @@
 
 use super::redis::RedisUrl;
 use super::StoreLimits;
-use crate::env::{ConfigError, Vars};
+use crate::util::env::{ConfigError, Vars};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -67,7 +67,7 @@ fn redis_ca_file(vars: &Vars, url: Option<&RedisUrl>) -> Result<Option<PathBuf>,
     }
     let path = vars.file(VAR)?;
     if let Some(p) = &path {
-        crate::providers::client::load_ca_file(p).map_err(|e| ConfigError::new(VAR, e))?;
+        crate::util::pem::load_ca_file(p).map_err(|e| ConfigError::new(VAR, e))?;
     }
     Ok(path)
 }
@@ -77,7 +77,7 @@ mod tests {
     use super::*;
 
     fn load(pairs: &[(&str, &str)]) -> Result<StoreSettings, ConfigError> {
-        crate::env::read_pairs(pairs, StoreSettings::from_env)
+        crate::util::env::read_pairs(pairs, StoreSettings::from_env)
     }
 
     #[test]

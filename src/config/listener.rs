@@ -1,10 +1,17 @@
-//! The listener's settings (SPEC §2): where to listen, direct TLS, the connection cap
+//! The listener's settings, for `http` and `tls` (SPEC §2): where to listen, direct TLS, the connection cap
 //! and per-connection time limits, and the shutdown grace.
 
-use crate::env::{readable_file, ConfigError, Vars};
-use crate::tls::TlsFiles;
+use crate::util::env::{readable_file, ConfigError, Vars};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
+
+/// The certificate chain and private key, both PEM (`MESH_TLS_CERT`, `MESH_TLS_KEY`).
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
 
 #[derive(Debug, Clone)]
 pub struct ListenerSettings {
@@ -87,7 +94,7 @@ mod tests {
     use super::*;
 
     fn load(pairs: &[(&str, &str)]) -> Result<ListenerSettings, ConfigError> {
-        crate::env::read_pairs(pairs, ListenerSettings::from_env)
+        crate::util::env::read_pairs(pairs, ListenerSettings::from_env)
     }
 
     #[test]

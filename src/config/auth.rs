@@ -1,10 +1,50 @@
-//! Who may call the server (SPEC §2): the Basic login, bearer API keys, the opt-out for
+//! Who may call the server, for `http` (SPEC §2): the Basic login, bearer API keys, the opt-out for
 //! a non-loopback listener without a login, and the trusted edge that names the client.
 
-use super::client_addr::TrustProxy;
-use crate::env::{ConfigError, Vars};
 use crate::secret::Secret;
+use crate::util::env::{ConfigError, Vars};
 use std::net::SocketAddr;
+
+/// Which edge stands in front of the server, and so which header names the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrustProxy {
+    /// No edge: the socket's peer is the client.
+    Off,
+    /// Fly.io's proxy, which sets `Fly-Client-IP`.
+    Fly,
+    /// Cloudflare, which sets `CF-Connecting-IP`.
+    Cloudflare,
+    /// This many proxies that each append the address they were connected from to
+    /// `X-Forwarded-For`: the client is the Nth entry from the right. Entries further
+    /// left were written by the client itself.
+    ForwardedHops(u8),
+}
+
+/// More hops than any real chain of proxies; a larger number is a typo.
+const MAX_HOPS: u8 = 10;
+
+impl TrustProxy {
+    /// Parses `MESH_TRUST_PROXY`: unset or `0`/`off` is [`TrustProxy::Off`]; `fly`,
+    /// `cloudflare`, or a number of `X-Forwarded-For` hops (`1` = the entry the one
+    /// proxy in front appended). The error is the one-line reason for exit code 2.
+    pub fn parse(value: Option<&str>) -> Result<TrustProxy, String> {
+        let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+            return Ok(TrustProxy::Off);
+        };
+        match v.to_ascii_lowercase().as_str() {
+            "0" | "off" | "no" | "false" => return Ok(TrustProxy::Off),
+            "fly" => return Ok(TrustProxy::Fly),
+            "cloudflare" => return Ok(TrustProxy::Cloudflare),
+            _ => {}
+        }
+        match v.parse::<u8>() {
+            Ok(n) if (1..=MAX_HOPS).contains(&n) => Ok(TrustProxy::ForwardedHops(n)),
+            _ => Err(format!(
+                "\"{v}\" is not off, fly (Fly-Client-IP), cloudflare (CF-Connecting-IP) or a number of X-Forwarded-For hops from 1 to {MAX_HOPS} (1 = the address the one proxy in front of the server appends)"
+            )),
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Credentials {
@@ -103,7 +143,7 @@ mod tests {
     const LOOPBACK: &str = "127.0.0.1:8080";
 
     fn load(pairs: &[(&str, &str)], listen: &str) -> Result<AuthSettings, ConfigError> {
-        crate::env::read_pairs(pairs, |vars| {
+        crate::util::env::read_pairs(pairs, |vars| {
             AuthSettings::from_env(vars, listen.parse().unwrap())
         })
     }
@@ -132,6 +172,32 @@ mod tests {
         assert!(c.insecure_no_auth && c.credentials.is_none());
         let c = load(&[("MESH_USER", "u"), ("MESH_PASS", "p")], "0.0.0.0:8080").unwrap();
         assert!(!c.insecure_no_auth);
+    }
+
+    #[test]
+    fn the_setting_names_one_edge_or_a_hop_count() {
+        assert_eq!(TrustProxy::parse(None), Ok(TrustProxy::Off));
+        assert_eq!(TrustProxy::parse(Some(" ")), Ok(TrustProxy::Off));
+        assert_eq!(TrustProxy::parse(Some("0")), Ok(TrustProxy::Off));
+        assert_eq!(TrustProxy::parse(Some("off")), Ok(TrustProxy::Off));
+        assert_eq!(TrustProxy::parse(Some("fly")), Ok(TrustProxy::Fly));
+        assert_eq!(TrustProxy::parse(Some("Fly")), Ok(TrustProxy::Fly));
+        assert_eq!(
+            TrustProxy::parse(Some("cloudflare")),
+            Ok(TrustProxy::Cloudflare)
+        );
+        assert_eq!(
+            TrustProxy::parse(Some("1")),
+            Ok(TrustProxy::ForwardedHops(1))
+        );
+        assert_eq!(
+            TrustProxy::parse(Some("2")),
+            Ok(TrustProxy::ForwardedHops(2))
+        );
+        for bad in ["true", "yes", "on", "11", "-1", "render", "1.5"] {
+            let why = TrustProxy::parse(Some(bad)).unwrap_err();
+            assert!(why.contains("fly") && why.contains("hops"), "{bad}: {why}");
+        }
     }
 
     #[test]
