@@ -10,7 +10,9 @@ use crate::http::error::ApiError;
 use crate::ids::is_run_id;
 use crate::pipeline::conversation::Conversation;
 use crate::providers::id::ProviderId;
-use crate::store::{CancelOutcome, CreateError, Run, StoreError, SubscribeError};
+use crate::store::{
+    CancelOutcome, CreateError, RunHandle, StoreError, SubscribeError, ThreadEntry,
+};
 use hyper::{HeaderMap, Response, StatusCode};
 use serde_json::json;
 use std::sync::Arc;
@@ -73,7 +75,7 @@ pub async fn start_run(
     let run = create_run(state, req.task, config).await?;
     Ok(json(
         StatusCode::CREATED,
-        &json!({"id": run.id, "stream": format!("/api/stream/{}", run.id)}),
+        &json!({"id": run.id(), "stream": format!("/api/stream/{}", run.id())}),
     ))
 }
 
@@ -82,7 +84,7 @@ async fn create_run(
     state: &Arc<AppState>,
     task: String,
     config: crate::pipeline::run_config::RunConfig,
-) -> Result<Arc<Run>, ApiError> {
+) -> Result<RunHandle, ApiError> {
     let created = state
         .store
         .create(task, config)
@@ -102,9 +104,9 @@ async fn create_run(
     crate::metrics::METRICS.run_started();
     crate::log_info!(
         "run {} started ({} agents, provider {})",
-        run.id,
-        run.config.agents.len(),
-        run.config.provider
+        run.id(),
+        run.config().agents.len(),
+        run.config().provider
     );
     crate::pipeline::spawn(created.context, state.providers.clone());
     Ok(run)
@@ -126,7 +128,7 @@ async fn follow_up_of(state: &AppState, parent_id: &str) -> Result<Conversation,
             )
         })?;
     // Another instance may have just finished it, its last events still on their way.
-    if !parent.catch_up(Run::is_finished).await {
+    if !parent.catch_up(RunHandle::is_finished).await {
         return Err(ApiError::bad_field(
             "parent",
             format!(
@@ -134,13 +136,12 @@ async fn follow_up_of(state: &AppState, parent_id: &str) -> Result<Conversation,
             ),
         ));
     }
-    let snapshot = parent.snapshot_json();
-    let output = snapshot["output"].as_str().unwrap_or("");
+    let snapshot = parent.snapshot();
     Ok(Conversation::follow_up(
         parent_id,
-        &parent.config.conversation,
-        &parent.task,
-        output,
+        &parent.config().conversation,
+        parent.task(),
+        &snapshot.output,
     ))
 }
 
@@ -175,7 +176,7 @@ fn check_run_id(id: &str) -> Result<(), ApiError> {
     }
 }
 
-pub async fn find_run(state: &AppState, id: &str) -> Result<Arc<Run>, ApiError> {
+pub async fn find_run(state: &AppState, id: &str) -> Result<RunHandle, ApiError> {
     check_run_id(id)?;
     state
         .store
@@ -225,7 +226,7 @@ pub async fn stream(
             retry_after_secs: 2,
         },
     })?;
-    Ok(crate::http::sse::stream_response(run, guard, resume_from))
+    Ok(crate::http::sse::stream_response(&run, guard, resume_from))
 }
 
 /// `Last-Event-ID` header, else `?last_event_id=`; a non-number is a 400.
@@ -251,30 +252,38 @@ fn last_event_id(headers: &HeaderMap, query: Option<&str>) -> Result<Option<u64>
 
 pub async fn list_runs(state: &AppState) -> Result<Response<Body>, ApiError> {
     let runs = state.store.list().await.map_err(store_unavailable)?;
-    Ok(json(StatusCode::OK, &serde_json::Value::Array(runs)))
+    Ok(json(StatusCode::OK, &runs))
 }
 
 pub async fn get_run(state: &AppState, id: &str) -> Result<Response<Body>, ApiError> {
     let run = find_run(state, id).await?;
-    let mut snapshot = run.snapshot_json();
-    snapshot["thread"] = thread_of(state, &run).await;
+    let mut snapshot = run.snapshot();
+    snapshot.thread = thread_of(state, &run).await;
     Ok(json(StatusCode::OK, &snapshot))
 }
 
 /// The snapshot's `thread`: every run of the conversation, oldest first, ending with
 /// `run`. An ancestor the store no longer holds keeps its id, with `task` null and
 /// status `evicted`, so the page can still show where the thread began.
-async fn thread_of(state: &AppState, run: &Run) -> serde_json::Value {
+async fn thread_of(state: &AppState, run: &RunHandle) -> Vec<ThreadEntry> {
+    let entry = |id: &str, r: &RunHandle| ThreadEntry {
+        id: id.to_string(),
+        task: Some(r.task().to_string()),
+        status: r.status().as_str(),
+    };
     let mut thread = Vec::new();
-    for id in &run.config.conversation.ancestors {
-        let entry = match state.store.get(id).await {
-            Ok(Some(r)) => json!({"id": id, "task": r.task, "status": r.status()}),
-            _ => json!({"id": id, "task": null, "status": "evicted"}),
-        };
-        thread.push(entry);
+    for id in &run.config().conversation.ancestors {
+        thread.push(match state.store.get(id).await {
+            Ok(Some(r)) => entry(id, &r),
+            _ => ThreadEntry {
+                id: id.clone(),
+                task: None,
+                status: "evicted",
+            },
+        });
     }
-    thread.push(json!({"id": run.id, "task": run.task, "status": run.status()}));
-    serde_json::Value::Array(thread)
+    thread.push(entry(run.id(), run));
+    thread
 }
 
 pub async fn cancel_run(state: &AppState, id: &str) -> Result<Response<Body>, ApiError> {

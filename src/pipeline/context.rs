@@ -5,7 +5,7 @@
 
 use crate::events::{Event, Usage};
 use crate::pipeline::run_config::RunConfig;
-use crate::store::{lock, Run};
+use crate::store::lock;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::watch;
@@ -56,16 +56,23 @@ pub struct RunContext {
 }
 
 impl RunContext {
-    /// The context of `run`, whose events go to `events` (the run itself, or a sink
-    /// that also writes them elsewhere).
-    pub fn new(run: &Run, events: Arc<dyn EventSink>) -> RunContext {
+    /// The context of run `id` just created, whose events go to `events` (the
+    /// store's run, or a sink that also writes them elsewhere) and which stops when
+    /// `cancel` fires.
+    pub fn new(
+        id: String,
+        task: String,
+        config: Arc<RunConfig>,
+        events: Arc<dyn EventSink>,
+        cancel: CancelSignal,
+    ) -> RunContext {
         RunContext {
-            id: run.id.clone(),
-            task: run.task.clone(),
-            config: run.config.clone(),
-            started: run.started,
+            id,
+            task,
+            config,
+            started: Instant::now(),
             events,
-            cancel: run.cancel_signal(),
+            cancel,
             totals: Mutex::new((Usage::default(), None)),
         }
     }

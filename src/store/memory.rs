@@ -2,7 +2,7 @@
 //! evicted `MESH_RUN_TTL_SECS` after it finishes, and at most 1,000 are retained
 //! (oldest finished first).
 
-use super::run::{Run, RunOwner};
+use super::run::{Run, RunHandle, RunOwner, RunSummary};
 use super::{
     lock, spawn_detached, BoxFuture, CancelOutcome, CreateError, Created, RunStore, StoreError,
     StoreLimits, MAX_RETAINED_RUNS,
@@ -10,7 +10,6 @@ use super::{
 use crate::events::RunStatus;
 use crate::pipeline::context::{EventSink, RunContext};
 use crate::pipeline::run_config::RunConfig;
-use serde_json::Value;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -63,7 +62,11 @@ impl MemoryStore {
 
     /// Registers a new running run (the synchronous core of [`RunStore::create`]).
     pub fn create_run(&self, task: String, config: RunConfig) -> Result<Created, CreateError> {
-        self.create_run_with(task, config, |run| run.clone())
+        let (run, context) = self.create_run_with(task, config, |run| run.clone())?;
+        Ok(Created {
+            run: RunHandle::new(run),
+            context,
+        })
     }
 
     /// Like [`create_run`](Self::create_run), with the pipeline's events going to
@@ -73,7 +76,7 @@ impl MemoryStore {
         task: String,
         config: RunConfig,
         sink: impl FnOnce(&Arc<Run>) -> Arc<dyn EventSink>,
-    ) -> Result<Created, CreateError> {
+    ) -> Result<(Arc<Run>, RunContext), CreateError> {
         let run = {
             let mut inner = lock(&self.inner);
             if inner.shutting_down {
@@ -95,8 +98,14 @@ impl MemoryStore {
             run
         };
         run.arm_disconnect_timer();
-        let context = RunContext::new(&run, sink(&run));
-        Ok(Created { run, context })
+        let context = RunContext::new(
+            run.id.clone(),
+            run.task.clone(),
+            run.config.clone(),
+            sink(&run),
+            run.cancel_signal(),
+        );
+        Ok((run, context))
     }
 
     /// The ids of the runs this process is executing.
@@ -177,12 +186,12 @@ impl RunStore for MemoryStore {
         Box::pin(async move { created })
     }
 
-    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Arc<Run>>, StoreError>> {
-        let run = self.get_run(id);
+    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<RunHandle>, StoreError>> {
+        let run = self.get_run(id).map(RunHandle::new);
         Box::pin(async move { Ok(run) })
     }
 
-    fn list(&self) -> BoxFuture<'_, Result<Vec<Value>, StoreError>> {
+    fn list(&self) -> BoxFuture<'_, Result<Vec<RunSummary>, StoreError>> {
         let runs: Vec<Arc<Run>> = {
             let inner = lock(&self.inner);
             inner
@@ -192,7 +201,7 @@ impl RunStore for MemoryStore {
                 .filter_map(|id| inner.runs.get(id).cloned())
                 .collect()
         };
-        let list = runs.iter().map(|r| r.summary_json()).collect();
+        let list = runs.iter().map(|r| r.summary()).collect();
         Box::pin(async move { Ok(list) })
     }
 

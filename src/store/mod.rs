@@ -8,15 +8,17 @@ pub mod redis;
 pub mod run;
 
 pub use memory::MemoryStore;
-pub use run::{LogPoll, Run, SubscriberGuard};
+pub use run::{
+    AgentSnapshot, EventRef, LogPoll, Run, RunHandle, RunSnapshot, RunSummary, Subscription,
+    ThreadEntry,
+};
 
 use crate::events::RunStatus;
 use crate::pipeline::context::RunContext;
 use crate::pipeline::run_config::RunConfig;
-use serde_json::Value;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 /// At most this many runs are retained, running or finished (oldest finished evicted first).
@@ -71,10 +73,10 @@ pub struct StoreHealth {
     pub writes_failing: bool,
 }
 
-/// A run just created: the store's copy (for subscribers and snapshots) and the
+/// A run just created: the store's handle (for subscribers and snapshots) and the
 /// context its pipeline writes to.
 pub struct Created {
-    pub run: Arc<Run>,
+    pub run: RunHandle,
     pub context: RunContext,
 }
 
@@ -92,10 +94,10 @@ pub trait RunStore: Send + Sync {
     ) -> BoxFuture<'_, Result<Created, CreateError>>;
 
     /// The run with this id, if it is retained.
-    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Arc<Run>>, StoreError>>;
+    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<RunHandle>, StoreError>>;
 
     /// Summaries of the retained runs, newest first (SPEC §3 `GET /api/runs`).
-    fn list(&self) -> BoxFuture<'_, Result<Vec<Value>, StoreError>>;
+    fn list(&self) -> BoxFuture<'_, Result<Vec<RunSummary>, StoreError>>;
 
     /// Requests cancellation of a run; `None` when no such run is retained.
     fn cancel<'a>(

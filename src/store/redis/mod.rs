@@ -20,7 +20,7 @@ pub mod writer;
 
 pub use url::RedisUrl;
 
-use super::run::{Run, RunOwner};
+use super::run::{Run, RunHandle, RunOwner, RunSummary};
 use super::{
     cut_chars, lock, spawn_detached, BoxFuture, CancelOutcome, CreateError, Created, MemoryStore,
     RunStore, StoreError, StoreHealth, StoreLimits, MAX_RETAINED_RUNS,
@@ -29,7 +29,6 @@ use crate::events::{DoneEvent, Event, RunStatus, Usage};
 use crate::pipeline::context::EventSink;
 use crate::pipeline::run_config::RunConfig;
 use conn::Connector;
-use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, Weak};
@@ -242,16 +241,15 @@ impl RunStore for RedisStore {
                 ));
             }
             let writer = shared.writer.clone();
-            let created = shared.local.create_run_with(task, config, |run| {
+            let (run, context) = shared.local.create_run_with(task, config, |run| {
                 Arc::new(RedisSink::new(run, writer)) as Arc<dyn EventSink>
             })?;
-            let run = &created.run;
             let created_ms = unix_ms(run.created_at);
             let mut pipe = redis::pipe();
             pipe.atomic()
                 .hset_multiple(
                     keys::meta(&run.id),
-                    &reseed::meta_fields(run, &shared.instance),
+                    &reseed::meta_fields(&run, &shared.instance),
                 )
                 .ignore()
                 .zadd(keys::RUNS, &run.id, created_ms)
@@ -278,15 +276,18 @@ impl RunStore for RedisStore {
                     lease::UNREACHABLE_MESSAGE.to_string(),
                 ));
             }
-            Ok(created)
+            Ok(Created {
+                run: RunHandle::new(run),
+                context,
+            })
         })
     }
 
-    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Arc<Run>>, StoreError>> {
-        Box::pin(self.shared.find(id))
+    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<RunHandle>, StoreError>> {
+        Box::pin(async move { Ok(self.shared.find(id).await?.map(RunHandle::new)) })
     }
 
-    fn list(&self) -> BoxFuture<'_, Result<Vec<Value>, StoreError>> {
+    fn list(&self) -> BoxFuture<'_, Result<Vec<RunSummary>, StoreError>> {
         Box::pin(async move {
             let shared = &self.shared;
             let ids: Vec<String> = shared
@@ -333,10 +334,10 @@ impl RunStore for RedisStore {
                     expired.push(id.clone());
                     continue;
                 };
-                let mut status = field(1).unwrap_or_default();
+                let mut status = parse_status(&field(1).unwrap_or_default());
                 if let Some(run) = shared.local.get_run(id) {
-                    status = run.status().as_str().to_string();
-                } else if status == RunStatus::Running.as_str() && !leased {
+                    status = run.status();
+                } else if status == RunStatus::Running && !leased {
                     // Nobody holds the run: following it lets the lease check end it.
                     let me = shared.me.clone();
                     let id = id.clone();
@@ -347,14 +348,14 @@ impl RunStore for RedisStore {
                     });
                 }
                 let ms = |i: usize| field(i).and_then(|v| v.parse::<u64>().ok());
-                list.push(json!({
-                    "id": id,
-                    "task": cut_chars(&task, 200),
-                    "status": status,
-                    "created_at": ms(2).map(|t| crate::clock::rfc3339(time_of_ms(t))),
-                    "finished_at": ms(3).map(|t| crate::clock::rfc3339(time_of_ms(t))),
-                    "parent": field(4),
-                }));
+                list.push(RunSummary {
+                    id: id.clone(),
+                    task: cut_chars(&task, 200).to_string(),
+                    status,
+                    created_at: ms(2).map(time_of_ms),
+                    finished_at: ms(3).map(time_of_ms),
+                    parent: field(4),
+                });
             }
             if !expired.is_empty() {
                 // Their keys expired: drop them from the list too.

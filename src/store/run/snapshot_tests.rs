@@ -1,0 +1,3 @@
+//! Unit tests of the run's snapshot.
+
+use super::*;
