@@ -209,8 +209,7 @@ impl Printer {
         let mut out = std::io::stdout().lock();
         let mut err = std::io::stderr().lock();
         if self.json {
-            let line =
-                serde_json::json!({"id": id, "event": event, "data": value});
+            let line = serde_json::json!({"id": id, "event": event, "data": value});
             let _ = writeln!(out, "{line}");
         } else {
             let s = |k: &str| value[k].as_str().unwrap_or("").to_string();

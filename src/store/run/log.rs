@@ -31,7 +31,9 @@ impl EventRef<'_> {
     pub fn data_value(&self) -> serde_json::Value {
         use serde_json::to_value;
         let value = match self {
-            EventRef::Token { agent, text } => Ok(serde_json::json!({"agent": agent, "text": text})),
+            EventRef::Token { agent, text } => {
+                Ok(serde_json::json!({"agent": agent, "text": text}))
+            }
             EventRef::Other(Event::Status(e)) => to_value(e),
             EventRef::Other(Event::Plan(e)) => to_value(e),
             EventRef::Other(Event::StreamStart(e)) => to_value(e),
@@ -66,7 +68,10 @@ pub fn token_data_json(agent: &str, text: &str) -> String {
 #[derive(Debug)]
 enum Entry {
     /// Agent (an index into `EventLog::agents`) and text (a range of `EventLog::text`).
-    Token { agent: u32, text: Range<usize> },
+    Token {
+        agent: u32,
+        text: Range<usize>,
+    },
     Other(Box<Event>),
 }
 
@@ -235,7 +240,6 @@ impl EventLog {
         frames
     }
 }
-
 
 #[cfg(test)]
 #[path = "log_tests.rs"]

@@ -10,6 +10,8 @@ mod lifecycle;
 pub mod log;
 pub mod snapshot;
 pub mod subscription;
+#[cfg(test)]
+mod test_support;
 
 pub use handle::RunHandle;
 pub use log::EventRef;

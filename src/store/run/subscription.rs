@@ -6,7 +6,7 @@
 //! event is missed and none is handed out twice.
 
 use super::log::EventRef;
-use super::{Run, RunStatus, RunState};
+use super::{Run, RunState, RunStatus};
 use crate::store::{SubscribeError, MAX_SUBSCRIBERS};
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -151,7 +151,11 @@ impl Subscription {
     /// Waits for events after seq `after` and visits them (see
     /// [`poll_events`](Self::poll_events)); `false` once the run has ended and every
     /// event was visited.
-    pub async fn next_events(&self, after: &mut u64, mut visit: impl FnMut(u64, EventRef<'_>)) -> bool {
+    pub async fn next_events(
+        &self,
+        after: &mut u64,
+        mut visit: impl FnMut(u64, EventRef<'_>),
+    ) -> bool {
         poll_fn(|cx| match self.poll_events(after, cx.waker(), &mut visit) {
             LogPoll::Data => Poll::Ready(true),
             LogPoll::Finished => Poll::Ready(false),
