@@ -75,3 +75,10 @@ mod tests {
         assert_eq!(seq_of("0-x"), None);
     }
 }
+
+/// A time as the store writes it: unix milliseconds.
+pub(crate) fn unix_ms(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -6,7 +6,8 @@
 //! exact next entry id, which only one writer can take, and fences the stream.
 
 use super::reseed::Reseed;
-use super::{finish, keys, lock, parse_status, writer::unix_ms, Shared};
+use super::keys::unix_ms;
+use super::{finish, keys, lock, parse_status, Shared};
 use crate::events::RunStatus;
 use crate::providers::error::ErrorKind;
 use crate::store::Run;

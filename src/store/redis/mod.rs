@@ -33,7 +33,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use writer::{unix_ms, RedisSink, Writer};
+use keys::unix_ms;
+use writer::{RedisSink, Writer};
 
 /// A finished copy of another instance's run is dropped from memory after this long;
 /// the stream still has it.

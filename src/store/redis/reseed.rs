@@ -7,7 +7,8 @@
 //! `Last-Event-ID` still holds. Finished runs of other instances cannot be brought
 //! back: nobody keeps them.
 
-use super::{finish, keys, writer::unix_ms};
+use super::keys::unix_ms;
+use super::{finish, keys};
 use crate::events::RunStatus;
 use crate::store::Run;
 use std::sync::Arc;

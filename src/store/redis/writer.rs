@@ -8,9 +8,11 @@
 
 use super::conn::Connector;
 use super::reseed::{self, Reseed};
+use super::keys::unix_ms;
 use super::{finish, keys};
 use crate::events::{Event, RunStatus};
 use crate::pipeline::context::EventSink;
+use crate::store::run::log::token_data_json;
 use crate::store::{lock, Run};
 use redis::Value;
 use std::collections::HashMap;
@@ -251,12 +253,6 @@ impl Writer {
     }
 }
 
-pub(crate) fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 /// A pipeline's events: into the local run, then queued for Redis.
 pub(crate) struct RedisSink {
     run: Arc<Run>,
@@ -296,12 +292,7 @@ impl EventSink for RedisSink {
     fn push_token(&self, agent: &str, text: &str) {
         if let Some(seq) = self.run.push_token(agent, text) {
             // The same JSON as the token frame's data (serde escapes both alike).
-            #[derive(serde::Serialize)]
-            struct TokenData<'a> {
-                agent: &'a str,
-                text: &'a str,
-            }
-            let data = serde_json::to_string(&TokenData { agent, text }).unwrap_or_default();
+            let data = token_data_json(agent, text);
             self.writer.enqueue(Pending {
                 run: self.id.clone(),
                 seq,
