@@ -117,20 +117,30 @@ impl Drop for CancelOnDrop {
 /// `stream: false`: wait for the run, then one `chat.completion`.
 async fn complete(req: ChatRequest, run: RunHandle) -> Response<Body> {
     let mut guard = CancelOnDrop(Some(run.clone()));
+    let mut last_error = None;
     // A run just created has no other subscriber: this cannot be refused.
     if let Ok(events) = run.subscribe() {
         let mut after = 0;
-        while events.next_events(&mut after, |_, _| {}).await {}
+        while events
+            .next_events(&mut after, |_, e| note_error(&mut last_error, e))
+            .await
+        {}
     }
     guard.disarm();
     let snap = run.snapshot();
-    if snap.status != RunStatus::Completed && snap.output.is_empty() {
-        return openai_error(ApiError::Internal(format!(
-            "the run {} ended {} without a deliverable",
-            run.id(),
-            snap.status.as_str()
-        )));
-    }
+    let finish_reason = match snap.status {
+        // Whatever text exists is not an answer: an error, never a `stop`.
+        RunStatus::Failed => {
+            return error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                &failure_message(last_error),
+                None,
+                Some(RUN_FAILED),
+            )
+        }
+        status => finish_reason(status),
+    };
     json(
         StatusCode::OK,
         &json!({
@@ -141,11 +151,36 @@ async fn complete(req: ChatRequest, run: RunHandle) -> Response<Body> {
             "choices": [{
                 "index": 0,
                 "message": {"role": "assistant", "content": snap.output},
-                "finish_reason": "stop",
+                "finish_reason": finish_reason,
             }],
             "usage": usage_of(snap.usage),
         }),
     )
+}
+
+/// The `code` of the error a failed run answers with, streaming or not.
+const RUN_FAILED: &str = "run_failed";
+
+/// The `finish_reason` of a run that ended without failing: `stop` only for a
+/// finished answer, `cancelled` for one cut short (a cancel, a shutdown).
+fn finish_reason(status: RunStatus) -> &'static str {
+    match status {
+        RunStatus::Completed => "stop",
+        _ => "cancelled",
+    }
+}
+
+/// What the client is told when the run failed, from its last `error` event.
+fn failure_message(last_error: Option<String>) -> String {
+    let message = last_error.unwrap_or_else(|| "the run failed".to_string());
+    format!("the team could not finish: {message}")
+}
+
+/// Keeps the message of the latest `error` event.
+fn note_error(last_error: &mut Option<String>, event: EventRef<'_>) {
+    if let EventRef::Other(Event::Error(e)) = event {
+        *last_error = Some(e.message.clone());
+    }
 }
 
 /// `stream: true`: a relay task turns the run's events into chunks; the body drains
@@ -209,9 +244,7 @@ async fn relay(req: ChatRequest, run: RunHandle, tx: mpsc::Sender<Bytes>) {
         // Translated under the run's lock (no waiting there), sent after it.
         let more = tokio::select! {
             more = events.next_events(&mut after, |_, event| {
-                if let EventRef::Other(Event::Error(e)) = event {
-                    last_error = Some(e.message.clone());
-                }
+                note_error(&mut last_error, event);
                 if let Some(delta) = translate(&config, event) {
                     batch.push(chunks.delta(delta, None));
                 }
@@ -232,13 +265,12 @@ async fn relay(req: ChatRequest, run: RunHandle, tx: mpsc::Sender<Bytes>) {
     // A failed run ends with an error object in the stream: OpenAI's SDKs raise it
     // as an APIError, where a plain stop would pass for a complete (empty) answer.
     let mut tail = if snap.status == RunStatus::Failed {
-        let message = last_error.unwrap_or_else(|| "the run failed".to_string());
         vec![sse_data(&json!({"error": {
-            "message": format!("the team could not finish: {message}"),
-            "type": "server_error", "param": null, "code": "run_failed",
+            "message": failure_message(last_error),
+            "type": "server_error", "param": null, "code": RUN_FAILED,
         }}))]
     } else {
-        vec![chunks.delta(json!({}), Some("stop"))]
+        vec![chunks.delta(json!({}), Some(finish_reason(snap.status)))]
     };
     if req.include_usage {
         tail.push(sse_data(&json!({

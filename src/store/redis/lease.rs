@@ -5,8 +5,8 @@
 //! stream. That write is guarded by the stream itself ([`finish`]): it uses the
 //! exact next entry id, which only one writer can take, and fences the stream.
 
-use super::reseed::Reseed;
 use super::keys::unix_ms;
+use super::reseed::Reseed;
 use super::{finish, keys, lock, parse_status, Shared};
 use crate::events::RunStatus;
 use crate::providers::error::ErrorKind;

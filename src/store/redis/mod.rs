@@ -29,11 +29,11 @@ use crate::events::{DoneEvent, Event, RunStatus, Usage};
 use crate::pipeline::context::EventSink;
 use crate::pipeline::run_config::RunConfig;
 use conn::Connector;
+use keys::unix_ms;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use keys::unix_ms;
 use writer::{RedisSink, Writer};
 
 /// A finished copy of another instance's run is dropped from memory after this long;

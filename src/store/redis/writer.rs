@@ -7,8 +7,8 @@
 //! stored twice.
 
 use super::conn::Connector;
-use super::reseed::{self, Reseed};
 use super::keys::unix_ms;
+use super::reseed::{self, Reseed};
 use super::{finish, keys};
 use crate::events::{Event, RunStatus};
 use crate::pipeline::context::EventSink;
@@ -26,8 +26,9 @@ struct Pending {
     seq: u64,
     name: &'static str,
     data: String,
-    /// Set on `done`: the run's metadata and expiry are written with it.
-    finished: Option<RunStatus>,
+    /// Set on `done` (with when the run finished here): the run's metadata and
+    /// expiry are written with it, so every instance shows the same end time.
+    finished: Option<(RunStatus, SystemTime)>,
 }
 
 /// Appends entries to one run's stream: `KEYS[1]` the stream, `ARGV` (entry id,
@@ -208,7 +209,9 @@ impl Writer {
                 pipe.add_command(cmd);
             }
             for p in ends {
-                let status = p.finished.unwrap_or(RunStatus::Completed);
+                let (status, at) = p
+                    .finished
+                    .unwrap_or((RunStatus::Completed, SystemTime::now()));
                 pipe.add_command(finish::command(
                     id,
                     &[finish::Entry {
@@ -217,7 +220,7 @@ impl Writer {
                         data: &p.data,
                     }],
                     status,
-                    unix_ms(SystemTime::now()),
+                    unix_ms(at),
                     ttl,
                 ));
             }
@@ -279,6 +282,12 @@ impl EventSink for RedisSink {
         };
         let data = event.data_json();
         if let Some(seq) = self.run.push(event) {
+            let finished = finished.map(|status| {
+                (
+                    status,
+                    self.run.finished_at().unwrap_or_else(SystemTime::now),
+                )
+            });
             self.writer.enqueue(Pending {
                 run: self.id.clone(),
                 seq,
