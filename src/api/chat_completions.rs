@@ -372,9 +372,9 @@ pub fn openai_error(e: ApiError) -> Response<Body> {
     let (kind, param) = match &e {
         ApiError::BadRequest { field, .. } => ("invalid_request_error", field.clone()),
         ApiError::Unauthorized => ("authentication_error", None),
-        ApiError::TooManyRuns { .. } | ApiError::TooManyAuthFailures { .. } => {
-            ("rate_limit_error", None)
-        }
+        ApiError::TooManyRuns { .. }
+        | ApiError::TooManySubscribers { .. }
+        | ApiError::TooManyAuthFailures { .. } => ("rate_limit_error", None),
         _ if status.is_client_error() => ("invalid_request_error", None),
         _ => ("server_error", None),
     };

@@ -218,7 +218,7 @@ pub async fn stream(
         }
     }
     let guard = run.subscribe().map_err(|e| match e {
-        SubscribeError::TooManySubscribers => ApiError::TooManyRuns {
+        SubscribeError::TooManySubscribers => ApiError::TooManySubscribers {
             message: format!(
                 "this run already has {} stream subscribers",
                 crate::store::MAX_SUBSCRIBERS
