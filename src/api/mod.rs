@@ -262,13 +262,14 @@ pub async fn get_run(state: &AppState, id: &str) -> Result<Response<Body>, ApiEr
     Ok(json(StatusCode::OK, &snapshot))
 }
 
-/// The snapshot's `thread`: every run of the conversation, oldest first, ending with
-/// `run`. An ancestor the store no longer holds keeps its id, with `task` null and
-/// status `evicted`, so the page can still show where the thread began.
+/// The snapshot's `thread`: the runs of the conversation the run keeps (its last
+/// ancestors, oldest first), ending with `run`, each task cut to 200 characters as
+/// `/api/runs` cuts it. An ancestor the store no longer holds keeps its id, with
+/// `task` null and status `evicted`, so the page can still show where the thread began.
 async fn thread_of(state: &AppState, run: &RunHandle) -> Vec<ThreadEntry> {
     let entry = |id: &str, r: &RunHandle| ThreadEntry {
         id: id.to_string(),
-        task: Some(r.task().to_string()),
+        task: Some(crate::store::cut_chars(r.task(), THREAD_TASK_CHARS).to_string()),
         status: r.status().as_str(),
     };
     let mut thread = Vec::new();
@@ -285,6 +286,9 @@ async fn thread_of(state: &AppState, run: &RunHandle) -> Vec<ThreadEntry> {
     thread.push(entry(run.id(), run));
     thread
 }
+
+/// A thread entry's task is cut to this many characters (as in `/api/runs`).
+const THREAD_TASK_CHARS: usize = 200;
 
 pub async fn cancel_run(state: &AppState, id: &str) -> Result<Response<Body>, ApiError> {
     check_run_id(id)?;
