@@ -435,11 +435,20 @@ fn a_stream_cut_short_by_shutdown_still_ends_with_stop_and_done() {
     s.next_data().unwrap();
     server.signal("TERM");
     let rest = s.all();
-    assert_eq!(rest.last().map(String::as_str), Some("[DONE]"), "{rest:?}");
     // The shutdown cancelled the run: its answer is unfinished, never a `stop`.
-    let last: Value = serde_json::from_str(&rest[rest.len() - 2]).unwrap();
+    let last = last_before_done(&rest);
     assert_eq!(last["choices"][0]["finish_reason"], "cancelled", "{rest:?}");
     assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(0));
+}
+
+/// The payload before the closing `[DONE]` (asserting the stream has one).
+fn last_before_done(datas: &[String]) -> Value {
+    assert_eq!(
+        datas.last().map(String::as_str),
+        Some("[DONE]"),
+        "{datas:?}"
+    );
+    serde_json::from_str(&datas[datas.len() - 2]).unwrap()
 }
 
 /// The mock's answer for the writer: five tokens, then the connection closes with
@@ -480,12 +489,7 @@ fn a_writer_that_fails_mid_answer_is_an_error_in_both_modes_never_a_stop() {
         datas.iter().any(|d| d.contains(r#""content":"five""#)),
         "{datas:?}"
     );
-    assert_eq!(
-        datas.last().map(String::as_str),
-        Some("[DONE]"),
-        "{datas:?}"
-    );
-    let err: Value = serde_json::from_str(&datas[datas.len() - 2]).unwrap();
+    let err = last_before_done(&datas);
     assert_eq!(err["error"]["code"], "run_failed", "{err}");
     assert!(
         !datas.iter().any(|d| d.contains("finish_reason\":\"stop")),
@@ -517,8 +521,7 @@ fn a_run_cancelled_mid_answer_ends_with_finish_reason_cancelled_in_both_modes() 
     while !s.next_data().unwrap().contains(r#""delta":{"content""#) {}
     cancel(&server, &run_id);
     let rest = s.all();
-    assert_eq!(rest.last().map(String::as_str), Some("[DONE]"), "{rest:?}");
-    let last: Value = serde_json::from_str(&rest[rest.len() - 2]).unwrap();
+    let last = last_before_done(&rest);
     assert_eq!(last["choices"][0]["finish_reason"], "cancelled", "{rest:?}");
 
     let mut ask = ask;
@@ -561,12 +564,7 @@ fn a_run_that_fails_ends_the_stream_with_an_error_object() {
         &json!({"model": "agent-mesh/researcher", "stream": true, "messages": [user("x")]}),
     )
     .all();
-    assert_eq!(
-        datas.last().map(String::as_str),
-        Some("[DONE]"),
-        "{datas:?}"
-    );
-    let err: Value = serde_json::from_str(&datas[datas.len() - 2]).unwrap();
+    let err = last_before_done(&datas);
     assert_eq!(err["error"]["code"], "run_failed", "{err}");
     assert!(err["error"]["message"]
         .as_str()
