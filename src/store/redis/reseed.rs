@@ -90,7 +90,7 @@ pub(crate) fn add_to(pipe: &mut redis::Pipeline, r: &Reseed, ttl_secs: i64) {
             &run.id,
             &[finish::Entry {
                 seq,
-                name: &name,
+                name,
                 data: &data,
             }],
             status,
