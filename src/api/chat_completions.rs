@@ -5,13 +5,13 @@
 use super::chat_request::{parse_chat_request, ChatError, ChatRequest, MODEL};
 use super::run_request::RunRequest;
 use crate::app::AppState;
-use crate::events::{Event, RunStatus, Usage};
 use crate::http::body::{json, Body};
 use crate::http::error::ApiError;
 use crate::http::sse::StreamCount;
-use crate::pipeline::conversation::Conversation;
-use crate::pipeline::roster::AgentKind;
-use crate::pipeline::run_config::RunConfig;
+use crate::model::agent::AgentKind;
+use crate::model::conversation::Conversation;
+use crate::model::events::{Event, RunStatus, Usage};
+use crate::model::run_config::RunConfig;
 use crate::store::{EventRef, RunHandle};
 use bytes::Bytes;
 use http_body_util::BodyExt;

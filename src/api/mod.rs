@@ -8,8 +8,8 @@ use crate::app::AppState;
 use crate::http::body::{json, Body};
 use crate::http::error::ApiError;
 use crate::ids::is_run_id;
-use crate::pipeline::conversation::Conversation;
-use crate::providers::id::ProviderId;
+use crate::model::conversation::Conversation;
+use crate::model::provider_id::ProviderId;
 use crate::store::{
     CancelOutcome, CreateError, RunHandle, StoreError, SubscribeError, ThreadEntry,
 };
@@ -83,7 +83,7 @@ pub async fn start_run(
 async fn create_run(
     state: &Arc<AppState>,
     task: String,
-    config: crate::pipeline::run_config::RunConfig,
+    config: crate::model::run_config::RunConfig,
 ) -> Result<RunHandle, ApiError> {
     let created = state
         .store
@@ -171,7 +171,7 @@ fn check_run_id(id: &str) -> Result<(), ApiError> {
     } else {
         Err(ApiError::NotFound(format!(
             "no run with id \"{}\"",
-            crate::store::cut_chars(id, 64)
+            crate::util::cut_chars(id, 64)
         )))
     }
 }
@@ -269,7 +269,7 @@ pub async fn get_run(state: &AppState, id: &str) -> Result<Response<Body>, ApiEr
 async fn thread_of(state: &AppState, run: &RunHandle) -> Vec<ThreadEntry> {
     let entry = |id: &str, r: &RunHandle| ThreadEntry {
         id: id.to_string(),
-        task: Some(crate::store::cut_chars(r.task(), THREAD_TASK_CHARS).to_string()),
+        task: Some(crate::util::cut_chars(r.task(), THREAD_TASK_CHARS).to_string()),
         status: r.status().as_str(),
     };
     let mut thread = Vec::new();
@@ -376,7 +376,7 @@ pub async fn models(state: &AppState, query: Option<&str>) -> Result<Response<Bo
                         "provider",
                         format!(
                             "provider: unknown provider \"{}\"",
-                            crate::store::cut_chars(v, 40)
+                            crate::util::cut_chars(v, 40)
                         ),
                     )
                 })?;

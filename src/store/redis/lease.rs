@@ -7,10 +7,11 @@
 
 use super::keys::unix_ms;
 use super::reseed::Reseed;
-use super::{finish, keys, lock, parse_status, Shared};
-use crate::events::RunStatus;
-use crate::providers::error::ErrorKind;
+use super::{finish, keys, parse_status, Shared};
+use crate::model::error_kind::ErrorKind;
+use crate::model::events::RunStatus;
 use crate::store::Run;
+use crate::util::lock;
 use redis::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

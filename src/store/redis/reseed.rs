@@ -9,7 +9,7 @@
 
 use super::keys::unix_ms;
 use super::{finish, keys};
-use crate::events::RunStatus;
+use crate::model::events::RunStatus;
 use crate::store::Run;
 use std::sync::Arc;
 use std::time::SystemTime;

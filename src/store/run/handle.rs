@@ -3,8 +3,8 @@
 //! nothing of how the store keeps it.
 
 use super::{Run, RunSnapshot, RunSummary, Subscription, COPY_LAG_BOUND};
-use crate::events::RunStatus;
-use crate::pipeline::run_config::RunConfig;
+use crate::model::events::RunStatus;
+use crate::model::run_config::RunConfig;
 use crate::store::SubscribeError;
 use std::sync::Arc;
 

@@ -3,8 +3,8 @@
 //! the metrics).
 
 use super::Run;
-use crate::events::RunStatus;
-use crate::pipeline::context::CancelSignal;
+use crate::model::events::RunStatus;
+use crate::model::run_context::CancelSignal;
 use crate::store::spawn_detached;
 use std::sync::Arc;
 

@@ -4,7 +4,7 @@
 //! kept typed as its agent and a range of one growing text buffer, so logging it
 //! costs no allocation of its own.
 
-use crate::events::{write_frame, write_token_frame, Event};
+use crate::model::events::{write_frame, write_token_frame, Event};
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::ops::Range;

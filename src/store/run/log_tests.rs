@@ -63,9 +63,9 @@ fn a_reader_that_is_up_to_date_gets_nothing() {
 }
 
 fn status(detail: &str) -> Event {
-    Event::Status(crate::events::StatusEvent {
+    Event::Status(crate::model::events::StatusEvent {
         agent: None,
-        state: crate::events::AgentState::Running,
+        state: crate::model::events::AgentState::Running,
         detail: detail.to_string(),
     })
 }
@@ -93,7 +93,7 @@ fn typed_events_match_their_frames_from_any_point() {
         let mut seen = Vec::new();
         log.visit_after(after, |seq, event| {
             let frame = String::from_utf8(frames[seq as usize - 1].to_vec()).unwrap();
-            let (fseq, name, data) = crate::events::parse_frame(frame.as_bytes()).unwrap();
+            let (fseq, name, data) = crate::model::events::parse_frame(frame.as_bytes()).unwrap();
             assert_eq!((fseq, name), (seq, event.name()));
             assert_eq!(data, event.data_json(), "event {seq}");
             seen.push(seq);

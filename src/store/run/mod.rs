@@ -18,11 +18,11 @@ pub use log::EventRef;
 pub use snapshot::{AgentSnapshot, RunSnapshot, RunSummary, ThreadEntry};
 pub use subscription::{LogPoll, Subscription};
 
-use super::{cut_chars, lock};
-use crate::events::{DoneEvent, ErrorEvent, Event, RunStatus};
-use crate::pipeline::context::EventSink;
-use crate::pipeline::run_config::RunConfig;
-use crate::providers::error::ErrorKind;
+use crate::model::error_kind::ErrorKind;
+use crate::model::events::{DoneEvent, ErrorEvent, Event, RunStatus};
+use crate::model::run_config::RunConfig;
+use crate::model::run_context::EventSink;
+use crate::util::{cut_chars, lock};
 use lifecycle::Watchers;
 use log::EventLog;
 use snapshot::Fold;

@@ -3,10 +3,10 @@
 //! serializes the snapshot once, at the edge; follow-ups and `/v1` read its fields.
 
 use crate::clock;
-use crate::events::{AgentState, DoneEvent, ErrorEvent, Event, PlanEvent, RunStatus, Usage};
-use crate::pipeline::roster::AgentKind;
-use crate::pipeline::run_config::RunConfig;
-use crate::providers::error::ErrorKind;
+use crate::model::agent::AgentKind;
+use crate::model::error_kind::ErrorKind;
+use crate::model::events::{AgentState, DoneEvent, ErrorEvent, Event, PlanEvent, RunStatus, Usage};
+use crate::model::run_config::RunConfig;
 use serde::{Serialize, Serializer};
 use std::sync::Arc;
 use std::time::SystemTime;

@@ -2,8 +2,8 @@
 //! cancelled runs end, and the JSON the handler sends.
 
 use super::*;
-use crate::events::{PlanSource, TokenEvent};
-use crate::pipeline::run_config::Schedule;
+use crate::model::events::{PlanSource, TokenEvent};
+use crate::model::run_config::Schedule;
 use crate::store::run::test_support::{config, done, end, error, start, status};
 use crate::store::run::{Run, RunOwner};
 use std::collections::BTreeMap;
@@ -248,7 +248,7 @@ fn the_snapshot_serializes_every_spec_field_in_order() {
 #[test]
 fn a_follow_up_names_its_parent_in_snapshot_and_summary() {
     let mut cfg = config(true);
-    cfg.conversation = crate::pipeline::conversation::Conversation::follow_up(
+    cfg.conversation = crate::model::conversation::Conversation::follow_up(
         "parent1",
         &Default::default(),
         "first question",

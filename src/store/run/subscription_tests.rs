@@ -2,7 +2,7 @@
 //! resume point, are woken by the next event, and end with the run.
 
 use super::*;
-use crate::events::RunStatus;
+use crate::model::events::RunStatus;
 use crate::store::run::test_support::{config, done, start};
 use crate::store::run::RunOwner;
 use std::sync::atomic::{AtomicUsize, Ordering};

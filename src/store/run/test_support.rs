@@ -1,14 +1,14 @@
 //! Shared pieces of the run's unit tests: a small frozen config and event builders.
 
-use crate::events::{
+use crate::model::agent::AgentKind;
+use crate::model::conversation::Conversation;
+use crate::model::error_kind::ErrorKind;
+use crate::model::events::{
     AgentState, DoneEvent, ErrorEvent, Event, RunStatus, StatusEvent, StreamEndEvent,
     StreamStartEvent, Usage,
 };
-use crate::pipeline::conversation::Conversation;
-use crate::pipeline::roster::AgentKind;
-use crate::pipeline::run_config::{AgentConfig, CallTimeouts, RunConfig, Schedule};
-use crate::providers::error::ErrorKind;
-use crate::providers::id::ProviderId;
+use crate::model::provider_id::ProviderId;
+use crate::model::run_config::{AgentConfig, CallTimeouts, RunConfig, Schedule};
 use std::time::Duration;
 
 fn agent(name: &str, kind: AgentKind) -> AgentConfig {

@@ -1,11 +1,11 @@
 //! What a pipeline sees of its run: who it is, its frozen config, where its events
-//! go, its cancel signal and its running totals. The pipeline never touches a store's
-//! run, so any store (in memory, or shared) and any schedule plug in behind
-//! [`EventSink`].
+//! go, its cancel signal and its running totals. A store builds it and implements
+//! [`EventSink`]; the pipeline writes to it. Neither knows the other, so any store
+//! (in memory, or shared) and any schedule plug in here.
 
-use crate::events::{Event, Usage};
-use crate::pipeline::run_config::RunConfig;
-use crate::store::lock;
+use super::events::{Event, Usage};
+use super::run_config::RunConfig;
+use crate::util::lock;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::watch;
