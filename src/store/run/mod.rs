@@ -262,6 +262,7 @@ impl Run {
             config: self.config.clone(),
             parent: self.config.conversation.parent.clone(),
             thread: Vec::new(),
+            thread_omitted: self.config.conversation.ancestors_omitted,
             plan: f.plan.clone(),
             agents: f.agents.clone(),
             output: f.output.clone(),

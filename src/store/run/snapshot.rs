@@ -56,6 +56,9 @@ pub struct RunSnapshot {
     /// Filled by whoever can look the ancestors up (the HTTP handler); the store
     /// leaves it empty.
     pub thread: Vec<ThreadEntry>,
+    /// Earlier turns of the thread that `thread` leaves out (a run keeps only its
+    /// last ancestors).
+    pub thread_omitted: usize,
     pub plan: Option<PlanEvent>,
     pub agents: Vec<AgentSnapshot>,
     pub output: String,

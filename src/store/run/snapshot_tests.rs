@@ -226,6 +226,7 @@ fn the_snapshot_serializes_every_spec_field_in_order() {
             "config",
             "parent",
             "thread",
+            "thread_omitted",
             "plan",
             "agents",
             "output",
