@@ -423,7 +423,7 @@ fn a_client_that_disconnects_before_a_non_streamed_answer_cancels_the_run() {
 }
 
 #[test]
-fn a_stream_cut_short_by_shutdown_still_ends_with_stop_and_done() {
+fn a_stream_cut_short_by_shutdown_ends_cancelled_then_done() {
     let mut server = server(&[
         ("MESH_OFFLINE_DELAY_MS", "200"),
         ("MESH_SHUTDOWN_GRACE_SECS", "1"),

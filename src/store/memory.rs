@@ -3,7 +3,7 @@
 //! (oldest finished first).
 
 use super::run::{Run, RunHandle, RunOwner, RunSummary};
-use super::{
+use super::seam::{
     spawn_detached, BoxFuture, CancelOutcome, CreateError, Created, RunStore, StoreError,
     StoreLimits, MAX_RETAINED_RUNS,
 };

@@ -20,10 +20,11 @@ pub mod writer;
 
 pub use url::RedisUrl;
 
+use super::memory::MemoryStore;
 use super::run::{Run, RunHandle, RunOwner, RunSummary};
-use super::{
-    spawn_detached, BoxFuture, CancelOutcome, CreateError, Created, MemoryStore, RunStore,
-    StoreError, StoreHealth, StoreLimits, MAX_RETAINED_RUNS,
+use super::seam::{
+    spawn_detached, BoxFuture, CancelOutcome, CreateError, Created, RunStore, StoreError,
+    StoreHealth, StoreLimits, MAX_RETAINED_RUNS,
 };
 use crate::model::events::{DoneEvent, Event, RunStatus, Usage};
 use crate::model::run_config::RunConfig;

@@ -10,7 +10,7 @@
 use super::keys::unix_ms;
 use super::{finish, keys};
 use crate::model::events::RunStatus;
-use crate::store::Run;
+use crate::store::run::Run;
 use std::sync::Arc;
 use std::time::SystemTime;
 

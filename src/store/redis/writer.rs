@@ -13,7 +13,8 @@ use super::{finish, keys};
 use crate::model::events::{Event, RunStatus};
 use crate::model::run_context::EventSink;
 use crate::store::run::log::token_data_json;
-use crate::store::Run;
+use crate::store::run::Run;
+use crate::store::seam::StoreError;
 use crate::util::lock;
 use redis::Value;
 use std::collections::HashMap;
@@ -233,11 +234,7 @@ impl Writer {
     /// fence): both are done. Any other refusal (out of memory, a read-only
     /// replica after a failover, a server still loading) fails the whole attempt,
     /// which is retried with everything in it.
-    async fn send(
-        &self,
-        connector: &Connector,
-        pipe: &redis::Pipeline,
-    ) -> Result<(), crate::store::StoreError> {
+    async fn send(&self, connector: &Connector, pipe: &redis::Pipeline) -> Result<(), StoreError> {
         let mut conn = connector.commands().await?;
         let replies = pipe
             .query_async::<Vec<Value>>(&mut conn)
@@ -247,7 +244,7 @@ impl Writer {
             Value::ServerError(e) if !finish::id_taken(e) => Some(e),
             _ => None,
         }) {
-            Some(e) => Err(crate::store::StoreError(format!(
+            Some(e) => Err(StoreError(format!(
                 "redis refused a write: {} {}",
                 e.code(),
                 e.details().unwrap_or_default()

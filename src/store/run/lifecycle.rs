@@ -2,34 +2,11 @@
 //! cancels a run nobody watches, and its ending (reported once to the store and to
 //! the metrics).
 
-use super::Run;
+use super::state::Run;
 use crate::model::events::RunStatus;
 use crate::model::run_context::CancelSignal;
-use crate::store::spawn_detached;
+use crate::store::seam::spawn_detached;
 use std::sync::Arc;
-
-/// The run's counted subscribers.
-#[derive(Default)]
-pub(super) struct Watchers {
-    pub count: usize,
-    /// Bumped whenever the count changes, so a stale grace timer knows someone came
-    /// and went in between.
-    pub epoch: u64,
-}
-
-impl Watchers {
-    pub fn joined(&mut self) {
-        self.count += 1;
-        self.epoch += 1;
-    }
-
-    /// Counts one gone; whether none is left.
-    pub fn left(&mut self) -> bool {
-        self.count = self.count.saturating_sub(1);
-        self.epoch += 1;
-        self.count == 0
-    }
-}
 
 impl Run {
     /// Requests cancellation; the pipeline notices at once and ends with `done`

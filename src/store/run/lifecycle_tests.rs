@@ -150,15 +150,3 @@ async fn detached_finished_and_elsewhere_watched_runs_are_not_cancelled() {
     tokio::time::sleep(GRACE + Duration::from_millis(10)).await;
     assert!(elsewhere.cancel_reason().is_some());
 }
-
-#[test]
-fn watchers_count_and_bump_the_epoch_both_ways() {
-    let mut w = Watchers::default();
-    w.joined();
-    w.joined();
-    assert!(!w.left());
-    assert!(w.left());
-    assert_eq!((w.count, w.epoch), (0, 4));
-    assert!(w.left(), "never below zero");
-    assert_eq!(w.count, 0);
-}

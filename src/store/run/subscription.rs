@@ -6,49 +6,14 @@
 //! event is missed and none is handed out twice.
 
 use super::log::EventRef;
-use super::{Run, RunState, RunStatus};
-use crate::store::{SubscribeError, MAX_SUBSCRIBERS};
+use super::state::{Run, RunState};
+use crate::model::events::RunStatus;
+use crate::store::seam::{SubscribeError, MAX_SUBSCRIBERS};
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
-
-/// Readers waiting for the run's next event, by reader id.
-#[derive(Default)]
-pub(super) struct Wakers {
-    waiting: Vec<(u64, Waker)>,
-    next_id: u64,
-}
-
-impl Wakers {
-    fn new_id(&mut self) -> u64 {
-        self.next_id += 1;
-        self.next_id
-    }
-
-    fn park(&mut self, id: u64, waker: &Waker) {
-        match self.waiting.iter_mut().find(|(i, _)| *i == id) {
-            Some((_, w)) => {
-                if !w.will_wake(waker) {
-                    w.clone_from(waker);
-                }
-            }
-            None => self.waiting.push((id, waker.clone())),
-        }
-    }
-
-    fn remove(&mut self, id: u64) {
-        self.waiting.retain(|(i, _)| *i != id);
-    }
-
-    /// Wakes every parked reader (each parks again when it wants more).
-    pub(super) fn wake_all(&mut self) {
-        for (_, waker) in self.waiting.drain(..) {
-            waker.wake();
-        }
-    }
-}
 
 /// What a poll found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
