@@ -10,10 +10,10 @@ pub mod seam;
 
 pub use memory::MemoryStore;
 pub use run::{
-    AgentSnapshot, EventRef, LogPoll, Run, RunHandle, RunSnapshot, RunSummary, Subscription,
-    ThreadEntry,
+    AgentSnapshot, EventRef, LogPoll, Run, RunHandle, RunSnapshot, RunSummary, SubscribeError,
+    Subscription, ThreadEntry, MAX_SUBSCRIBERS,
 };
 pub use seam::{
     BoxFuture, CancelOutcome, CreateError, Created, RunStore, StoreError, StoreHealth, StoreLimits,
-    SubscribeError, MAX_RETAINED_RUNS, MAX_SUBSCRIBERS,
+    MAX_RETAINED_RUNS,
 };

@@ -2,7 +2,8 @@
 //! errors and answers. The HTTP layer, the CLI and the stores themselves import it
 //! from here.
 
-use super::run::{RunHandle, RunSummary};
+use super::run::handle::RunHandle;
+use super::run::snapshot::RunSummary;
 pub use crate::metrics::StoreHealth;
 use crate::model::events::RunStatus;
 use crate::model::run_config::RunConfig;
@@ -13,9 +14,6 @@ use std::time::Duration;
 
 /// At most this many runs are retained, running or finished (oldest finished evicted first).
 pub const MAX_RETAINED_RUNS: usize = 1000;
-/// At most this many live stream subscribers per run.
-pub const MAX_SUBSCRIBERS: usize = 16;
-
 /// A boxed future, so the store trait can be used as `dyn RunStore`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -32,11 +30,6 @@ pub enum CreateError {
     ShuttingDown,
     /// The store cannot be reached now; the message says why (no secrets).
     Unavailable(String),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SubscribeError {
-    TooManySubscribers,
 }
 
 /// The store could not answer now (a shared store that is unreachable).

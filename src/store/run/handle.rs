@@ -2,12 +2,12 @@
 //! CLI may do with a run (read its snapshot, follow its events, cancel it), and
 //! nothing of how the store keeps it.
 
+use super::readers::SubscribeError;
 use super::snapshot::{RunSnapshot, RunSummary};
 use super::state::{Run, COPY_LAG_BOUND};
 use super::subscription::Subscription;
 use crate::model::events::RunStatus;
 use crate::model::run_config::RunConfig;
-use crate::store::seam::SubscribeError;
 use std::sync::Arc;
 
 /// A retained run, as readers see it. Cheap to clone.

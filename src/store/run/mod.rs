@@ -8,7 +8,7 @@
 pub mod handle;
 mod lifecycle;
 pub mod log;
-mod readers;
+pub mod readers;
 pub mod snapshot;
 mod state;
 pub mod subscription;
@@ -17,6 +17,7 @@ mod test_support;
 
 pub use handle::RunHandle;
 pub use log::EventRef;
+pub use readers::{SubscribeError, MAX_SUBSCRIBERS};
 pub use snapshot::{AgentSnapshot, RunSnapshot, RunSummary, ThreadEntry};
 pub use state::{Run, RunOwner, COPY_LAG_BOUND};
 pub use subscription::{LogPoll, Subscription};

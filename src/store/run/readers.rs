@@ -3,6 +3,15 @@
 
 use std::task::Waker;
 
+/// At most this many live stream subscribers per run.
+pub const MAX_SUBSCRIBERS: usize = 16;
+
+/// Why a run refused a subscriber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscribeError {
+    TooManySubscribers,
+}
+
 /// Readers waiting for the run's next event, by reader id.
 #[derive(Default)]
 pub struct Wakers {

@@ -6,9 +6,9 @@
 //! event is missed and none is handed out twice.
 
 use super::log::EventRef;
+use super::readers::{SubscribeError, MAX_SUBSCRIBERS};
 use super::state::{Run, RunState};
 use crate::model::events::RunStatus;
-use crate::store::seam::{SubscribeError, MAX_SUBSCRIBERS};
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::future::poll_fn;
