@@ -10,7 +10,7 @@ pub mod seam;
 
 pub use memory::MemoryStore;
 pub use run::{
-    AgentSnapshot, EventRef, LogPoll, Run, RunHandle, RunSnapshot, RunSummary, SubscribeError,
+    AgentSnapshot, EventRef, LogPoll, RunHandle, RunSnapshot, RunSummary, SubscribeError,
     Subscription, ThreadEntry, MAX_SUBSCRIBERS,
 };
 pub use seam::{
