@@ -4,12 +4,13 @@
 
 use super::client::{McpClient, ServerStatus};
 use super::config::McpConfig;
-use crate::config::{Config, Env};
+use crate::config::Env;
 use serde_json::Value;
 use std::io::Write;
+use std::path::Path;
 
 /// Builds the client from `MESH_MCP_CONFIG`; `Err` is the exit code after the message.
-fn client_from(config: &Config, env: &dyn Env) -> Result<McpClient, i32> {
+fn client_from(ca_file: Option<&Path>, env: &dyn Env) -> Result<McpClient, i32> {
     let mcp = match McpConfig::from_env(env) {
         Ok(Some(c)) => c,
         Ok(None) => {
@@ -21,7 +22,7 @@ fn client_from(config: &Config, env: &dyn Env) -> Result<McpClient, i32> {
             return Err(2);
         }
     };
-    let http = match crate::providers::client::build(config.ca_file.as_deref()) {
+    let http = match crate::providers::client::build(ca_file) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("agent-mesh: MESH_CA_FILE: {e}");
@@ -32,8 +33,8 @@ fn client_from(config: &Config, env: &dyn Env) -> Result<McpClient, i32> {
 }
 
 /// `mcp tools [SERVER]`: every server (or one) with its status and tools.
-pub async fn print_tools(config: Config, env: &dyn Env, server: Option<&str>) -> i32 {
-    let client = match client_from(&config, env) {
+pub async fn print_tools(ca_file: Option<&Path>, env: &dyn Env, server: Option<&str>) -> i32 {
+    let client = match client_from(ca_file, env) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -122,7 +123,7 @@ fn arguments_line(schema: &Value) -> String {
 
 /// `mcp call SERVER TOOL [JSON]`: the result's text on stdout; Ctrl+C cancels the call.
 pub async fn call(
-    config: Config,
+    ca_file: Option<&Path>,
     env: &dyn Env,
     server: &str,
     tool: &str,
@@ -142,7 +143,7 @@ pub async fn call(
             }
         },
     };
-    let client = match client_from(&config, env) {
+    let client = match client_from(ca_file, env) {
         Ok(c) => c,
         Err(code) => return code,
     };
