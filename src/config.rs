@@ -164,8 +164,8 @@ pub struct Config {
     pub schedule: crate::pipeline::run_config::Schedule,
     /// `MESH_MAX_PARALLEL`: agent calls of one run at once (default 3, 1-16).
     pub max_parallel: usize,
-    /// Bearer keys for API clients (`MESH_API_KEYS`, comma-separated), accepted
-    /// beside Basic auth.
+    /// Keys for API clients (`MESH_API_KEYS`, comma-separated): set alone, they turn
+    /// authentication on; accepted as `Bearer <key>` or as the Basic password.
     pub api_keys: Vec<Secret>,
     /// `MESH_REDIS_URL`: the shared run store; `None` keeps runs in memory.
     pub redis_url: Option<crate::store::redis::RedisUrl>,
@@ -175,6 +175,14 @@ pub struct Config {
     /// `MESH_REDIS_OUTAGE_SECS` (default 30 s): how long a running pipeline keeps its
     /// events buffered while Redis is unreachable before it ends `failed`.
     pub redis_outage: Duration,
+}
+
+impl Config {
+    /// Whether requests must authenticate: any configured credential turns it on,
+    /// Basic credentials or API keys alike.
+    pub fn auth_required(&self) -> bool {
+        self.credentials.is_some() || !self.api_keys.is_empty()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -388,6 +396,21 @@ impl Config {
             },
         };
 
+        let api_keys = api_keys(&get)?;
+        let trust_proxy = TrustProxy::parse(get("MESH_TRUST_PROXY").as_deref())
+            .map_err(|why| err("MESH_TRUST_PROXY", why))?;
+        // An edge in front means the internet reaches this server, loopback or not.
+        if trust_proxy != TrustProxy::Off
+            && credentials.is_none()
+            && api_keys.is_empty()
+            && !insecure_no_auth
+        {
+            return Err(err(
+                "MESH_TRUST_PROXY",
+                "is set (an edge in front forwards the internet to this server), so credentials are required: set MESH_USER and MESH_PASS, or MESH_API_KEYS (or MESH_INSECURE_NO_AUTH=1 to serve it without authentication)",
+            ));
+        }
+
         Ok(Config {
             schedule,
             max_parallel,
@@ -407,12 +430,11 @@ impl Config {
             offline_delay: Duration::from_millis(number(&get, "MESH_OFFLINE_DELAY_MS", 12, 0)?),
             log_level,
             tls,
-            trust_proxy: TrustProxy::parse(get("MESH_TRUST_PROXY").as_deref())
-                .map_err(|why| err("MESH_TRUST_PROXY", why))?,
+            trust_proxy,
             max_connections: number(&get, "MESH_MAX_CONNECTIONS", 4096, 1)? as usize,
             conn_timeout: secs(&get, "MESH_CONN_TIMEOUT_SECS", 10, 1)?,
             write_timeout: secs(&get, "MESH_WRITE_TIMEOUT_SECS", 30, 1)?,
-            api_keys: api_keys(&get)?,
+            api_keys,
             redis_url,
             redis_ca_file,
             redis_outage: secs(&get, "MESH_REDIS_OUTAGE_SECS", 30, 1)?,
@@ -587,6 +609,39 @@ mod tests {
         assert!(c.insecure_no_auth);
         let c = load(&[("PORT", "9000"), ("MESH_ADDR", "127.0.0.1:0")]).unwrap();
         assert_eq!(c.addr.port(), 0);
+    }
+
+    #[test]
+    fn an_edge_in_front_needs_credentials_of_some_kind() {
+        for value in ["fly", "cloudflare", "1"] {
+            let e = load(&[("MESH_TRUST_PROXY", value)]).unwrap_err();
+            assert_eq!(e.variable, "MESH_TRUST_PROXY");
+            for named in [
+                "MESH_USER",
+                "MESH_PASS",
+                "MESH_API_KEYS",
+                "MESH_INSECURE_NO_AUTH",
+            ] {
+                assert!(e.reason.contains(named), "{e}");
+            }
+            let c = load(&[("MESH_TRUST_PROXY", value), ("MESH_API_KEYS", "k")]).unwrap();
+            assert!(c.auth_required());
+            let c = load(&[
+                ("MESH_TRUST_PROXY", value),
+                ("MESH_USER", "u"),
+                ("MESH_PASS", "p"),
+            ])
+            .unwrap();
+            assert!(c.auth_required());
+            let c = load(&[("MESH_TRUST_PROXY", value), ("MESH_INSECURE_NO_AUTH", "1")]).unwrap();
+            assert!(!c.auth_required());
+        }
+        // "off" is no edge, and loopback without anything stays open for local use.
+        assert!(!load(&[("MESH_TRUST_PROXY", "off")])
+            .unwrap()
+            .auth_required());
+        assert!(!load(&[]).unwrap().auth_required());
+        assert!(load(&[("MESH_API_KEYS", "k")]).unwrap().auth_required());
     }
 
     #[test]

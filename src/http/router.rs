@@ -95,18 +95,18 @@ struct Refusal {
     after: Duration,
 }
 
-/// Basic auth, or a bearer key from `MESH_API_KEYS`. The right credentials always
-/// pass; wrong ones are answered as the throttle says (`auth_limit`): at once with
-/// 401, or late with 429. Without Basic credentials the server is open (loopback or
-/// `MESH_INSECURE_NO_AUTH`): keys add a way in, they never lock the page out.
+/// Basic auth, a bearer key from `MESH_API_KEYS`, or Basic with a key as the password
+/// (how a browser signs in when only keys are set). Any configured credential turns
+/// authentication on; with none (loopback, or `MESH_INSECURE_NO_AUTH`) the server is
+/// open. The right credentials always pass; wrong ones are answered as the throttle
+/// says (`auth_limit`): at once with 401, or late with 429.
 fn authenticate(req: &Request<Incoming>, state: &AppState, peer: IpAddr) -> Result<(), Refusal> {
-    let Some(creds) = &state.config.credentials else {
+    if !state.config.auth_required() {
         return Ok(());
-    };
+    }
     let header = req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes);
-    // Both checks always run (no short circuit), so timing says nothing of which failed.
-    if super::auth::check(header, creds) | super::auth::check_bearer(header, &state.config.api_keys)
-    {
+    let config = &state.config;
+    if super::auth::authenticate(header, config.credentials.as_ref(), &config.api_keys).is_some() {
         return Ok(());
     }
     METRICS.auth_failure();

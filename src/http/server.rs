@@ -20,8 +20,10 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> std::i
         Some(files) => Some(super::super::tls::acceptor(files)?),
         None => None,
     };
-    if config.credentials.is_none() {
-        crate::log_warn!("no MESH_USER/MESH_PASS set: authentication is off (loopback only)");
+    if !config.auth_required() {
+        crate::log_warn!(
+            "no MESH_USER/MESH_PASS or MESH_API_KEYS set: authentication is off (loopback only)"
+        );
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
     crate::log::announce(format_args!("listening on {scheme}://{addr}"));
