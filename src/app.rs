@@ -21,6 +21,7 @@ pub struct AppState {
     pub providers: Arc<Providers>,
     pub started: Instant,
     pub auth_throttle: crate::http::auth_limit::AuthThrottle,
+    pub device_cookies: crate::http::device_cookie::DeviceCookies,
 }
 
 impl AppState {
@@ -44,12 +45,21 @@ impl AppState {
             None => MemoryStore::new(limits),
         };
         let providers = Arc::new(Providers::from_config(&config)?);
+        // Served over HTTPS: by the server itself, or by the edge in front of it.
+        let https =
+            config.tls.is_some() || config.trust_proxy != crate::http::client_addr::TrustProxy::Off;
+        let device_cookies = crate::http::device_cookie::DeviceCookies::new(
+            config.credentials.as_ref(),
+            &config.api_keys,
+            https,
+        );
         Ok(Arc::new(AppState {
             config: Arc::new(config),
             store,
             providers,
             started: Instant::now(),
             auth_throttle: Default::default(),
+            device_cookies,
         }))
     }
 

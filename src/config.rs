@@ -155,6 +155,9 @@ pub struct Config {
     pub trust_proxy: TrustProxy,
     /// Open connections at once (`MESH_MAX_CONNECTIONS`, default 4096); beyond: 503.
     pub max_connections: usize,
+    /// Open connections from one address, IPv6 by /64 (`MESH_MAX_CONNECTIONS_PER_PEER`,
+    /// default 128); beyond: 503. Not applied behind a trusted edge.
+    pub max_connections_per_peer: usize,
     /// Every silent stage of a connection (`MESH_CONN_TIMEOUT_SECS`, default 10 s): TLS
     /// handshake, first bytes, request head, no request in flight, request body.
     pub conn_timeout: Duration,
@@ -432,6 +435,8 @@ impl Config {
             tls,
             trust_proxy,
             max_connections: number(&get, "MESH_MAX_CONNECTIONS", 4096, 1)? as usize,
+            max_connections_per_peer: number(&get, "MESH_MAX_CONNECTIONS_PER_PEER", 128, 1)?
+                as usize,
             conn_timeout: secs(&get, "MESH_CONN_TIMEOUT_SECS", 10, 1)?,
             write_timeout: secs(&get, "MESH_WRITE_TIMEOUT_SECS", 30, 1)?,
             api_keys,
@@ -582,6 +587,7 @@ mod tests {
         assert_eq!(c.offline_delay, Duration::from_millis(12));
         assert_eq!(c.conn_timeout, Duration::from_secs(10));
         assert_eq!(c.write_timeout, Duration::from_secs(30));
+        assert_eq!(c.max_connections_per_peer, 128);
         assert_eq!(
             c.providers.openrouter.base_url,
             "https://openrouter.ai/api/v1"
@@ -745,6 +751,10 @@ mod tests {
             ),
             (&[("MESH_TRUST_PROXY", "render")], "MESH_TRUST_PROXY"),
             (&[("MESH_API_KEYS", "k1,,k2")], "MESH_API_KEYS"),
+            (
+                &[("MESH_MAX_CONNECTIONS_PER_PEER", "0")],
+                "MESH_MAX_CONNECTIONS_PER_PEER",
+            ),
             (&[("MESH_API_KEYS", "k1, ")], "MESH_API_KEYS"),
         ];
         for (pairs, var) in cases {
