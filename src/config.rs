@@ -526,23 +526,17 @@ fn secs(
     number(get, var, default, min).map(Duration::from_secs)
 }
 
+/// A provider URL (`crate::base_url`): a query string or fragment is refused, a user
+/// name and password are dropped with a warning; no message quotes a secret.
 fn validate_url(var: &str, url: &str) -> Result<String, ConfigError> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(|| {
-            err(
-                var,
-                format!("\"{url}\" must start with http:// or https://"),
-            )
-        })?;
-    if rest.is_empty() || rest.starts_with('/') {
-        return Err(err(var, format!("\"{url}\" has no host")));
+    let checked = crate::base_url::check(url).map_err(|why| err(var, why))?;
+    if checked.dropped_userinfo {
+        crate::log_warn!(
+            "{var}: the user name and password in \"{}\" are dropped (they are never sent); set the provider's _API_KEY for its key",
+            crate::base_url::redacted(url)
+        );
     }
-    if url.parse::<hyper::Uri>().is_err() {
-        return Err(err(var, format!("\"{url}\" is not a valid URL")));
-    }
-    Ok(url.trim_end_matches('/').to_string())
+    Ok(checked.url)
 }
 
 fn readable_file(var: &str, path: &str) -> Result<PathBuf, ConfigError> {
@@ -737,6 +731,14 @@ mod tests {
                 "MESH_TLS_KEY",
             ),
             (&[("OPENAI_BASE_URL", "ftp://x")], "OPENAI_BASE_URL"),
+            (
+                &[("CUSTOM_BASE_URL", "http://h/v1?api_key=k")],
+                "CUSTOM_BASE_URL",
+            ),
+            (
+                &[("OPENROUTER_BASE_URL", "http://h/v1#k")],
+                "OPENROUTER_BASE_URL",
+            ),
             (&[("MESH_USER", "u")], "MESH_PASS"),
             (&[("MESH_PASS", "p")], "MESH_USER"),
             (
