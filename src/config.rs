@@ -399,6 +399,18 @@ impl Config {
             },
         };
 
+        let max_active_runs = number(&get, "MESH_MAX_ACTIVE_RUNS", 64, 1)? as usize;
+        // Running runs are retained runs, and at most 1,000 are retained: more could
+        // never run at once, and the 429 would name a limit that is not the real one.
+        if max_active_runs > crate::store::MAX_RETAINED_RUNS {
+            return Err(err(
+                "MESH_MAX_ACTIVE_RUNS",
+                format!(
+                    "{max_active_runs} is above {}, the number of runs the server retains (running or finished)",
+                    crate::store::MAX_RETAINED_RUNS
+                ),
+            ));
+        }
         let api_keys = api_keys(&get)?;
         let trust_proxy = TrustProxy::parse(get("MESH_TRUST_PROXY").as_deref())
             .map_err(|why| err("MESH_TRUST_PROXY", why))?;
@@ -425,7 +437,7 @@ impl Config {
             ca_file,
             roster,
             run_ttl: secs(&get, "MESH_RUN_TTL_SECS", 600, 0)?,
-            max_active_runs: number(&get, "MESH_MAX_ACTIVE_RUNS", 64, 1)? as usize,
+            max_active_runs,
             disconnect_grace: secs(&get, "MESH_DISCONNECT_GRACE_SECS", 10, 0)?,
             ttft_timeout: secs(&get, "MESH_TTFT_TIMEOUT_SECS", 90, 1)?,
             idle_timeout: secs(&get, "MESH_IDLE_TIMEOUT_SECS", 60, 1)?,
@@ -687,6 +699,7 @@ mod tests {
             (&[("PORT", "99999")], "PORT"),
             (&[("MESH_RUN_TTL_SECS", "ten")], "MESH_RUN_TTL_SECS"),
             (&[("MESH_MAX_ACTIVE_RUNS", "0")], "MESH_MAX_ACTIVE_RUNS"),
+            (&[("MESH_MAX_ACTIVE_RUNS", "1001")], "MESH_MAX_ACTIVE_RUNS"),
             (
                 &[("MESH_TTFT_TIMEOUT_SECS", "-1")],
                 "MESH_TTFT_TIMEOUT_SECS",
