@@ -5,9 +5,7 @@
 
 mod support;
 
-use std::io::Read;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::Server;
 
 const KEY: &str = "k-secret-1";
@@ -213,40 +211,10 @@ fn api_keys_alone_guard_every_route_but_health() {
     assert!(!server.logs().contains("k-secret"), "{}", server.logs());
 }
 
-/// Runs the binary with `env` and returns its exit code and stderr (bounded wait: a
-/// server that started anyway is killed and reported).
-fn exit_of(env: &[(&str, &str)]) -> (Option<i32>, String) {
-    let mut child = support::command(env)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run agent-mesh");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{env:?} was accepted: the server started");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    (status.code(), stderr)
-}
-
 #[test]
 fn an_edge_in_front_without_credentials_stops_startup() {
     for value in ["fly", "cloudflare", "1", "2"] {
-        let (code, stderr) = exit_of(&[("MESH_TRUST_PROXY", value)]);
+        let (code, stderr) = support::exit_of(&[("MESH_TRUST_PROXY", value)]);
         assert_eq!(code, Some(2), "{value}: {stderr}");
         for named in [
             "MESH_TRUST_PROXY",

@@ -3,8 +3,6 @@
 
 mod support;
 
-use std::io::Read;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 use support::Server;
 
@@ -73,31 +71,8 @@ fn a_base_url_with_a_query_string_or_fragment_stops_startup() {
         ),
         ("OPENAI_BASE_URL", "https://api.example/v1#KEY-in-fragment"),
     ] {
-        let mut child = support::command(&[(var, url)])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run agent-mesh");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("{var}={url} was accepted");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let mut stderr = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .unwrap();
-        assert_eq!(status.code(), Some(2), "{stderr}");
+        let (code, stderr) = support::exit_of(&[(var, url)]);
+        assert_eq!(code, Some(2), "{stderr}");
         assert!(stderr.contains(var), "{stderr}");
         assert!(stderr.contains("query string or fragment"), "{stderr}");
         assert!(

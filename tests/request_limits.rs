@@ -5,8 +5,6 @@
 mod support;
 
 use serde_json::json;
-use std::io::Read;
-use std::process::Stdio;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use support::mock::{MockProvider, Recorded, Reply};
@@ -123,31 +121,8 @@ fn a_task_of_invisible_characters_or_with_a_nul_is_a_400_naming_task() {
 
 #[test]
 fn max_active_runs_above_the_retained_runs_stops_startup() {
-    let mut child = support::command(&[("MESH_MAX_ACTIVE_RUNS", "5000")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run agent-mesh");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("MESH_MAX_ACTIVE_RUNS=5000 was accepted");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert_eq!(status.code(), Some(2), "{stderr}");
+    let (code, stderr) = support::exit_of(&[("MESH_MAX_ACTIVE_RUNS", "5000")]);
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(
         stderr.contains("MESH_MAX_ACTIVE_RUNS") && stderr.contains("1000"),
         "{stderr}"

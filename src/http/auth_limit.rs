@@ -90,9 +90,8 @@ impl AuthThrottle {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        // Plain counters that every writer leaves consistent: a panic elsewhere must
-        // not turn every sign-in into a 500.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        // A panic elsewhere must not turn every sign-in into a 500.
+        crate::util::lock(&self.inner)
     }
 
     fn admit_at(&self, who: Who, now: Instant) -> Result<(), Throttled> {

@@ -30,9 +30,8 @@ impl PeerConnections {
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<IpAddr, usize>> {
-        // Plain counters, consistent after every write: a panic elsewhere must not
-        // stop the accept loop.
-        self.open.lock().unwrap_or_else(|p| p.into_inner())
+        // A panic elsewhere must not stop the accept loop.
+        crate::util::lock(&self.open)
     }
 
     /// A slot for a new connection from `peer`, or `None` at the peer's cap.
