@@ -78,6 +78,12 @@ fn two_hundred_concurrent_refreshes_make_one_upstream_fetch() {
     // A request made after all of them has been answered, so the server has read
     // theirs (connections are served in the order they were accepted).
     assert_eq!(server.get("/health").status, 200);
+    // The one fetch reaches the mock (and waits at the gate); no second one starts.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while list_fetches() == before {
+        assert!(Instant::now() < deadline, "no fetch reached the provider");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert_eq!(list_fetches(), before + 1, "refreshes fetched in parallel");
     gate.set(true);
     for s in sockets {
