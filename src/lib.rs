@@ -3,8 +3,6 @@
 
 pub mod log;
 
-/// Provider base URLs: startup checks, and no secret of theirs in any message.
-pub mod base_url;
 /// Command-line parsing and the terminal front end of `agent-mesh run`.
 pub mod cli;
 /// RFC 3339 timestamps.

@@ -100,7 +100,7 @@ fn authenticate(
     state: &AppState,
     peer: IpAddr,
 ) -> Result<Option<HeaderValue>, ApiError> {
-    if !state.config.auth_required() {
+    if !state.auth.auth_required() {
         return Ok(None);
     }
     let header = req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes);
@@ -112,7 +112,7 @@ fn authenticate(
     let device = state.device_cookies.verify(req.headers());
     let who = match device {
         Some(d) => Who::Device(d.id),
-        None => Who::Client(client_ip(peer, req.headers(), state.config.trust_proxy)),
+        None => Who::Client(client_ip(peer, req.headers(), state.auth.trust_proxy)),
     };
     let throttled = |t: Throttled| {
         METRICS.auth_throttled(t.scope);
@@ -121,8 +121,8 @@ fn authenticate(
         }
     };
     state.auth_throttle.admit(who).map_err(throttled)?;
-    let config = &state.config;
-    match super::auth::authenticate(header, config.credentials.as_ref(), &config.api_keys) {
+    let auth = &state.auth;
+    match super::auth::authenticate(header, auth.credentials.as_ref(), &auth.api_keys) {
         Some(principal) => Ok(match device {
             Some(d) if !d.renew => None,
             _ => state.device_cookies.issue(principal),
@@ -185,7 +185,7 @@ async fn dispatch(
         ["api", "run"] => {
             allow(&method, POST, "POST")?;
             let headers = req.headers().clone();
-            let body = read_body(req, state.config.conn_timeout).await?;
+            let body = read_body(req, state.listener.conn_timeout).await?;
             api::start_run(state, &headers, &body).await
         }
         ["api", "stream", id] => {
@@ -227,7 +227,7 @@ async fn dispatch(
         ["v1", "chat", "completions"] => {
             allow(&method, POST, "POST")?;
             let headers = req.headers().clone();
-            let body = read_body(req, state.config.conn_timeout)
+            let body = read_body(req, state.listener.conn_timeout)
                 .await
                 .map_err(api::chat_completions::openai_error);
             Ok(match body {

@@ -3,7 +3,7 @@
 
 use super::connection_limit::{PeerConnections, PeerSlot};
 use crate::app::AppState;
-use crate::config::Config;
+use crate::config::Settings;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,14 +14,14 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Binds, logs `listening on http://ADDR`, and serves until `shutdown` resolves;
 /// then drains running pipelines for the grace period and returns.
-pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-    let listener = TcpListener::bind(config.addr).await?;
+pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+    let listener = TcpListener::bind(settings.listener.addr).await?;
     let addr = listener.local_addr()?;
-    let tls = match &config.tls {
+    let tls = match &settings.listener.tls {
         Some(files) => Some(super::super::tls::acceptor(files)?),
         None => None,
     };
-    if !config.auth_required() {
+    if !settings.auth.auth_required() {
         crate::log_warn!(
             "no MESH_USER/MESH_PASS or MESH_API_KEYS set: authentication is off (loopback only)"
         );
@@ -30,8 +30,8 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> std::i
     crate::log::announce(format_args!("listening on {scheme}://{addr}"));
     crate::log_info!(
         "provider {} (configured: {})",
-        config.provider,
-        config
+        settings.providers.active,
+        settings
             .providers
             .configured()
             .iter()
@@ -39,12 +39,12 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> std::i
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let grace = config.shutdown_grace;
-    let max_connections = config.max_connections;
+    let grace = settings.listener.shutdown_grace;
+    let max_connections = settings.listener.max_connections;
     // Behind a trusted edge every connection comes from the edge: no per-peer cap.
-    let per_peer = (config.trust_proxy == super::client_addr::TrustProxy::Off)
-        .then_some(config.max_connections_per_peer);
-    let state = AppState::new(config)
+    let per_peer = (settings.auth.trust_proxy == super::client_addr::TrustProxy::Off)
+        .then_some(settings.listener.max_connections_per_peer);
+    let state = AppState::new(settings)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     // The catalog fills in the background; serving starts at once.
     let catalog = state.providers.catalog().clone();

@@ -5,8 +5,8 @@
 //!   (`{base}/chat/completions`), so `…/v1?api_key=K` would become `…/v1?api_key=K/chat/completions`
 //!   and send the key to the wrong place. A key belongs in the provider's `_API_KEY`.
 //! * A user name and password (`http://user:pass@host/v1`) are removed: the HTTP client
-//!   never sends them, so the URL is kept without them, and a warning (without them)
-//!   says so. Nothing downstream (`GET /api/providers`, catalog logs, error events)
+//!   never sends them, so the URL is kept without them, and a warning (without them,
+//!   logged by `providers::settings`) says so. Nothing downstream (`GET /api/providers`, catalog logs, error events)
 //!   can show what it never holds.
 //! * Messages about a URL show it with userinfo and query values as `***`.
 
