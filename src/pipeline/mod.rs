@@ -20,7 +20,7 @@ use crate::metrics::METRICS;
 use crate::providers::error::{ErrorKind, ProviderError};
 use crate::providers::id::ProviderId;
 use crate::providers::routing::resolve_model;
-use crate::providers::{CallRequest, Providers, TokenSink};
+use crate::providers::{CallRequest, Message, Providers, TokenSink};
 use context::RunContext;
 use roster::AgentKind;
 use run_config::{AgentConfig, Schedule};
@@ -330,13 +330,16 @@ pub(crate) async fn call_agent(
         substituted_for,
     }));
     // Every agent sees the earlier turns of a follow-up before its own message.
-    let user = run.config.conversation.with_history(user);
+    let messages = [
+        Message::system(agent.prompt.as_str()),
+        Message::user(run.config.conversation.with_history(user)),
+    ];
     let request = CallRequest {
         agent: &agent.name,
         kind: agent.kind,
         model: &model,
-        system: &agent.prompt,
-        user: &user,
+        messages: &messages,
+        tools: &[],
         max_tokens: agent.max_tokens,
         timeouts: run.config.timeouts,
         task: &run.task,

@@ -1,6 +1,7 @@
 //! Keeping secrets out of everything a provider sends back: error messages, and token
 //! text even when an upstream echoes a key split across several chunks.
 
+use super::call::ToolCallFragment;
 use super::error::ProviderError;
 use super::TokenSink;
 use std::time::Duration;
@@ -86,6 +87,24 @@ impl TokenSink for RedactingSink<'_> {
             let ready: String = self.pending.drain(..cut).collect();
             self.inner.token(&ready);
         }
+    }
+
+    /// Arguments are masked per fragment (the complete calls in the outcome are masked
+    /// whole by the caller).
+    fn tool_call(&mut self, fragment: &ToolCallFragment<'_>) {
+        if !self
+            .secrets
+            .iter()
+            .any(|s| !s.is_empty() && fragment.arguments.contains(s.as_str()))
+        {
+            self.inner.tool_call(fragment);
+            return;
+        }
+        let masked = redact(fragment.arguments, &self.secrets);
+        self.inner.tool_call(&ToolCallFragment {
+            arguments: &masked,
+            ..*fragment
+        });
     }
 
     fn retrying(&mut self, attempt: u32, delay: Duration, error: &ProviderError) {
