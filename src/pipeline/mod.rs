@@ -400,3 +400,6 @@ pub(crate) async fn call_agent(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
