@@ -4,8 +4,8 @@
 //! failed specialist, and a cancel in the middle of a call. They assert on the run's
 //! events in order.
 
-use super::run_config::{AgentConfig, CallTimeouts, RunConfig, Schedule};
 use super::*;
+use crate::model::run_config::{AgentConfig, CallTimeouts, RunConfig, Schedule};
 use crate::providers::error::ProviderError;
 use crate::providers::{Attempt, BoxFuture, CallOutcome, Provider};
 use crate::secret::Secret;
@@ -106,7 +106,7 @@ impl Provider for FakeProvider {
                     }
                     Ok(CallOutcome::new(
                         "stop",
-                        Some(crate::events::Usage {
+                        Some(crate::model::events::Usage {
                             input_tokens: 10,
                             output_tokens: pieces.len() as u64,
                         }),

@@ -3,10 +3,11 @@
 
 use super::call::{Block, CallOutcome, CallRequest, Message, Role, TokenSink, ToolSpec};
 use super::decode::AnthropicDecoder;
-use super::error::{ErrorKind, ProviderError};
+use super::error::ProviderError;
 use super::http_call::{json_post, stream_call, to_json_bytes};
-use super::id::ProviderId;
 use super::provider::{Attempt, BoxFuture, Provider};
+use crate::model::error_kind::ErrorKind;
+use crate::model::provider_id::ProviderId;
 use crate::secret::Secret;
 use bytes::Bytes;
 use http_body_util::Full;

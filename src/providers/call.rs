@@ -3,9 +3,9 @@
 //! (text, tool-call fragment, usage, finish) out, then an outcome or a typed error.
 
 use super::error::ProviderError;
-use crate::events::Usage;
-use crate::pipeline::roster::AgentKind;
-use crate::pipeline::run_config::CallTimeouts;
+use crate::model::agent::AgentKind;
+use crate::model::events::Usage;
+use crate::model::run_config::CallTimeouts;
 use std::time::Duration;
 
 /// Who said a message.
@@ -111,7 +111,7 @@ pub struct CallRequest<'a> {
     /// What this agent was given from earlier agents, `(title, text)`.
     pub context: &'a [(String, String)],
     /// The earlier turns of the conversation (already in the user message), oldest first.
-    pub history: &'a [crate::pipeline::conversation::Turn],
+    pub history: &'a [crate::model::conversation::Turn],
 }
 
 impl CallRequest<'_> {

@@ -9,7 +9,6 @@ pub mod client;
 pub mod decode;
 pub mod error;
 pub mod http_call;
-pub mod id;
 pub mod nous_auth;
 pub mod nous_login;
 pub mod offline;
@@ -28,8 +27,9 @@ pub use provider::{Attempt, BoxFuture, Provider};
 
 use crate::config::Config;
 use crate::metrics::METRICS;
-use error::{ErrorKind, ProviderError};
-use id::ProviderId;
+use crate::model::error_kind::ErrorKind;
+use crate::model::provider_id::ProviderId;
+use error::ProviderError;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -292,12 +292,12 @@ pub(crate) fn test_call<'a>(
     let second = Duration::from_secs(1);
     CallRequest {
         agent: "researcher",
-        kind: crate::pipeline::roster::AgentKind::Specialist,
+        kind: crate::model::agent::AgentKind::Specialist,
         model,
         messages,
         tools: &[],
         max_tokens,
-        timeouts: crate::pipeline::run_config::CallTimeouts {
+        timeouts: crate::model::run_config::CallTimeouts {
             first_token: second,
             idle: second,
             total: second,

@@ -5,10 +5,10 @@
 use super::call::{CallOutcome, CallRequest, TokenSink};
 use super::client::HttpClient;
 use super::error::ProviderError;
-use super::id::ProviderId;
 use super::nous_auth::NousAuth;
 use super::openai::{send, Wire};
 use super::provider::{Attempt, BoxFuture, Provider};
+use crate::model::provider_id::ProviderId;
 use crate::secret::Secret;
 use std::sync::Arc;
 

@@ -4,10 +4,10 @@
 
 use super::call::{CallOutcome, CallRequest, Message, TokenSink};
 use super::error::ProviderError;
-use super::id::ProviderId;
 use super::provider::{Attempt, BoxFuture, Provider};
-use crate::events::Usage;
-use crate::pipeline::roster::AgentKind;
+use crate::model::agent::AgentKind;
+use crate::model::events::Usage;
+use crate::model::provider_id::ProviderId;
 use crate::secret::Secret;
 use std::time::Duration;
 

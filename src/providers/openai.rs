@@ -6,8 +6,8 @@ use super::call::{Block, CallOutcome, CallRequest, Message, Role, TokenSink, Too
 use super::decode::OpenAiDecoder;
 use super::error::ProviderError;
 use super::http_call::{json_post, stream_call, to_json_bytes};
-use super::id::ProviderId;
 use super::provider::{Attempt, BoxFuture, Provider};
+use crate::model::provider_id::ProviderId;
 use crate::secret::Secret;
 use bytes::Bytes;
 use http_body_util::Full;

@@ -4,7 +4,7 @@
 
 use super::call::{CallOutcome, CallRequest, TokenSink};
 use super::error::ProviderError;
-use super::id::ProviderId;
+use crate::model::provider_id::ProviderId;
 use crate::secret::Secret;
 use std::future::Future;
 use std::pin::Pin;

@@ -2,9 +2,10 @@
 //! `input_json_delta` fragments, usage, stop reasons and error events.
 
 use super::{bad, upstream, ChunkDecoder, Delta, Flow, ToolCallFragment};
-use crate::events::Usage;
+use crate::model::error_kind::ErrorKind;
+use crate::model::events::Usage;
 use crate::providers::call::CallOutcome;
-use crate::providers::error::{ErrorKind, ProviderError};
+use crate::providers::error::ProviderError;
 use crate::providers::sse::SseEvent;
 use serde_json::Value;
 

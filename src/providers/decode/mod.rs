@@ -11,8 +11,9 @@ pub use anthropic::AnthropicDecoder;
 pub use openai::OpenAiDecoder;
 
 use super::call::CallOutcome;
-use super::error::{ErrorKind, ProviderError};
+use super::error::ProviderError;
 use super::sse::SseEvent;
+use crate::model::error_kind::ErrorKind;
 
 /// What one upstream event meant for the call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,9 +3,10 @@
 
 use super::fast_chunk::{fast_chunk, FastChunk};
 use super::{bad, upstream, ChunkDecoder, Delta, Flow, ToolCallFragment};
-use crate::events::Usage;
+use crate::model::error_kind::ErrorKind;
+use crate::model::events::Usage;
 use crate::providers::call::CallOutcome;
-use crate::providers::error::{ErrorKind, ProviderError};
+use crate::providers::error::ProviderError;
 use crate::providers::sse::SseEvent;
 use serde_json::Value;
 

@@ -3,7 +3,7 @@
 
 use super::fast_chunk::fast_chunk;
 use super::*;
-use crate::events::Usage;
+use crate::model::events::Usage;
 use crate::providers::call::ToolCall;
 use crate::providers::tool_calls::ToolCallAccumulator;
 use std::borrow::Cow;
