@@ -443,16 +443,7 @@ fn api_keys(get: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Secret>, ConfigE
 }
 
 fn missing_hint(id: ProviderId) -> &'static str {
-    match id {
-        ProviderId::OpenRouter => "set OPENROUTER_API_KEY",
-        ProviderId::Nous => {
-            "set NOUS_API_KEY or log in with the Hermes CLI (auth.json in HERMES_HOME)"
-        }
-        ProviderId::Anthropic => "set ANTHROPIC_API_KEY",
-        ProviderId::OpenAi => "set OPENAI_API_KEY",
-        ProviderId::Custom => "set CUSTOM_BASE_URL",
-        ProviderId::Offline => "always available",
-    }
+    crate::providers::descriptor::descriptor(id).setup_hint
 }
 
 fn parse_addr(s: &str) -> Option<SocketAddr> {

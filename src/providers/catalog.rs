@@ -3,6 +3,7 @@
 //! tiers by price or name, and catalog prices for costing calls.
 
 use super::client::HttpClient;
+use super::descriptor::{descriptor, CatalogWire};
 use super::Providers;
 use crate::clock;
 use crate::model::provider_id::ProviderId;
@@ -292,7 +293,7 @@ pub fn parse_openai_style(provider: ProviderId, body: &Value) -> Result<Vec<Mode
         else {
             continue;
         };
-        if provider == ProviderId::OpenAi && !is_openai_chat_model(id) {
+        if descriptor(provider).catalog_has_non_chat_models && !is_openai_chat_model(id) {
             continue;
         }
         let name = m.get("name").and_then(Value::as_str).unwrap_or(id);
@@ -398,12 +399,14 @@ impl Catalog {
 
     /// Fetches the provider's live list (10 s), keeping the fallback on failure.
     pub async fn refresh(&self, providers: &Providers, provider: ProviderId) -> CatalogEntry {
-        let result = match provider {
-            ProviderId::Offline => Err("the offline provider has no live catalog".to_string()),
-            _ => match tokio::time::timeout(FETCH_TIMEOUT, fetch(providers, provider)).await {
+        let live = descriptor(provider).has_live_catalog();
+        let result = if !live {
+            Err(format!("the {provider} provider has no live catalog"))
+        } else {
+            match tokio::time::timeout(FETCH_TIMEOUT, fetch(providers, provider)).await {
                 Ok(r) => r,
                 Err(_) => Err(format!("no answer within {} s", FETCH_TIMEOUT.as_secs())),
-            },
+            }
         };
         let entry = match result {
             Ok(models) => CatalogEntry {
@@ -413,7 +416,7 @@ impl Catalog {
                 error: None,
             },
             Err(e) => {
-                if provider != ProviderId::Offline {
+                if live {
                     crate::log_warn!("catalog: {provider}: using the built-in list ({e})");
                 }
                 CatalogEntry {
@@ -441,7 +444,7 @@ impl Catalog {
             for p in configured
                 .iter()
                 .copied()
-                .filter(|p| *p != ProviderId::Offline)
+                .filter(|p| descriptor(*p).has_live_catalog())
             {
                 let entry = self.refresh(&providers, p).await;
                 crate::log_info!(
@@ -499,8 +502,8 @@ async fn fetch(providers: &Providers, provider: ProviderId) -> Result<Vec<ModelI
             })
             .unwrap_or_default()
     };
-    match provider {
-        ProviderId::Anthropic => {
+    match descriptor(provider).catalog {
+        CatalogWire::AnthropicPages => {
             let key = key.ok_or("ANTHROPIC_API_KEY is not set")?;
             let headers = [
                 ("x-api-key", key.expose().to_string(), true),

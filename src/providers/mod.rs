@@ -7,6 +7,7 @@ pub mod call;
 pub mod catalog;
 pub mod client;
 pub mod decode;
+pub mod descriptor;
 pub mod error;
 pub mod http_call;
 pub mod nous_auth;
@@ -149,6 +150,15 @@ impl Providers {
         match self.provider(id) {
             Some(p) => p.usability(),
             None => Err("not configured".to_string()),
+        }
+    }
+
+    /// How a provider is signed in (`api_key`, `hermes_login` or `none`); for one not
+    /// configured, how it would be without a key of its own.
+    pub fn auth_kind(&self, id: ProviderId) -> &'static str {
+        match self.provider(id) {
+            Some(p) => p.auth(),
+            None => descriptor::descriptor(id).unkeyed_auth,
         }
     }
 

@@ -22,6 +22,10 @@ impl Provider for NousLogin {
         ProviderId::Nous
     }
 
+    fn auth(&self) -> &'static str {
+        "hermes_login"
+    }
+
     fn usability(&self) -> Result<(), String> {
         self.auth.status()
     }

@@ -68,6 +68,10 @@ impl Provider for OfflineProvider {
         ProviderId::Offline
     }
 
+    fn auth(&self) -> &'static str {
+        "none"
+    }
+
     /// Placeholder answers cost nothing, and say so by reporting no cost at all.
     fn estimates_cost(&self) -> bool {
         false

@@ -34,6 +34,14 @@ impl Provider for OpenAiCompatible {
         self.id
     }
 
+    fn auth(&self) -> &'static str {
+        if self.key.is_some() {
+            "api_key"
+        } else {
+            "none"
+        }
+    }
+
     fn secrets(&self) -> Vec<String> {
         self.key.iter().map(|k| k.expose().to_string()).collect()
     }

@@ -25,6 +25,12 @@ pub struct Attempt {
 pub trait Provider: Send + Sync {
     fn id(&self) -> ProviderId;
 
+    /// How it is signed in, as `GET /api/providers` says: `api_key`, `hermes_login`
+    /// or `none`.
+    fn auth(&self) -> &'static str {
+        "api_key"
+    }
+
     /// Whether it can be called now, with a reason when not (a dead login).
     fn usability(&self) -> Result<(), String> {
         Ok(())
