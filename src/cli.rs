@@ -2,7 +2,7 @@
 
 use crate::api::run_request::RunRequest;
 use crate::app::AppState;
-use crate::config::Config;
+use crate::config::Settings;
 use std::collections::BTreeMap;
 use std::io::Write;
 
@@ -80,8 +80,8 @@ pub fn parse_args(args: &[String]) -> Result<Command, String> {
 }
 
 /// Runs one pipeline in-process; returns the exit code (0 completed, 1 otherwise).
-pub async fn run_in_terminal(config: Config, task: String, json: bool) -> i32 {
-    let state = match AppState::new(config) {
+pub async fn run_in_terminal(settings: Settings, task: String, json: bool) -> i32 {
+    let state = match AppState::new(settings) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("agent-mesh: MESH_CA_FILE: {e}");
@@ -303,12 +303,12 @@ impl Printer {
 }
 
 /// `agent-mesh models`: the chosen provider's live catalog (or its built-in list).
-pub async fn print_models(config: Config, provider: Option<&str>) -> i32 {
+pub async fn print_models(settings: Settings, provider: Option<&str>) -> i32 {
     use crate::model::provider_id::ProviderId;
     let provider = match provider {
-        None => config.provider,
+        None => settings.providers.active,
         Some(p) => match ProviderId::parse(p) {
-            Some(id) if config.providers.is_configured(id) => id,
+            Some(id) if settings.providers.is_configured(id) => id,
             Some(id) => {
                 eprintln!("agent-mesh: --provider: provider \"{id}\" is not configured");
                 return 2;
@@ -319,7 +319,13 @@ pub async fn print_models(config: Config, provider: Option<&str>) -> i32 {
             }
         },
     };
-    let providers = match crate::providers::Providers::from_config(&config) {
+    let login = settings.auth.credentials.as_ref().map(|c| &c.pass);
+    let built = crate::providers::Providers::from_settings(
+        &settings.providers,
+        &settings.pipeline.roster,
+        login,
+    );
+    let providers = match built {
         Ok(p) => p,
         Err(e) => {
             eprintln!("agent-mesh: MESH_CA_FILE: {e}");

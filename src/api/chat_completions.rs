@@ -33,7 +33,7 @@ pub fn models(state: &AppState) -> Response<Body> {
     let created = unix_now();
     let entry = |id: String| json!({"id": id, "object": "model", "created": created, "owned_by": "agent-mesh"});
     let mut data = vec![entry(MODEL.to_string())];
-    for name in state.config.roster.specialist_names() {
+    for name in state.pipeline.roster.specialist_names() {
         data.push(entry(format!("{MODEL}/{name}")));
     }
     json(StatusCode::OK, &json!({"object": "list", "data": data}))
@@ -58,7 +58,7 @@ async fn start(
     body: &[u8],
 ) -> Result<(ChatRequest, Arc<Run>), Response<Body>> {
     super::require_json(headers).map_err(openai_error)?;
-    let req = parse_chat_request(body, &state.config.roster).map_err(invalid_request)?;
+    let req = parse_chat_request(body, &state.pipeline.roster).map_err(invalid_request)?;
     let run_req = RunRequest {
         task: req.task.clone(),
         provider: None,

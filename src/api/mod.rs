@@ -60,12 +60,13 @@ pub async fn start_run(
         return Err(ApiError::ShuttingDown);
     }
     let providers = state.providers.clone();
-    let req =
-        run_request::parse_run_request(body, &state.config.roster, &|p| providers.is_configured(p))
-            .map_err(|e| ApiError::BadRequest {
-                message: e.message,
-                field: Some(e.field),
-            })?;
+    let req = run_request::parse_run_request(body, &state.pipeline.roster, &|p| {
+        providers.is_configured(p)
+    })
+    .map_err(|e| ApiError::BadRequest {
+        message: e.message,
+        field: Some(e.field),
+    })?;
     let mut config = state.freeze_run_config(&req);
     if let Some(parent) = &req.parent {
         config.conversation = follow_up_of(state, parent).await?;
@@ -298,7 +299,7 @@ pub async fn cancel_run(state: &AppState, id: &str) -> Result<Response<Body>, Ap
 
 pub fn agents(state: &AppState) -> Response<Body> {
     let list: Vec<serde_json::Value> = state
-        .config
+        .pipeline
         .roster
         .agents()
         .iter()
@@ -313,7 +314,7 @@ pub fn agents(state: &AppState) -> Response<Body> {
 }
 
 pub fn providers(state: &AppState) -> Response<Body> {
-    let settings = &state.config.providers;
+    let settings = &state.provider_settings;
     let list: Vec<serde_json::Value> = ProviderId::ALL
         .iter()
         .map(|&id| {
@@ -326,7 +327,7 @@ pub fn providers(state: &AppState) -> Response<Body> {
                 "name": id.display_name(),
                 "configured": configured,
                 "usable": usability.is_ok(),
-                "active": id == state.config.provider,
+                "active": id == state.provider_settings.active,
                 "base_url": settings.base_url(id),
                 "auth": auth,
                 "catalog": catalog.source,
@@ -340,7 +341,7 @@ pub fn providers(state: &AppState) -> Response<Body> {
 
 /// `GET /api/models?provider=P&refresh=1`: the provider's catalog, fetched again on request.
 pub async fn models(state: &AppState, query: Option<&str>) -> Result<Response<Body>, ApiError> {
-    let mut provider = state.config.provider;
+    let mut provider = state.provider_settings.active;
     let mut refresh = false;
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));

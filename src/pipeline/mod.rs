@@ -10,6 +10,7 @@ pub mod plan;
 pub mod prompts;
 pub mod roster;
 pub mod scheduler;
+pub mod settings;
 
 use crate::metrics::METRICS;
 use crate::model::agent::AgentKind;

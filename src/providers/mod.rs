@@ -17,6 +17,7 @@ pub mod openai;
 pub mod provider;
 pub mod redact;
 pub mod routing;
+pub mod settings;
 pub mod sse;
 pub mod tool_calls;
 
@@ -26,7 +27,6 @@ pub use call::{
 };
 pub use provider::{Attempt, BoxFuture, Provider};
 
-use crate::config::Config;
 use crate::metrics::METRICS;
 use crate::model::error_kind::ErrorKind;
 use crate::model::provider_id::ProviderId;
@@ -49,12 +49,16 @@ pub struct Providers {
 }
 
 impl Providers {
-    pub fn from_config(config: &Config) -> Result<Providers, String> {
-        let client = client::build(config.ca_file.as_deref())?;
-        let p = &config.providers;
+    /// `login` is the server's Basic password, masked in upstream text like the keys.
+    pub fn from_settings(
+        p: &settings::ProviderSettings,
+        roster: &crate::pipeline::roster::Roster,
+        login: Option<&crate::secret::Secret>,
+    ) -> Result<Providers, String> {
+        let client = client::build(p.ca_file.as_deref())?;
         let mut providers: Vec<Arc<dyn Provider>> = Vec::new();
         for id in p.configured() {
-            let keyed = |endpoint: &crate::config::Endpoint| openai::OpenAiCompatible {
+            let keyed = |endpoint: &settings::Endpoint| openai::OpenAiCompatible {
                 id,
                 base_url: endpoint.base_url.clone(),
                 key: endpoint.api_key.clone(),
@@ -87,22 +91,16 @@ impl Providers {
                     key: p.anthropic.api_key.clone(),
                     client: client.clone(),
                 }),
-                ProviderId::Offline => {
-                    Arc::new(offline::OfflineProvider::new(config.offline_delay))
-                }
+                ProviderId::Offline => Arc::new(offline::OfflineProvider::new(p.offline_delay)),
             };
             providers.push(provider);
         }
-        let other_secrets = config
-            .credentials
-            .iter()
-            .map(|c| c.pass.expose().to_string())
-            .collect();
+        let other_secrets = login.iter().map(|pass| pass.expose().to_string()).collect();
         Ok(Providers::from_parts(
             client,
             providers,
             other_secrets,
-            Arc::new(catalog::Catalog::new(&config.roster)),
+            Arc::new(catalog::Catalog::new(roster)),
         ))
     }
 

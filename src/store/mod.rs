@@ -6,6 +6,7 @@
 pub mod memory;
 pub mod redis;
 pub mod run;
+pub mod settings;
 
 pub use memory::MemoryStore;
 pub use run::{LogPoll, Run, SubscriberGuard};
