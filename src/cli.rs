@@ -119,26 +119,26 @@ pub async fn run_in_terminal(settings: Settings, task: String, json: bool) -> i3
     let mut printer = Printer {
         json,
         writer_streaming: false,
-        writer_name: run.config.writer().name.clone(),
+        writer_name: run.config().writer().name.clone(),
         blocks: Blocks::default(),
     };
-    let mut cursor = 0;
-    let mut seq = run.watch_seq();
     let mut status = String::from("failed");
-    loop {
-        seq.borrow_and_update();
-        let (frames, last, finished) = run.frames_after(cursor);
-        cursor = last;
-        for f in frames {
-            if let Some(s) = printer.print_frame(&String::from_utf8_lossy(&f)) {
-                status = s;
+    // A run just created has no other subscriber: this cannot be refused.
+    if let Ok(events) = run.subscribe() {
+        let mut after = 0;
+        let mut batch = Vec::new();
+        // Printed outside the run's lock, a batch at a time.
+        while events
+            .next_events(&mut after, |seq, e| {
+                batch.push((seq, e.name(), e.data_value()))
+            })
+            .await
+        {
+            for (seq, name, data) in batch.drain(..) {
+                if let Some(s) = printer.print_event(seq, name, &data) {
+                    status = s;
+                }
             }
-        }
-        if finished {
-            break;
-        }
-        if seq.changed().await.is_err() {
-            break;
         }
     }
     cancel_on_ctrl_c.abort();
@@ -205,25 +205,11 @@ impl Blocks {
 
 impl Printer {
     /// Prints one framed event; returns the run status when it is the `done` event.
-    fn print_frame(&mut self, frame: &str) -> Option<String> {
-        let mut id = "";
-        let mut event = "";
-        let mut data = "";
-        for line in frame.lines() {
-            if let Some(v) = line.strip_prefix("id: ") {
-                id = v;
-            } else if let Some(v) = line.strip_prefix("event: ") {
-                event = v;
-            } else if let Some(v) = line.strip_prefix("data: ") {
-                data = v;
-            }
-        }
-        let value: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
+    fn print_event(&mut self, id: u64, event: &str, value: &serde_json::Value) -> Option<String> {
         let mut out = std::io::stdout().lock();
         let mut err = std::io::stderr().lock();
         if self.json {
-            let line =
-                serde_json::json!({"id": id.parse::<u64>().ok(), "event": event, "data": value});
+            let line = serde_json::json!({"id": id, "event": event, "data": value});
             let _ = writeln!(out, "{line}");
         } else {
             let s = |k: &str| value[k].as_str().unwrap_or("").to_string();

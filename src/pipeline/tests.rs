@@ -2,17 +2,16 @@
 //! through the `Provider` trait (so every call also goes through the registry's retry
 //! and redaction path): plan → specialists (sequential and parallel) → writer, a
 //! failed specialist, and a cancel in the middle of a call. They assert on the run's
-//! events in order.
+//! events in order, as a minimal event sink records them.
 
 use super::*;
 use crate::model::run_config::{AgentConfig, CallTimeouts, RunConfig, Schedule};
+use crate::model::run_context::{CancelSignal, EventSink};
 use crate::providers::error::ProviderError;
 use crate::providers::{Attempt, BoxFuture, CallOutcome, Provider};
 use crate::secret::Secret;
-use crate::store::memory::MemoryStore;
-use crate::store::StoreLimits;
 use std::sync::Mutex;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
 /// What the fake does for one agent.
 #[derive(Clone)]
@@ -187,19 +186,47 @@ fn registry(fake: &Arc<FakeProvider>) -> Arc<Providers> {
     ))
 }
 
-fn store() -> Arc<MemoryStore> {
-    MemoryStore::new(StoreLimits {
-        run_ttl: Duration::from_secs(60),
-        max_active_runs: 10,
-        disconnect_grace: Duration::from_secs(60),
-    })
+/// Records the run's events as `(name, data JSON)`, as the store would log them.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<(String, String)>>);
+
+impl EventSink for Recorder {
+    fn push(&self, event: Event) {
+        let line = (event.name().to_string(), event.data_json());
+        self.0.lock().unwrap().push(line);
+    }
+
+    fn push_token(&self, agent: &str, text: &str) {
+        let data = serde_json::json!({"agent": agent, "text": text}).to_string();
+        self.0.lock().unwrap().push(("token".to_string(), data));
+    }
+}
+
+/// A run's context whose events go to a fresh recorder; cancel by sending a reason.
+fn context(
+    schedule: Schedule,
+) -> (
+    Arc<RunContext>,
+    Arc<Recorder>,
+    watch::Sender<Option<String>>,
+) {
+    let recorder = Arc::new(Recorder::default());
+    let (cancel, rx) = watch::channel(None);
+    let run = RunContext::new(
+        "run-1".to_string(),
+        "build a thing".to_string(),
+        Arc::new(config(schedule)),
+        recorder.clone(),
+        CancelSignal::new(rx),
+    );
+    (Arc::new(run), recorder, cancel)
 }
 
 /// The run's events as short lines; consecutive tokens of one agent are joined.
-fn summary(run: &crate::store::Run) -> Vec<String> {
+fn summary(recorder: &Recorder) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     let mut last_token_agent: Option<String> = None;
-    for (_, name, data) in run.wire_events() {
+    for (name, data) in recorder.0.lock().unwrap().iter() {
         let v: serde_json::Value = serde_json::from_str(&data).unwrap();
         let s = |k: &str| v[k].as_str().unwrap_or("-").to_string();
         if name == "token" {
@@ -230,18 +257,11 @@ fn summary(run: &crate::store::Run) -> Vec<String> {
 
 /// Runs a whole pipeline against the fake, within a bound.
 async fn run_with(fake: &Arc<FakeProvider>, schedule: Schedule) -> Vec<String> {
-    let store = store();
-    let created = store
-        .create_run("build a thing".to_string(), config(schedule))
-        .unwrap();
-    let providers = registry(fake);
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        run_workflow(Arc::new(created.context), providers),
-    )
-    .await
-    .expect("the pipeline finishes");
-    summary(&created.run)
+    let (run, recorder, _cancel) = context(schedule);
+    tokio::time::timeout(Duration::from_secs(10), run_workflow(run, registry(fake)))
+        .await
+        .expect("the pipeline finishes");
+    summary(&recorder)
 }
 
 fn planner_says(plan: &'static str) -> (&'static str, Script) {
@@ -367,21 +387,17 @@ async fn a_failed_writer_fails_the_run() {
 #[tokio::test(flavor = "current_thread")]
 async fn cancel_mid_call_ends_the_agent_and_the_run() {
     let fake = FakeProvider::new(vec![planner_says(PLAN), ("researcher", Script::Hang)]);
-    let store = store();
-    let created = store
-        .create_run("build a thing".to_string(), config(Schedule::Sequential))
-        .unwrap();
-    let run = created.run.clone();
-    let pipeline = tokio::spawn(run_workflow(Arc::new(created.context), registry(&fake)));
+    let (run, recorder, cancel) = context(Schedule::Sequential);
+    let pipeline = tokio::spawn(run_workflow(run, registry(&fake)));
     tokio::time::timeout(Duration::from_secs(10), fake.hanging.notified())
         .await
         .expect("the researcher's call started");
-    run.cancel("stopped by the test");
+    cancel.send_replace(Some("stopped by the test".to_string()));
     tokio::time::timeout(Duration::from_secs(10), pipeline)
         .await
         .expect("the pipeline ends after the cancel")
         .unwrap();
-    let events = summary(&run);
+    let events = summary(&recorder);
     let tail: Vec<&str> = events
         .iter()
         .rev()
