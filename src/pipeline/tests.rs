@@ -227,7 +227,7 @@ fn summary(recorder: &Recorder) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     let mut last_token_agent: Option<String> = None;
     for (name, data) in recorder.0.lock().unwrap().iter() {
-        let v: serde_json::Value = serde_json::from_str(&data).unwrap();
+        let v: serde_json::Value = serde_json::from_str(data).unwrap();
         let s = |k: &str| v[k].as_str().unwrap_or("-").to_string();
         if name == "token" {
             let agent = s("agent");
