@@ -32,3 +32,5 @@ pub mod providers;
 pub mod store;
 /// Direct HTTPS serving.
 pub mod tls;
+/// OpenTelemetry spans exported over OTLP/HTTP.
+pub mod trace;
