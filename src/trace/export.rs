@@ -275,10 +275,10 @@ impl Poster {
                 METRICS.trace_export_failure();
                 METRICS.trace_spans_dropped(n as u64);
                 if std::mem::replace(&mut self.failing, true) {
-                    log_debug!("trace export to {}: {why}; {n} spans dropped", self.host);
+                    log_debug!("trace export to {}: {why}; {n} span(s) dropped", self.host);
                 } else {
                     log_warn!(
-                        "trace export to {}: {why}; {n} spans dropped (later failures are counted in agent_mesh_trace_export_failures_total)",
+                        "trace export to {}: {why}; {n} span(s) dropped (later failures are counted in agent_mesh_trace_export_failures_total)",
                         self.host
                     );
                 }
