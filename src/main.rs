@@ -32,6 +32,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let trace_settings = match agent_mesh::trace::TraceSettings::from_env(&ProcessEnv) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("agent-mesh: {e}");
+            return ExitCode::from(2);
+        }
+    };
     agent_mesh::log::set_level(config.log_level);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -53,7 +60,18 @@ fn main() -> ExitCode {
                 return 2;
             }
         }
-        match command {
+        let exporter = if matches!(command, Command::Serve | Command::Run { .. }) {
+            match agent_mesh::trace::start_for_process(&trace_settings, config.ca_file.as_deref()) {
+                Ok(exporter) => exporter,
+                Err(why) => {
+                    eprintln!("agent-mesh: tracing: {why}");
+                    return 2;
+                }
+            }
+        } else {
+            None
+        };
+        let code = match command {
             Command::Run { task, json } => cli::run_in_terminal(config, task, json).await,
             Command::Models { provider } => {
                 agent_mesh::cli::print_models(config, provider.as_deref()).await
@@ -65,7 +83,13 @@ fn main() -> ExitCode {
                     1
                 }
             },
+        };
+        // Spans still queued go out now, within a bound.
+        if let Some(exporter) = exporter {
+            let deadline = tokio::time::Instant::now() + agent_mesh::trace::FLUSH_ON_EXIT;
+            exporter.shutdown(deadline).await;
         }
+        code
     });
     ExitCode::from(code as u8)
 }

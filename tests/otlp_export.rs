@@ -81,7 +81,15 @@ fn decode(encoding: &str, bodies: &[Vec<u8>]) -> Value {
     serde_json::from_str(&out).unwrap_or_else(|_| panic!("decoder failed:\n{out}\n{err}"))
 }
 
-fn wait_output(mut child: std::process::Child, limit: Duration) -> (String, String) {
+fn wait_output(child: std::process::Child, limit: Duration) -> (String, String) {
+    let (_, out, err) = wait_exit(child, limit);
+    (out, err)
+}
+
+fn wait_exit(
+    mut child: std::process::Child,
+    limit: Duration,
+) -> (std::process::ExitStatus, String, String) {
     let mut stdout = child.stdout.take().unwrap();
     let mut stderr = child.stderr.take().unwrap();
     let out = std::thread::spawn(move || {
@@ -95,17 +103,17 @@ fn wait_output(mut child: std::process::Child, limit: Duration) -> (String, Stri
         s
     });
     let deadline = Instant::now() + limit;
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
         }
         if Instant::now() > deadline {
             let _ = child.kill();
             panic!("the child process did not finish within {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
-    (out.join().unwrap(), err.join().unwrap())
+    };
+    (status, out.join().unwrap(), err.join().unwrap())
 }
 
 /// A run's worth of spans: a run span under a remote parent, an agent span, and a
@@ -414,5 +422,39 @@ fn no_header_value_reaches_the_log() {
     for secret in [API_KEY, BEARER] {
         assert!(!log.contains(secret), "{secret} in the log:\n{log}");
         assert!(!out.contains(secret), "{secret} in the output:\n{out}");
+    }
+}
+
+#[test]
+fn the_binary_refuses_grpc_and_bad_headers_at_start_with_exit_2() {
+    for (env, variable, reason) in [
+        (
+            [
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ],
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            "grpc is not supported",
+        ),
+        (
+            [
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"),
+                ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=otlp-key-7d1f0c%0a"),
+            ],
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "not a valid header value",
+        ),
+    ] {
+        let child = support::command(&env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn agent-mesh");
+        let (status, out, err) = wait_exit(child, TEST_LIMIT);
+        assert_eq!(status.code(), Some(2), "{err}");
+        assert!(out.is_empty(), "{out}");
+        assert!(err.contains(variable) && err.contains(reason), "{err}");
+        assert!(!err.contains(API_KEY), "{err}");
     }
 }

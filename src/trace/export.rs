@@ -375,6 +375,13 @@ async fn pause(wait: Duration, stop: &mut watch::Receiver<Option<Instant>>) -> b
     }
 }
 
+/// `display_host` of a URL string (empty when it does not parse).
+pub fn display_host_of(url: &str) -> String {
+    url.parse::<Uri>()
+        .map(|u| display_host(&u))
+        .unwrap_or_default()
+}
+
 fn display_host(uri: &Uri) -> String {
     let scheme = uri.scheme_str().unwrap_or("http");
     let host = uri.host().unwrap_or("");

@@ -36,6 +36,11 @@ pub use span::{Span, SpanKind};
 pub use tracer::{global, install, Tracer};
 
 use crate::providers::client::HttpClient;
+use std::path::Path;
+use std::time::Duration;
+
+/// How long the process waits at exit for queued spans to reach the collector.
+pub const FLUSH_ON_EXIT: Duration = Duration::from_secs(5);
 
 /// What every exported batch says about this process: the resource attributes
 /// (`service.name` first) and the instrumentation scope.
@@ -90,6 +95,34 @@ pub fn start(
     let (queue, exporter) = export::spawn(export, Resource::new(settings), client, options)?;
     let tracer = Tracer::new(settings.sampler, settings.record_content, queue);
     Ok((tracer, Some(exporter)))
+}
+
+/// What `main` calls once inside the runtime: starts tracing with its own client
+/// (`MESH_CA_FILE` roots apply to the collector too), installs the process tracer
+/// (`global()`), and says where spans go (the host only: a URL may carry a token).
+/// Returns the exporter to shut down before exit, `None` when tracing is off.
+pub fn start_for_process(
+    settings: &TraceSettings,
+    ca_file: Option<&Path>,
+) -> Result<Option<Exporter>, String> {
+    if settings.export.is_none() {
+        return Ok(None);
+    }
+    let client = crate::providers::client::build(ca_file)?;
+    let (tracer, exporter) = start(settings, client, ExportOptions::default())?;
+    if let Some(export) = &settings.export {
+        let protocol = match export.protocol {
+            settings::Protocol::HttpProtobuf => "http/protobuf",
+            settings::Protocol::HttpJson => "http/json",
+        };
+        crate::log_info!(
+            "tracing on: OTLP {protocol} to {} as service {}",
+            export::display_host_of(&export.endpoint),
+            settings.service_name
+        );
+    }
+    install(tracer);
+    Ok(exporter)
 }
 
 #[cfg(test)]
