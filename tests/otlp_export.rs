@@ -116,6 +116,26 @@ fn wait_exit(
     (status, out.join().unwrap(), err.join().unwrap())
 }
 
+/// Starts tracing against `endpoint`, lets `record` make spans, then shuts the
+/// exporter down (which flushes them) and returns what `record` returned.
+fn export_spans<T>(
+    endpoint: &str,
+    protocol: &str,
+    options: ExportOptions,
+    record: impl FnOnce(&trace::Tracer) -> T,
+) -> T {
+    runtime().block_on(async {
+        let (tracer, exporter) =
+            trace::start(&settings(endpoint, protocol), client(), options).expect("start");
+        let out = record(&tracer);
+        exporter
+            .expect("an exporter")
+            .shutdown(tokio::time::Instant::now() + Duration::from_secs(10))
+            .await;
+        out
+    })
+}
+
 /// A run's worth of spans: a run span under a remote parent, an agent span, and a
 /// failed model call; the prompt is offered as content but content is off.
 fn record_a_run(tracer: &trace::Tracer) -> (String, String) {
@@ -147,22 +167,8 @@ fn record_a_run(tracer: &trace::Tracer) -> (String, String) {
 
 fn one_run_forms_one_tree(protocol: &str, encoding: &str) {
     let collector = Collector::start(&[]);
-    let rt = runtime();
-    let received = rt.block_on(async {
-        let (tracer, exporter) = trace::start(
-            &settings(&collector.base_url(), protocol),
-            client(),
-            quick(),
-        )
-        .expect("start");
-        let (trace_id, chat_traceparent) = record_a_run(&tracer);
-        exporter
-            .expect("an exporter")
-            .shutdown(tokio::time::Instant::now() + Duration::from_secs(10))
-            .await;
-        (trace_id, chat_traceparent)
-    });
-    let (trace_id, chat_traceparent) = received;
+    let (trace_id, chat_traceparent) =
+        export_spans(&collector.base_url(), protocol, quick(), record_a_run);
     let requests = collector.wait_for(1, TEST_LIMIT);
     for r in &requests {
         assert_eq!(r.path, "/v1/traces");
@@ -267,20 +273,10 @@ fn a_run_arrives_as_one_tree_over_http_json() {
 fn a_503_is_retried_and_the_batch_arrives() {
     let collector = Collector::start(&[Answer::status(503)]);
     let exported_before = METRICS.trace_counts().exported;
-    runtime().block_on(async {
-        let (tracer, exporter) = trace::start(
-            &settings(&collector.base_url(), "http/protobuf"),
-            client(),
-            quick(),
-        )
-        .expect("start");
+    export_spans(&collector.base_url(), "http/protobuf", quick(), |tracer| {
         let mut span = tracer.start_span("invoke_workflow", SpanKind::Internal, None);
         span.set_str("mesh.run.id", "retried");
         span.end();
-        exporter
-            .unwrap()
-            .shutdown(tokio::time::Instant::now() + Duration::from_secs(10))
-            .await;
     });
     let requests = collector.wait_for(2, TEST_LIMIT);
     assert_eq!(requests.len(), 2, "one 503, one retry");
@@ -296,21 +292,12 @@ fn retry_after_is_honoured() {
         status: 429,
         retry_after: Some(1),
     }]);
-    runtime().block_on(async {
-        let (tracer, exporter) = trace::start(
-            &settings(&collector.base_url(), "http/json"),
-            client(),
-            ExportOptions {
-                first_backoff: Duration::from_millis(10),
-                ..quick()
-            },
-        )
-        .expect("start");
+    let options = ExportOptions {
+        first_backoff: Duration::from_millis(10),
+        ..quick()
+    };
+    export_spans(&collector.base_url(), "http/json", options, |tracer| {
         drop(tracer.start_span("s", SpanKind::Internal, None));
-        exporter
-            .unwrap()
-            .shutdown(tokio::time::Instant::now() + Duration::from_secs(10))
-            .await;
     });
     let requests = collector.wait_for(2, TEST_LIMIT);
     let gap = requests[1].at - requests[0].at;
@@ -374,18 +361,8 @@ fn a_refusing_collector_fails_the_batch_without_further_retries() {
     agent_mesh::log::set_level(agent_mesh::log::Level::Debug);
     let collector = Collector::start(&[Answer::status(503), Answer::status(401)]);
     let before = METRICS.trace_counts();
-    runtime().block_on(async {
-        let (tracer, exporter) = trace::start(
-            &settings(&collector.base_url(), "http/protobuf"),
-            client(),
-            quick(),
-        )
-        .expect("start");
+    export_spans(&collector.base_url(), "http/protobuf", quick(), |tracer| {
         drop(tracer.start_span("s", SpanKind::Internal, None));
-        exporter
-            .unwrap()
-            .shutdown(tokio::time::Instant::now() + Duration::from_secs(10))
-            .await;
     });
     assert_eq!(
         collector.received().len(),
