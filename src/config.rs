@@ -1,8 +1,8 @@
 //! Every environment variable of SPEC §2, parsed and validated before the server binds.
 
 use crate::http::client_addr::TrustProxy;
+use crate::model::provider_id::ProviderId;
 use crate::pipeline::roster::Roster;
-use crate::providers::id::ProviderId;
 use crate::secret::Secret;
 use std::collections::HashMap;
 use std::fmt;
@@ -161,7 +161,7 @@ pub struct Config {
     /// A write the client does not read (`MESH_WRITE_TIMEOUT_SECS`, default 30 s).
     pub write_timeout: Duration,
     /// `MESH_SCHEDULE`: sequential (default) or parallel.
-    pub schedule: crate::pipeline::run_config::Schedule,
+    pub schedule: crate::model::run_config::Schedule,
     /// `MESH_MAX_PARALLEL`: agent calls of one run at once (default 3, 1-16).
     pub max_parallel: usize,
     /// Bearer keys for API clients (`MESH_API_KEYS`, comma-separated), accepted
@@ -367,7 +367,7 @@ impl Config {
         };
 
         let schedule = match get("MESH_SCHEDULE") {
-            Some(s) => crate::pipeline::run_config::Schedule::parse(&s).ok_or_else(|| {
+            Some(s) => crate::model::run_config::Schedule::parse(&s).ok_or_else(|| {
                 err(
                     "MESH_SCHEDULE",
                     format!("\"{s}\" is not sequential or parallel"),
@@ -570,10 +570,7 @@ mod tests {
             "https://portal.nousresearch.com"
         );
         assert_eq!(c.roster.agents().len(), 5);
-        assert_eq!(
-            c.schedule,
-            crate::pipeline::run_config::Schedule::Sequential
-        );
+        assert_eq!(c.schedule, crate::model::run_config::Schedule::Sequential);
         assert_eq!(c.max_parallel, 3);
     }
 
