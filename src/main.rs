@@ -61,7 +61,8 @@ fn main() -> ExitCode {
             }
         }
         let exporter = if matches!(command, Command::Serve | Command::Run { .. }) {
-            match agent_mesh::trace::start_for_process(&trace_settings, config.ca_file.as_deref()) {
+            let client = || agent_mesh::providers::client::build(config.ca_file.as_deref());
+            match agent_mesh::trace::start_for_process(&trace_settings, client) {
                 Ok(exporter) => exporter,
                 Err(why) => {
                     eprintln!("agent-mesh: tracing: {why}");

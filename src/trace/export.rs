@@ -5,24 +5,32 @@
 //! a run and never grows memory: spans that find the queue full are dropped and
 //! counted. `Exporter::shutdown` flushes what is queued, bounded by a deadline.
 
+use super::resource::Resource;
 use super::settings::{ExportSettings, Protocol};
 use super::span::SpanData;
-use super::{json, proto, Resource};
+use super::{json, proto};
 use crate::ids::random_bytes;
 use crate::metrics::METRICS;
-use crate::providers::client::HttpClient;
 use crate::secret::Secret;
 use crate::{log_debug, log_info, log_warn};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use hyper::{Request, StatusCode, Uri};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, timeout_at, Instant};
+
+/// The HTTP client the exporter posts with: the type `providers::client::build`
+/// returns, named here so `trace` sits below `providers` (which will send
+/// `traceparent`) in the layering.
+pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// The exporter's tunables; the defaults are the OpenTelemetry batch processor's.
 #[derive(Debug, Clone)]

@@ -56,7 +56,7 @@ pub const SYSTEM_INSTRUCTIONS: &str = "gen_ai.system_instructions";
 pub const TOOL_CALL_ARGUMENTS: &str = "gen_ai.tool.call.arguments";
 pub const TOOL_CALL_RESULT: &str = "gen_ai.tool.call.result";
 /// Stable general attributes.
-pub const ERROR_TYPE: &str = "error.type";
+pub const ERROR_TYPE: &str = super::span::ERROR_TYPE;
 pub const SERVER_ADDRESS: &str = "server.address";
 pub const SERVER_PORT: &str = "server.port";
 /// This project's own attributes (no convention covers them).

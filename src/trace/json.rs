@@ -3,8 +3,8 @@
 //! as numbers, 64-bit integers (timestamps, `intValue`) as decimal strings.
 
 use super::proto::span_flags;
+use super::resource::Resource;
 use super::span::{AttrValue, Event, KeyValue, SpanData, Status};
-use super::Resource;
 use serde_json::{json, Map, Value};
 
 /// The request body for one batch of spans of this process.

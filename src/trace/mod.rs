@@ -24,6 +24,7 @@ pub mod export;
 pub mod genai;
 pub mod json;
 pub mod proto;
+pub mod resource;
 pub mod sampler;
 pub mod settings;
 pub mod span;
@@ -31,54 +32,16 @@ pub mod tracer;
 
 pub use context::{SpanContext, SpanId, TraceId};
 pub use export::{ExportOptions, Exporter};
+pub use resource::Resource;
 pub use settings::TraceSettings;
 pub use span::{Span, SpanKind};
 pub use tracer::{global, install, Tracer};
 
-use crate::providers::client::HttpClient;
-use std::path::Path;
+pub use export::HttpClient;
 use std::time::Duration;
 
 /// How long the process waits at exit for queued spans to reach the collector.
 pub const FLUSH_ON_EXIT: Duration = Duration::from_secs(5);
-
-/// What every exported batch says about this process: the resource attributes
-/// (`service.name` first) and the instrumentation scope.
-#[derive(Debug, Clone)]
-pub struct Resource {
-    pub attributes: Vec<(String, String)>,
-    pub scope_name: &'static str,
-    pub scope_version: &'static str,
-}
-
-impl Resource {
-    pub fn new(settings: &TraceSettings) -> Resource {
-        let version = env!("CARGO_PKG_VERSION");
-        let mut attributes = vec![("service.name".to_string(), settings.service_name.clone())];
-        for (k, v) in [
-            ("service.version", version),
-            ("telemetry.sdk.name", "agent-mesh"),
-            ("telemetry.sdk.language", "rust"),
-            ("telemetry.sdk.version", version),
-        ] {
-            attributes.push((k.to_string(), v.to_string()));
-        }
-        // OTEL_RESOURCE_ATTRIBUTES adds to these (its service.name was already
-        // weighed against OTEL_SERVICE_NAME by the settings).
-        for (k, v) in &settings.resource_attributes {
-            match attributes.iter_mut().find(|(key, _)| key == k) {
-                Some(_) if k == "service.name" => {}
-                Some(existing) => existing.1 = v.clone(),
-                None => attributes.push((k.clone(), v.clone())),
-            }
-        }
-        Resource {
-            attributes,
-            scope_name: "agent-mesh",
-            scope_version: version,
-        }
-    }
-}
 
 /// Starts tracing as configured: with no endpoint (or `OTEL_SDK_DISABLED=true`) a
 /// disabled tracer and no exporter; otherwise the export task on the current Tokio
@@ -97,18 +60,19 @@ pub fn start(
     Ok((tracer, Some(exporter)))
 }
 
-/// What `main` calls once inside the runtime: starts tracing with its own client
-/// (`MESH_CA_FILE` roots apply to the collector too), installs the process tracer
-/// (`global()`), and says where spans go (the host only: a URL may carry a token).
-/// Returns the exporter to shut down before exit, `None` when tracing is off.
+/// What `main` calls once inside the runtime: starts tracing, installs the process
+/// tracer (`global()`), and says where spans go (the host only: a URL may carry a
+/// token). `client` is built only when tracing is on (`providers::client::build`,
+/// so `MESH_CA_FILE` roots apply to the collector too). Returns the exporter to shut
+/// down before exit, `None` when tracing is off.
 pub fn start_for_process(
     settings: &TraceSettings,
-    ca_file: Option<&Path>,
+    client: impl FnOnce() -> Result<HttpClient, String>,
 ) -> Result<Option<Exporter>, String> {
     if settings.export.is_none() {
         return Ok(None);
     }
-    let client = crate::providers::client::build(ca_file)?;
+    let client = client()?;
     let (tracer, exporter) = start(settings, client, ExportOptions::default())?;
     if let Some(export) = &settings.export {
         let protocol = match export.protocol {
@@ -123,45 +87,4 @@ pub fn start_for_process(
     }
     install(tracer);
     Ok(exporter)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    #[test]
-    fn the_service_name_may_come_from_the_resource_attributes() {
-        let env: HashMap<&str, &str> = [("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-resource")]
-            .into_iter()
-            .collect();
-        let settings = TraceSettings::from_env(&env).unwrap();
-        assert_eq!(Resource::new(&settings).attributes[0].1, "from-resource");
-    }
-
-    #[test]
-    fn the_resource_names_the_service_and_takes_extra_attributes() {
-        let env: HashMap<&str, &str> = [
-            ("OTEL_SERVICE_NAME", "mesh-eu"),
-            (
-                "OTEL_RESOURCE_ATTRIBUTES",
-                "deployment.environment=prod,service.name=ignored,service.version=9",
-            ),
-        ]
-        .into_iter()
-        .collect();
-        let settings = TraceSettings::from_env(&env).unwrap();
-        let r = Resource::new(&settings);
-        let get = |k: &str| {
-            r.attributes
-                .iter()
-                .find(|(key, _)| key == k)
-                .map(|(_, v)| v.as_str())
-        };
-        assert_eq!(r.attributes[0].0, "service.name");
-        assert_eq!(get("service.name"), Some("mesh-eu"));
-        assert_eq!(get("deployment.environment"), Some("prod"));
-        assert_eq!(get("service.version"), Some("9"));
-        assert_eq!(get("telemetry.sdk.language"), Some("rust"));
-    }
 }

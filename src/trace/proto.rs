@@ -4,8 +4,8 @@
 //! from opentelemetry-proto's `trace/v1/trace.proto` and `common/v1/common.proto`.
 //! Field numbers are the contract; proto3 defaults (empty, zero) are left out.
 
+use super::resource::Resource;
 use super::span::{AttrValue, Event, KeyValue, SpanData, Status};
-use super::Resource;
 
 const VARINT: u32 = 0;
 const FIXED64: u32 = 1;

@@ -17,6 +17,9 @@ pub const MAX_EVENTS: usize = 128;
 /// prompt recorded under `MESH_TRACE_CONTENT=1` cannot make one span huge.
 pub const MAX_VALUE_BYTES: usize = 64 << 10;
 
+/// The attribute `record_error` sets (a stable general convention; `genai` re-exports it).
+pub const ERROR_TYPE: &str = "error.type";
+
 /// OTLP span kinds (the protobuf enum values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpanKind {
@@ -251,7 +254,7 @@ impl Span {
         if self.record.is_none() {
             return;
         }
-        self.set_str(super::genai::ERROR_TYPE, error_type);
+        self.set_str(ERROR_TYPE, error_type);
         if let Some((data, _)) = self.record.as_mut() {
             data.status = Status::Error(truncated(description).to_string());
         }
