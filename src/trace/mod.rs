@@ -18,6 +18,25 @@
 //! run.set_static(genai::MESH_RUN_STATUS, "completed");
 //! let trace_id = run.context().trace_id;          // for the done event and the snapshot
 //! ```
+//!
+//! Why a hand-written encoder and not the `opentelemetry` crates (measured on this
+//! tree, x86-64 glibc release build, fat LTO, stripped): `opentelemetry-otlp` 0.33
+//! with `http-proto`, `http-json`, `trace` and `hyper-client`, plus `opentelemetry_sdk`
+//! (its batch processor on the current-thread runtime needs the experimental
+//! async-runtime feature: the default one runs on its own thread and cannot drive the
+//! Tokio hyper client), adds 25 crates to the build (prost, prost-derive, rand,
+//! rand_chacha, getrandom 0.3, anyhow, thiserror, async-trait, itertools, zerocopy,
+//! tokio-stream, base64, const-hex, … about 164,000 lines of Rust) and 680,152 bytes
+//! to the binary (5,798,488 → 6,478,640) for one small-span exporter. It fits under
+//! the 1 MB cap, but the project needs eight protobuf messages, one JSON mapping and
+//! a bounded queue: about 2,000 lines here (docs included), tested against the official
+//! definitions, on the client and runtime the binary already has; they add at most
+//! 132,728 bytes (measured with a benchmark linked in). Per span the SDK is faster
+//! (about 3.0 µs against 5.8-7.2 µs for a chat span with six attributes, on a loaded
+//! 2-core machine): each id here is a `getrandom` system call through ring, where
+//! the SDK uses a user-space generator. A run has dozens of spans, so that is tens of
+//! microseconds per run; a seeded user-space generator for span ids is the fix if
+//! it ever matters. Disabled, a span costs tens of nanoseconds and no allocation.
 
 pub mod context;
 pub mod export;
