@@ -96,7 +96,7 @@ pub fn spawn(
         endpoint,
         headers: settings.headers.clone(),
         protocol: settings.protocol,
-        resource,
+        resource: Arc::new(resource),
         client,
         options,
         in_flight: in_flight.clone(),
@@ -197,7 +197,7 @@ struct Poster {
     host: String,
     headers: Vec<(HeaderName, Secret)>,
     protocol: Protocol,
-    resource: Resource,
+    resource: Arc<Resource>,
     client: HttpClient,
     options: ExportOptions,
     in_flight: Arc<AtomicUsize>,
@@ -231,11 +231,21 @@ impl Poster {
         }
         let n = batch.len();
         self.in_flight.store(n, Ordering::Relaxed);
-        let body = Bytes::from(match self.protocol {
-            Protocol::HttpProtobuf => proto::encode_request(&self.resource, batch),
-            Protocol::HttpJson => json::encode_request(&self.resource, batch),
-        });
-        batch.clear();
+        // Encoding a full batch takes milliseconds (more in JSON): it runs on the
+        // blocking pool, off the single runtime thread that relays tokens.
+        let (spans, resource, protocol) =
+            (std::mem::take(batch), self.resource.clone(), self.protocol);
+        let encoded = tokio::task::spawn_blocking(move || match protocol {
+            Protocol::HttpProtobuf => proto::encode_request(&resource, &spans),
+            Protocol::HttpJson => json::encode_request(&resource, &spans),
+        })
+        .await;
+        let Ok(body) = encoded.map(Bytes::from) else {
+            METRICS.trace_export_failure();
+            METRICS.trace_spans_dropped(n as u64);
+            self.in_flight.store(0, Ordering::Relaxed);
+            return;
+        };
         let mut attempt = 1;
         let outcome = loop {
             let mut deadline = Instant::now() + self.options.attempt_timeout;
