@@ -4,8 +4,8 @@
 
 use super::context::TraceId;
 use super::sampler::{RootSampler, Sampler};
-use crate::config::{ConfigError, Env};
 use crate::secret::Secret;
+use crate::util::env::{ConfigError, Env};
 use hyper::header::{HeaderName, HeaderValue};
 use std::fmt;
 
