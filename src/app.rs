@@ -21,6 +21,8 @@ pub struct AppState {
     pub providers: Arc<Providers>,
     pub started: Instant,
     pub auth_throttle: crate::http::auth_limit::AuthThrottle,
+    /// The MCP sessions of `/mcp` (2025-11-25 clients).
+    pub mcp_sessions: crate::api::mcp::session::Sessions,
 }
 
 impl AppState {
@@ -50,6 +52,7 @@ impl AppState {
             providers,
             started: Instant::now(),
             auth_throttle: Default::default(),
+            mcp_sessions: Default::default(),
         }))
     }
 

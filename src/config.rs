@@ -175,6 +175,9 @@ pub struct Config {
     /// `MESH_REDIS_OUTAGE_SECS` (default 30 s): how long a running pipeline keeps its
     /// events buffered while Redis is unreachable before it ends `failed`.
     pub redis_outage: Duration,
+    /// `MESH_MCP_ALLOWED_ORIGINS`: browser origins allowed to call `/mcp` besides
+    /// loopback and IP-literal ones (see `api::mcp::origin`).
+    pub mcp_allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -416,6 +419,10 @@ impl Config {
             redis_url,
             redis_ca_file,
             redis_outage: secs(&get, "MESH_REDIS_OUTAGE_SECS", 30, 1)?,
+            mcp_allowed_origins: crate::api::mcp::origin::parse_allowed_origins(
+                &get(crate::api::mcp::origin::ALLOWED_ORIGINS_VAR).unwrap_or_default(),
+            )
+            .map_err(|why| err(crate::api::mcp::origin::ALLOWED_ORIGINS_VAR, why))?,
         })
     }
 }

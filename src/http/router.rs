@@ -88,6 +88,7 @@ fn allow(method: &Method, allowed: &[Method], allow_header: &'static str) -> Res
 
 const GET: &[Method] = &[Method::GET, Method::HEAD];
 const POST: &[Method] = &[Method::POST];
+const MCP: &[Method] = &[Method::POST, Method::GET, Method::DELETE];
 
 /// A refused request: the error, and how long to hold it first (a throttled failure).
 struct Refusal {
@@ -223,6 +224,22 @@ async fn route(
                 Ok(body) => api::chat_completions::completions(state, &headers, &body).await,
                 Err(resp) => resp,
             })
+        }
+        ["mcp"] => {
+            // GET is the handler's to refuse (405, no standalone stream), after its Origin check.
+            allow(&method, MCP, "POST, DELETE")?;
+            let headers = req.headers().clone();
+            let host = headers
+                .get(hyper::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string)
+                .or_else(|| req.uri().authority().map(|a| a.to_string()));
+            let body = if method == Method::POST {
+                Some(read_body(req, state.config.conn_timeout).await?)
+            } else {
+                None
+            };
+            Ok(api::mcp::handle(state, &method, &headers, host.as_deref(), body).await)
         }
         _ => Err(ApiError::NotFound(format!(
             "no route for {}",
