@@ -8,16 +8,13 @@ use super::run_adapter::{self, Outcome, Step, TeamRun};
 use super::tools;
 use crate::app::AppState;
 use crate::http::body::{json, Body};
-use crate::http::sse::{StreamCount, KEEP_ALIVE};
+use crate::http::sse::{ChannelBody, KEEP_ALIVE};
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use hyper::body::{Body as HttpBody, Frame};
-use hyper::{Response, StatusCode};
+use hyper::header::ACCEPT;
+use hyper::{HeaderMap, Response, StatusCode};
 use serde_json::{json, Map, Value};
-use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use tokio::sync::mpsc;
 
 /// Frames waiting for a slow client; beyond this the relay waits.
@@ -36,6 +33,22 @@ pub struct Call {
 }
 
 impl Call {
+    /// A call in `session` (2025-11-25), or a stateless one (2026-07-28) without.
+    pub fn new(
+        id: Value,
+        params: Map<String, Value>,
+        session: Option<String>,
+        headers: &HeaderMap,
+    ) -> Call {
+        Call {
+            id,
+            params,
+            modern: session.is_none(),
+            session,
+            stream: accepts_stream(headers),
+        }
+    }
+
     fn respond(&self, mut result: Value) -> Response<Body> {
         if self.modern {
             result["resultType"] = json!("complete");
@@ -100,13 +113,7 @@ pub async fn call_tool(state: &Arc<AppState>, call: Call) -> Response<Body> {
             if call.stream {
                 let (tx, rx) = mpsc::channel(FRAME_BUFFER);
                 tokio::spawn(relay(run, call, progress_token, guard, tx));
-                let mut resp = crate::http::body::sse(
-                    FrameBody {
-                        frames: rx,
-                        _count: StreamCount::new(),
-                    }
-                    .boxed(),
-                );
+                let mut resp = crate::http::body::sse(ChannelBody::new(rx).boxed());
                 *resp.status_mut() = StatusCode::OK;
                 resp
             } else {
@@ -310,24 +317,14 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// The body of a streamed tool call. It counts as an open stream, so a graceful
-/// shutdown lets it deliver the run's end before the process exits.
-struct FrameBody {
-    frames: mpsc::Receiver<Bytes>,
-    _count: StreamCount,
-}
-
-impl HttpBody for FrameBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.get_mut()
-            .frames
-            .poll_recv(cx)
-            .map(|b| b.map(|b| Ok(Frame::data(b))))
-    }
+/// Whether the client takes an SSE answer: it lists `text/event-stream` (as the spec
+/// requires of clients), or sends no `Accept` or `*/*`.
+fn accepts_stream(headers: &HeaderMap) -> bool {
+    let Some(accept) = headers.get(ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    accept.split(',').any(|part| {
+        let mime = part.split(';').next().unwrap_or("").trim();
+        mime.eq_ignore_ascii_case("text/event-stream") || mime == "*/*"
+    })
 }

@@ -21,7 +21,9 @@ pub struct RpcError {
     pub id: Value,
     pub code: i64,
     pub message: String,
-    pub data: Option<Value>,
+    /// Boxed: most errors carry none, and a `Value` inline would make every
+    /// `Result<_, RpcError>` large.
+    pub data: Option<Box<Value>>,
 }
 
 impl RpcError {
@@ -43,20 +45,20 @@ impl RpcError {
             format!("{param}: {message}")
         };
         RpcError {
-            data: Some(json!({"param": param})),
+            data: Some(Box::new(json!({"param": param}))),
             ..RpcError::new(id, INVALID_PARAMS, message)
         }
     }
 
     pub fn with_data(mut self, data: Value) -> RpcError {
-        self.data = Some(data);
+        self.data = Some(Box::new(data));
         self
     }
 
     pub fn to_json(&self) -> Value {
         let mut error = json!({"code": self.code, "message": self.message});
         if let Some(data) = &self.data {
-            error["data"] = data.clone();
+            error["data"] = (**data).clone();
         }
         json!({"jsonrpc": "2.0", "id": self.id, "error": error})
     }
@@ -258,7 +260,7 @@ mod tests {
         assert_eq!(code(r#"{"jsonrpc":"2.0","id":1}"#).0, INVALID_REQUEST);
         let e = parse(br#"{"jsonrpc":"2.0","id":1,"method":"ping","params":[1]}"#).unwrap_err();
         assert_eq!(e.code, INVALID_PARAMS);
-        assert_eq!(e.data, Some(json!({"param": "params"})));
+        assert_eq!(e.data.as_deref(), Some(&json!({"param": "params"})));
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub mod tools;
 use crate::app::AppState;
 use crate::http::body::{json, Body};
 use bytes::Bytes;
-use hyper::header::{HeaderValue, ACCEPT, ALLOW, CONTENT_TYPE, ORIGIN, RETRY_AFTER};
+use hyper::header::{HeaderValue, ALLOW, ORIGIN, RETRY_AFTER};
 use hyper::{HeaderMap, Method, Response, StatusCode};
 use jsonrpc::{Message, RpcError, INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND};
 use modern::MODERN_VERSION;
@@ -95,7 +95,7 @@ pub async fn handle(
 }
 
 async fn post(state: &Arc<AppState>, headers: &HeaderMap, body: &[u8]) -> Response<Body> {
-    if !is_json(headers) {
+    if crate::api::require_json(headers).is_err() {
         return http_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             RpcError::new(
@@ -235,17 +235,8 @@ async fn in_session(
             "ping" => call::rpc_result(&id, json!({})),
             "tools/list" => call::rpc_result(&id, json!({"tools": tools::definitions(state)})),
             "tools/call" => {
-                call::call_tool(
-                    state,
-                    call::Call {
-                        id,
-                        params,
-                        session: Some(session),
-                        modern: false,
-                        stream: accepts_stream(headers),
-                    },
-                )
-                .await
+                let call = call::Call::new(id, params, Some(session), headers);
+                call::call_tool(state, call).await
             }
             other => call::rpc_error(method_not_found(id, other)),
         },
@@ -275,19 +266,7 @@ async fn stateless(state: &Arc<AppState>, headers: &HeaderMap, message: Message)
             "ttlMs": modern::LIST_TTL_MS,
             "cacheScope": "private",
         })),
-        "tools/call" => {
-            call::call_tool(
-                state,
-                call::Call {
-                    id,
-                    params,
-                    session: None,
-                    modern: true,
-                    stream: accepts_stream(headers),
-                },
-            )
-            .await
-        }
+        "tools/call" => call::call_tool(state, call::Call::new(id, params, None, headers)).await,
         // 2026-07-28 answers an unknown method with 404 and -32601.
         other => http_error(StatusCode::NOT_FOUND, method_not_found(id, other)),
     }
@@ -377,24 +356,4 @@ pub(super) fn accepted() -> Response<Body> {
 
 fn http_error(status: StatusCode, e: RpcError) -> Response<Body> {
     json(status, &e.to_json())
-}
-
-fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
-}
-
-/// Whether the client takes an SSE answer: it lists `text/event-stream` (as the spec
-/// requires of clients), or sends no `Accept` or `*/*`.
-fn accepts_stream(headers: &HeaderMap) -> bool {
-    let Some(accept) = headers.get(ACCEPT).and_then(|v| v.to_str().ok()) else {
-        return true;
-    };
-    accept.split(',').any(|part| {
-        let mime = part.split(';').next().unwrap_or("").trim();
-        mime.eq_ignore_ascii_case("text/event-stream") || mime == "*/*"
-    })
 }

@@ -81,37 +81,11 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
         .strip_prefix("=?base64?")
         .and_then(|r| r.strip_suffix("?="))
     {
-        Some(encoded) => String::from_utf8(base64_decode(encoded)?).ok(),
+        Some(encoded) => {
+            String::from_utf8(crate::http::auth::base64_decode(encoded.as_bytes())?).ok()
+        }
         None => Some(raw.to_string()),
     }
-}
-
-/// Standard base64 with optional padding; `None` for anything else.
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let digit = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let s = s.trim_end_matches('=').as_bytes();
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    for chunk in s.chunks(4) {
-        if chunk.len() == 1 {
-            return None;
-        }
-        let mut n = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            n |= digit(c)? << (18 - 6 * i);
-        }
-        let bytes = n.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
-    }
-    Some(out)
 }
 
 /// The `server/discover` result.
@@ -184,17 +158,5 @@ mod tests {
             let e = check_request_metadata(h, &id, "tools/call", &p).unwrap_err();
             assert_eq!(e.code, HEADER_MISMATCH, "{}", e.message);
         }
-    }
-
-    #[test]
-    fn base64_decodes_padded_and_unpadded() {
-        assert_eq!(
-            base64_decode("SGVsbG8sIOS4lueVjA==").unwrap(),
-            "Hello, 世界".as_bytes()
-        );
-        assert_eq!(base64_decode("IHBhZGRlZCA").unwrap(), b" padded ");
-        assert_eq!(base64_decode("").unwrap(), b"");
-        assert!(base64_decode("a").is_none());
-        assert!(base64_decode("!!!!").is_none());
     }
 }
