@@ -3,9 +3,9 @@
 use crate::api::run_request::ModelChoice;
 use crate::api::run_request::RunRequest;
 use crate::config::Config;
-use crate::pipeline::run_config::{AgentConfig, CallTimeouts, RunConfig};
+use crate::model::provider_id::ProviderId;
+use crate::model::run_config::{AgentConfig, CallTimeouts, RunConfig};
 use crate::providers::catalog::Source;
-use crate::providers::id::ProviderId;
 use crate::providers::Providers;
 use crate::store::redis::RedisStore;
 use crate::store::{MemoryStore, RunStore, StoreLimits};

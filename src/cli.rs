@@ -304,7 +304,7 @@ impl Printer {
 
 /// `agent-mesh models`: the chosen provider's live catalog (or its built-in list).
 pub async fn print_models(config: Config, provider: Option<&str>) -> i32 {
-    use crate::providers::id::ProviderId;
+    use crate::model::provider_id::ProviderId;
     let provider = match provider {
         None => config.provider,
         Some(p) => match ProviderId::parse(p) {

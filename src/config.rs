@@ -1,8 +1,8 @@
 //! Every environment variable of SPEC §2, parsed and validated before the server binds.
 
 use crate::http::client_addr::TrustProxy;
+use crate::model::provider_id::ProviderId;
 use crate::pipeline::roster::Roster;
-use crate::providers::id::ProviderId;
 use crate::secret::Secret;
 use std::collections::HashMap;
 use std::fmt;
@@ -161,7 +161,7 @@ pub struct Config {
     /// A write the client does not read (`MESH_WRITE_TIMEOUT_SECS`, default 30 s).
     pub write_timeout: Duration,
     /// `MESH_SCHEDULE`: sequential (default) or parallel.
-    pub schedule: crate::pipeline::run_config::Schedule,
+    pub schedule: crate::model::run_config::Schedule,
     /// `MESH_MAX_PARALLEL`: agent calls of one run at once (default 3, 1-16).
     pub max_parallel: usize,
     /// Bearer keys for API clients (`MESH_API_KEYS`, comma-separated), accepted
@@ -370,7 +370,7 @@ impl Config {
         };
 
         let schedule = match get("MESH_SCHEDULE") {
-            Some(s) => crate::pipeline::run_config::Schedule::parse(&s).ok_or_else(|| {
+            Some(s) => crate::model::run_config::Schedule::parse(&s).ok_or_else(|| {
                 err(
                     "MESH_SCHEDULE",
                     format!("\"{s}\" is not sequential or parallel"),
@@ -419,10 +419,10 @@ impl Config {
             redis_url,
             redis_ca_file,
             redis_outage: secs(&get, "MESH_REDIS_OUTAGE_SECS", 30, 1)?,
-            mcp_allowed_origins: crate::api::mcp::origin::parse_allowed_origins(
-                &get(crate::api::mcp::origin::ALLOWED_ORIGINS_VAR).unwrap_or_default(),
+            mcp_allowed_origins: crate::util::origin::parse_origin_list(
+                &get("MESH_MCP_ALLOWED_ORIGINS").unwrap_or_default(),
             )
-            .map_err(|why| err(crate::api::mcp::origin::ALLOWED_ORIGINS_VAR, why))?,
+            .map_err(|why| err("MESH_MCP_ALLOWED_ORIGINS", why))?,
         })
     }
 }
@@ -577,10 +577,7 @@ mod tests {
             "https://portal.nousresearch.com"
         );
         assert_eq!(c.roster.agents().len(), 5);
-        assert_eq!(
-            c.schedule,
-            crate::pipeline::run_config::Schedule::Sequential
-        );
+        assert_eq!(c.schedule, crate::model::run_config::Schedule::Sequential);
         assert_eq!(c.max_parallel, 3);
     }
 

@@ -18,12 +18,12 @@ pub mod secret;
 pub mod api;
 /// Shared process state and the freezing of a run's config.
 pub mod app;
-/// Run events, their data and their SSE framing.
-pub mod events;
 /// The HTTP server, router, auth, event stream and embedded page.
 pub mod http;
 /// Counters and histograms in the Prometheus text format.
 pub mod metrics;
+/// The run model every layer shares: events, frozen run config, agent kinds, turns, error kinds.
+pub mod model;
 /// The plan → specialists → writer workflow.
 pub mod pipeline;
 /// Provider adapters behind one seam.
@@ -32,3 +32,5 @@ pub mod providers;
 pub mod store;
 /// Direct HTTPS serving.
 pub mod tls;
+/// Small helpers several layers use: locking, character cutting, base64.
+pub mod util;

@@ -3,8 +3,8 @@
 //! Every label set is closed (providers, error kinds, routes), so the counters are
 //! fixed arrays of atomics: no locks and no allocation on the token path.
 
-use crate::providers::error::ErrorKind;
-use crate::providers::id::ProviderId;
+use crate::model::error_kind::ErrorKind;
+use crate::model::provider_id::ProviderId;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
@@ -199,8 +199,8 @@ impl Metrics {
         self.runs_started.fetch_add(1, Relaxed);
     }
 
-    pub fn run_finished(&self, status: crate::events::RunStatus) {
-        use crate::events::RunStatus;
+    pub fn run_finished(&self, status: crate::model::events::RunStatus) {
+        use crate::model::events::RunStatus;
         let i = match status {
             RunStatus::Completed => 0,
             RunStatus::Cancelled => 1,

@@ -8,8 +8,9 @@
 #![no_main]
 
 use agent_mesh::config::Credentials;
-use agent_mesh::http::auth::{base64_decode, check, ct_eq, decode_basic};
+use agent_mesh::http::auth::{check, ct_eq, decode_basic};
 use agent_mesh::secret::Secret;
+use agent_mesh::util::base64_decode;
 use libfuzzer_sys::fuzz_target;
 
 /// Real headers are capped at 16 KiB by the server; 4 KiB covers every path.

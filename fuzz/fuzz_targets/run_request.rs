@@ -6,8 +6,8 @@
 #![no_main]
 
 use agent_mesh::api::run_request::{parse_run_request, MAX_TASK_CHARS};
+use agent_mesh::model::provider_id::ProviderId;
 use agent_mesh::pipeline::roster::Roster;
-use agent_mesh::providers::id::ProviderId;
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 

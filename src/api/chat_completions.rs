@@ -8,8 +8,8 @@ use crate::app::AppState;
 use crate::http::body::{json, Body};
 use crate::http::error::ApiError;
 use crate::http::sse::ChannelBody;
-use crate::pipeline::conversation::Conversation;
-use crate::pipeline::roster::AgentKind;
+use crate::model::agent::AgentKind;
+use crate::model::conversation::Conversation;
 use crate::store::Run;
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -244,7 +244,7 @@ fn sse_data(v: &Value) -> Bytes {
 
 /// The name and data of one logged frame (as `events::write_frame` writes it).
 fn logged_event(frame: &[u8]) -> Option<(&str, Value)> {
-    let (_, name, data) = crate::events::parse_frame(frame)?;
+    let (_, name, data) = crate::model::events::parse_frame(frame)?;
     Some((name, serde_json::from_str(data).ok()?))
 }
 
@@ -365,7 +365,7 @@ mod tests {
     #[test]
     fn logged_frames_parse_back_into_events() {
         let mut out = bytes::BytesMut::new();
-        crate::events::write_token_frame(&mut out, 1, "writer", "a \"quoted\"\nline");
+        crate::model::events::write_token_frame(&mut out, 1, "writer", "a \"quoted\"\nline");
         let (name, data) = logged_event(&out).unwrap();
         assert_eq!(name, "token");
         assert_eq!(data["text"], "a \"quoted\"\nline");

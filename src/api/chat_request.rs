@@ -2,7 +2,7 @@
 //! what it asks of the team, and which `param` is at fault when it is refused.
 
 use crate::api::run_request::MAX_TASK_CHARS;
-use crate::pipeline::conversation::Turn;
+use crate::model::conversation::Turn;
 use crate::pipeline::roster::Roster;
 use serde_json::Value;
 
@@ -114,7 +114,7 @@ pub fn parse_chat_request(body: &[u8], roster: &Roster) -> Result<ChatRequest, C
                 &format!("messages[{i}].role"),
                 format!(
                     "messages[{i}].role \"{}\" is not one of system, developer, user, assistant, tool",
-                    crate::store::cut_chars(role, 40)
+                    crate::util::cut_chars(role, 40)
                 ),
             ));
         }
@@ -195,7 +195,7 @@ fn parse_model(model: &str, roster: &Roster) -> Result<Option<Vec<String>>, Chat
         param: "model".to_string(),
         message: format!(
             "the model \"{}\" does not exist: {why} (GET /v1/models lists them)",
-            crate::store::cut_chars(model, 80)
+            crate::util::cut_chars(model, 80)
         ),
         code: Some("model_not_found"),
     };
@@ -214,7 +214,7 @@ fn parse_model(model: &str, roster: &Roster) -> Result<Option<Vec<String>>, Chat
         if !specialists.contains(&name.as_str()) {
             return Err(unknown(format!(
                 "\"{}\" is not a specialist (choose from {})",
-                crate::store::cut_chars(&name, 40),
+                crate::util::cut_chars(&name, 40),
                 specialists.join(", ")
             )));
         }

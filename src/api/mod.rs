@@ -9,8 +9,8 @@ use crate::app::AppState;
 use crate::http::body::{json, Body};
 use crate::http::error::ApiError;
 use crate::ids::is_run_id;
-use crate::pipeline::conversation::Conversation;
-use crate::providers::id::ProviderId;
+use crate::model::conversation::Conversation;
+use crate::model::provider_id::ProviderId;
 use crate::store::{CancelOutcome, CreateError, Run, StoreError, SubscribeError};
 use hyper::{HeaderMap, Response, StatusCode};
 use serde_json::json;
@@ -94,7 +94,7 @@ async fn launch(state: &Arc<AppState>, req: run_request::RunRequest) -> Result<A
 async fn create_run(
     state: &Arc<AppState>,
     task: String,
-    config: crate::pipeline::run_config::RunConfig,
+    config: crate::model::run_config::RunConfig,
 ) -> Result<Arc<Run>, ApiError> {
     let created = state
         .store
@@ -183,7 +183,7 @@ fn check_run_id(id: &str) -> Result<(), ApiError> {
     } else {
         Err(ApiError::NotFound(format!(
             "no run with id \"{}\"",
-            crate::store::cut_chars(id, 64)
+            crate::util::cut_chars(id, 64)
         )))
     }
 }
@@ -376,7 +376,7 @@ pub async fn models(state: &AppState, query: Option<&str>) -> Result<Response<Bo
                         "provider",
                         format!(
                             "provider: unknown provider \"{}\"",
-                            crate::store::cut_chars(v, 40)
+                            crate::util::cut_chars(v, 40)
                         ),
                     )
                 })?;

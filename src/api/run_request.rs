@@ -1,8 +1,8 @@
 //! Validation of the `POST /api/run` body: every rejection names the field at fault.
 
+use crate::model::provider_id::ProviderId;
+use crate::model::run_config::Schedule;
 use crate::pipeline::roster::Roster;
-use crate::pipeline::run_config::Schedule;
-use crate::providers::id::ProviderId;
 use serde_json::Value;
 use std::collections::BTreeMap;
 

@@ -49,7 +49,7 @@ pub async fn handle(
     METRICS.request(route_kind, started.elapsed());
     crate::log_debug!(
         "{method} {} -> {} in {} us",
-        crate::store::cut_chars(&path, 200),
+        crate::util::cut_chars(&path, 200),
         resp.status().as_u16(),
         started.elapsed().as_micros()
     );
@@ -243,7 +243,7 @@ async fn route(
         }
         _ => Err(ApiError::NotFound(format!(
             "no route for {}",
-            crate::store::cut_chars(&path, 200)
+            crate::util::cut_chars(&path, 200)
         ))),
     }
 }

@@ -3,9 +3,10 @@
 //! run, so any store (in memory, or shared) and any schedule plug in behind
 //! [`EventSink`].
 
-use crate::events::{Event, Usage};
-use crate::pipeline::run_config::RunConfig;
-use crate::store::{lock, Run};
+use crate::model::events::{Event, Usage};
+use crate::model::run_config::RunConfig;
+use crate::store::Run;
+use crate::util::lock;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::watch;

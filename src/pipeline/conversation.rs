@@ -2,35 +2,13 @@
 //! that a follow-up carries in its frozen config, bounded so prompts stay small, and
 //! the history block every agent's prompt starts with.
 
-use serde::{Deserialize, Serialize};
+use crate::model::conversation::{Conversation, Turn};
 
 /// At most this many characters of earlier turns (tasks and deliverables together)
 /// reach the prompts. Three or four long deliverables fit; a long thread drops its
 /// oldest turns first, so the most recent context, which a follow-up usually refers
 /// to, is always kept.
 pub const MAX_HISTORY_CHARS: usize = 24_000;
-
-/// One earlier turn: what was asked and what the writer delivered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Turn {
-    pub task: String,
-    pub output: String,
-}
-
-/// The conversation a run continues. Plain data, so any store that keeps the run's
-/// config keeps it too.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Conversation {
-    /// The run this one follows up, when it came from `POST /api/run` with `parent`.
-    pub parent: Option<String>,
-    /// Ancestor run ids, oldest first (not including this run). Kept even when the
-    /// ancestors are evicted, so the thread can still be shown.
-    pub ancestors: Vec<String>,
-    /// The earlier turns within [`MAX_HISTORY_CHARS`], oldest first.
-    pub turns: Vec<Turn>,
-    /// How many older turns were left out to respect the bound.
-    pub omitted: usize,
-}
 
 impl Conversation {
     /// The conversation of a follow-up to `parent_id`, whose own conversation was

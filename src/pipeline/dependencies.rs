@@ -3,7 +3,7 @@
 //! the team, self-dependencies and edges that would close a cycle are dropped and
 //! reported, never a failed run. Stages group the team by longest dependency depth.
 
-use serde::{Deserialize, Serialize};
+use crate::model::dependency::{DropReason, DroppedDependency};
 use std::collections::{BTreeMap, HashSet};
 
 /// A plan may name far more edges than a team of 8 can have (a runaway model): past
@@ -28,30 +28,6 @@ impl Named {
             Named::Known(n) | Named::Unknown(n) => n,
         }
     }
-}
-
-/// Why an edge was left out of the graph.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DropReason {
-    /// One of the two names is not a specialist of the roster.
-    Unknown,
-    /// Both are specialists, but one is not on this run's team.
-    NotInTeam,
-    /// An agent named as its own dependency.
-    SelfDependency,
-    /// Keeping it would close a cycle with edges kept before it.
-    Cycle,
-    /// Past [`MAX_DEPENDENCIES`].
-    TooMany,
-}
-
-/// An edge `agent` after `after` that the graph does not keep.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DroppedDependency {
-    pub agent: String,
-    pub after: String,
-    pub reason: DropReason,
 }
 
 /// The resolved graph.

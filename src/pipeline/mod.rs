@@ -9,21 +9,21 @@ pub mod digest;
 pub mod plan;
 pub mod prompts;
 pub mod roster;
-pub mod run_config;
 pub mod scheduler;
 
-use crate::events::{
+use crate::metrics::METRICS;
+use crate::model::agent::AgentKind;
+use crate::model::error_kind::ErrorKind;
+use crate::model::events::{
     AgentState, DoneEvent, ErrorEvent, Event, PlanEvent, PlanSource, RunStatus, StatusEvent,
     StreamEndEvent, StreamStartEvent,
 };
-use crate::metrics::METRICS;
-use crate::providers::error::{ErrorKind, ProviderError};
-use crate::providers::id::ProviderId;
+use crate::model::provider_id::ProviderId;
+use crate::model::run_config::{AgentConfig, Schedule};
+use crate::providers::error::ProviderError;
 use crate::providers::routing::resolve_model;
 use crate::providers::{CallRequest, Providers, TokenSink};
 use context::RunContext;
-use roster::AgentKind;
-use run_config::{AgentConfig, Schedule};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

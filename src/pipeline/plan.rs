@@ -1,6 +1,7 @@
 //! Parses the orchestrator's reply into a team plan: forgiving about form (fences, prose, synonyms, case), strict about content (known names only, no duplicates, roster order, an acyclic dependency graph).
 
-use crate::pipeline::dependencies::{self, DroppedDependency, Named};
+use crate::model::dependency::DroppedDependency;
+use crate::pipeline::dependencies::{self, Named};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -537,7 +538,7 @@ fn opens_with_key(span: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::dependencies::DropReason;
+    use crate::model::dependency::DropReason;
 
     const ROSTER: &[&str] = &["researcher", "analyst", "coder", "critic"];
 
@@ -630,7 +631,7 @@ mod tests {
         assert!(plan.after["researcher"].is_empty());
         assert_eq!(
             plan.dropped_after[0].reason,
-            crate::pipeline::dependencies::DropReason::Cycle
+            crate::model::dependency::DropReason::Cycle
         );
     }
 

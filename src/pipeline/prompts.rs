@@ -1,7 +1,7 @@
 //! The user messages each agent receives: the task, its subtask, and what earlier agents wrote.
 
-use crate::events::PlanEvent;
-use crate::pipeline::run_config::Schedule;
+use crate::model::events::PlanEvent;
+use crate::model::run_config::Schedule;
 
 pub fn planner_message(task: &str, candidates: &[(String, String)], schedule: Schedule) -> String {
     let mut out = format!("Task:\n{task}\n\nSpecialists you can choose from:\n");

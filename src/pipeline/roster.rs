@@ -1,25 +1,8 @@
 //! The team: the built-in roster of SPEC §4.1 and the validated custom roster of `MESH_AGENTS` (§4.4).
 
-use serde::{Deserialize, Serialize};
+use crate::model::agent::AgentKind;
+use serde::Serialize;
 use serde_json::Value;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AgentKind {
-    Planner,
-    Specialist,
-    Writer,
-}
-
-impl AgentKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AgentKind::Planner => "planner",
-            AgentKind::Specialist => "specialist",
-            AgentKind::Writer => "writer",
-        }
-    }
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Agent {

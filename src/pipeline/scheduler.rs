@@ -5,12 +5,12 @@
 //! future, which drops every call in flight in the same instant and closes their
 //! upstream connections, with nothing left running behind it.
 
-use super::run_config::Schedule;
 use super::{call_agent, digest, prompts, tokens_first, AgentFailure};
-use crate::events::PlanEvent;
+use crate::model::events::PlanEvent;
+use crate::model::run_config::Schedule;
 use crate::pipeline::context::RunContext;
 use crate::providers::Providers;
-use crate::store::lock;
+use crate::util::lock;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};

@@ -3,9 +3,9 @@
 //! tiers by price or name, and catalog prices for costing calls.
 
 use super::client::HttpClient;
-use super::id::ProviderId;
 use super::Providers;
 use crate::clock;
+use crate::model::provider_id::ProviderId;
 use crate::pipeline::roster::Roster;
 use crate::secret::Secret;
 use bytes::Bytes;

@@ -1,10 +1,11 @@
 //! Turning provider stream events into text deltas, usage and typed errors. Pure
 //! functions over parsed SSE events, so unit tests and fuzz targets call the same code.
 
-use super::error::{ErrorKind, ProviderError};
+use super::error::ProviderError;
 use super::sse::SseEvent;
 use super::CallOutcome;
-use crate::events::Usage;
+use crate::model::error_kind::ErrorKind;
+use crate::model::events::Usage;
 use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;

@@ -1,36 +1,8 @@
 //! Typed provider failures: retry decisions and `error` events read the kind, never a message.
 
-use serde::{Deserialize, Serialize};
+use crate::model::error_kind::ErrorKind;
 use std::fmt;
 use std::time::Duration;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorKind {
-    Auth,
-    RateLimit,
-    Timeout,
-    Upstream,
-    BadResponse,
-    Network,
-    Cancelled,
-    Config,
-}
-
-impl ErrorKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::Auth => "auth",
-            ErrorKind::RateLimit => "rate_limit",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::Upstream => "upstream",
-            ErrorKind::BadResponse => "bad_response",
-            ErrorKind::Network => "network",
-            ErrorKind::Cancelled => "cancelled",
-            ErrorKind::Config => "config",
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct ProviderError {

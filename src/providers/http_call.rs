@@ -4,11 +4,12 @@
 
 use super::client::HttpClient;
 use super::decode::{ChunkDecoder, Flow};
-use super::error::{ErrorKind, ProviderError};
+use super::error::ProviderError;
 use super::redact::redact;
 use super::sse::{SseError, SseParser};
 use super::{CallOutcome, TokenSink};
-use crate::pipeline::run_config::CallTimeouts;
+use crate::model::error_kind::ErrorKind;
+use crate::model::run_config::CallTimeouts;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
@@ -124,7 +125,7 @@ pub async fn stream_call(
             ErrorKind::BadResponse,
             format!(
                 "expected an event stream from {host}, got {content_type}: {}",
-                crate::store::cut_chars(&redact(&body, secrets), 300)
+                crate::util::cut_chars(&redact(&body, secrets), 300)
             ),
         ));
     }
@@ -281,7 +282,7 @@ fn provider_message(body: &str) -> String {
             .map(str::to_string)
     });
     let text = msg.unwrap_or_else(|| body.trim().to_string());
-    crate::store::cut_chars(&text, 500).to_string()
+    crate::util::cut_chars(&text, 500).to_string()
 }
 
 pub fn status_error(status: StatusCode, body: &str) -> ProviderError {

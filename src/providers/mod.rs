@@ -7,7 +7,6 @@ pub mod client;
 pub mod decode;
 pub mod error;
 pub mod http_call;
-pub mod id;
 pub mod nous_auth;
 pub mod offline;
 pub mod openai;
@@ -16,13 +15,14 @@ pub mod routing;
 pub mod sse;
 
 use crate::config::Config;
-use crate::events::Usage;
 use crate::metrics::METRICS;
-use crate::pipeline::roster::AgentKind;
-use crate::pipeline::run_config::CallTimeouts;
+use crate::model::agent::AgentKind;
+use crate::model::error_kind::ErrorKind;
+use crate::model::events::Usage;
+use crate::model::provider_id::ProviderId;
+use crate::model::run_config::CallTimeouts;
 use crate::secret::Secret;
-use error::{ErrorKind, ProviderError};
-use id::ProviderId;
+use error::ProviderError;
 use std::time::Duration;
 
 /// Everything one model call needs. Real adapters send `system` and `user`; the
@@ -44,7 +44,7 @@ pub struct CallRequest<'a> {
     /// What this agent was given from earlier agents, `(title, text)`.
     pub context: &'a [(String, String)],
     /// The earlier turns of the conversation (already in `user`), oldest first.
-    pub history: &'a [crate::pipeline::conversation::Turn],
+    pub history: &'a [crate::model::conversation::Turn],
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -404,7 +404,7 @@ pub(crate) fn test_call(
     let second = Duration::from_secs(1);
     CallRequest {
         agent: "researcher",
-        kind: crate::pipeline::roster::AgentKind::Specialist,
+        kind: crate::model::agent::AgentKind::Specialist,
         model,
         system,
         user,

@@ -5,9 +5,10 @@
 //! re-read under the lock so a token another process already refreshed is adopted.
 
 use super::client::HttpClient;
-use super::error::{ErrorKind, ProviderError};
+use super::error::ProviderError;
 use crate::clock;
 use crate::config::NousSettings;
+use crate::model::error_kind::ErrorKind;
 use crate::secret::Secret;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -493,7 +494,7 @@ pub fn jwt_exp(token: &str) -> Option<i64> {
             other => other,
         })
         .collect();
-    let bytes = crate::http::auth::base64_decode(std_alphabet.as_bytes())?;
+    let bytes = crate::util::base64_decode(std_alphabet.as_bytes())?;
     let claims: Value = serde_json::from_slice(&bytes).ok()?;
     claims
         .get("exp")

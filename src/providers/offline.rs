@@ -3,8 +3,8 @@
 //! placeholder Markdown that quotes what they were given, one word at a time.
 
 use super::{CallOutcome, CallRequest, TokenSink};
-use crate::events::Usage;
-use crate::pipeline::roster::AgentKind;
+use crate::model::agent::AgentKind;
+use crate::model::events::Usage;
 use std::time::Duration;
 
 pub struct OfflineProvider {

@@ -3,8 +3,8 @@
 
 use super::error::ProviderError;
 use super::http_call::{json_post, to_json_bytes};
-use super::id::ProviderId;
 use super::CallRequest;
+use crate::model::provider_id::ProviderId;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::Request;

@@ -1,8 +1,8 @@
 //! Model routing (SPEC §4.3): canonical `vendor/model` ids to provider-native ids, with
 //! substitution when a direct provider cannot serve the model at all.
 
-use crate::pipeline::roster::AgentKind;
-use crate::providers::id::ProviderId;
+use crate::model::agent::AgentKind;
+use crate::model::provider_id::ProviderId;
 
 /// The provider-native id for `model`, and the original id when it had to be substituted.
 pub fn resolve_model(

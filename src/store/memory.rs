@@ -4,12 +4,13 @@
 
 use super::run::{Run, RunOwner};
 use super::{
-    lock, spawn_detached, BoxFuture, CancelOutcome, CreateError, Created, RunStore, StoreError,
+    spawn_detached, BoxFuture, CancelOutcome, CreateError, Created, RunStore, StoreError,
     StoreLimits, MAX_RETAINED_RUNS,
 };
-use crate::events::RunStatus;
+use crate::model::events::RunStatus;
+use crate::model::run_config::RunConfig;
 use crate::pipeline::context::{EventSink, RunContext};
-use crate::pipeline::run_config::RunConfig;
+use crate::util::lock;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, Weak};

@@ -10,13 +10,13 @@ pub mod run;
 pub use memory::MemoryStore;
 pub use run::{LogPoll, Run, SubscriberGuard};
 
-use crate::events::RunStatus;
+use crate::model::events::RunStatus;
+use crate::model::run_config::RunConfig;
 use crate::pipeline::context::RunContext;
-use crate::pipeline::run_config::RunConfig;
 use serde_json::Value;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// At most this many runs are retained, running or finished (oldest finished evicted first).
@@ -127,13 +127,6 @@ pub trait RunStore: Send + Sync {
     fn cancel_all(&self, reason: &str);
 }
 
-/// Locks a mutex, recovering the data if a panic elsewhere poisoned it: the state
-/// is plain data that every writer leaves consistent, and one bad request must not
-/// take the store down for everyone.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 pub(crate) fn spawn_detached<F>(fut: F)
 where
     F: Future<Output = ()> + Send + 'static,
@@ -142,13 +135,5 @@ where
     // drops a guard after the runtime ended) there is nothing left to time.
     if let Ok(handle) = tokio::runtime::Handle::try_current() {
         handle.spawn(fut);
-    }
-}
-
-/// The first `max` characters (Unicode scalar values) of `s`.
-pub fn cut_chars(s: &str, max: usize) -> &str {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => &s[..i],
-        None => s,
     }
 }

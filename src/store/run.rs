@@ -3,16 +3,17 @@
 //! wake-ups, and the cancel signal. Every store keeps its runs as `Run`s: the memory
 //! store as the only copy, a shared store as this instance's copy of the stream.
 
-use super::{cut_chars, lock, spawn_detached, SubscribeError, MAX_SUBSCRIBERS};
+use super::{spawn_detached, SubscribeError, MAX_SUBSCRIBERS};
 use crate::clock;
-use crate::events::{
+use crate::model::agent::AgentKind;
+use crate::model::error_kind::ErrorKind;
+use crate::model::events::{
     write_frame, write_token_frame, AgentState, DoneEvent, ErrorEvent, Event, PlanEvent, RunStatus,
     Usage,
 };
+use crate::model::run_config::RunConfig;
 use crate::pipeline::context::{CancelSignal, EventSink};
-use crate::pipeline::roster::AgentKind;
-use crate::pipeline::run_config::RunConfig;
-use crate::providers::error::ErrorKind;
+use crate::util::{cut_chars, lock};
 use bytes::{Bytes, BytesMut};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
@@ -304,7 +305,7 @@ impl Run {
         frames
             .iter()
             .filter_map(|f| {
-                let (seq, name, data) = crate::events::parse_frame(f)?;
+                let (seq, name, data) = crate::model::events::parse_frame(f)?;
                 Some((seq, name.to_string(), data.to_string()))
             })
             .collect()

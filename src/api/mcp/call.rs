@@ -120,9 +120,10 @@ pub async fn call_tool(state: &Arc<AppState>, call: Call) -> Response<Body> {
                 // No stream: no progress, one result once the run ends. The response
                 // future is dropped if the client goes away, and the guard with it.
                 match drive(&run, None, None).await {
-                    Some(outcome) => finish(guard, &call, &outcome)
-                        .map_or_else(accepted_without_answer, |r| call.respond(r)),
-                    None => accepted_without_answer(),
+                    Some(outcome) => {
+                        finish(guard, &call, &outcome).map_or_else(accepted, |r| call.respond(r))
+                    }
+                    None => accepted(),
                 }
             }
         }
@@ -131,7 +132,7 @@ pub async fn call_tool(state: &Arc<AppState>, call: Call) -> Response<Body> {
             "name",
             format!(
                 "unknown tool \"{}\" (this server has run_team and get_run)",
-                crate::store::cut_chars(other, 60)
+                crate::util::cut_chars(other, 60)
             ),
         )),
     }
@@ -148,9 +149,12 @@ pub fn rpc_result(id: &Value, result: Value) -> Response<Body> {
     json(StatusCode::OK, &jsonrpc::result(id, result))
 }
 
-/// A cancelled request gets no response (the spec), only the HTTP status.
-fn accepted_without_answer() -> Response<Body> {
-    super::accepted()
+/// 202 with no body: a notification or response taken in, or a cancelled request
+/// (which gets no JSON-RPC response, as the spec says).
+pub fn accepted() -> Response<Body> {
+    let mut resp = Response::new(crate::http::body::empty());
+    *resp.status_mut() = StatusCode::ACCEPTED;
+    resp
 }
 
 /// Follows the run to its end, sending a progress notification per step when the

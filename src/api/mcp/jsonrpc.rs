@@ -156,7 +156,7 @@ pub fn parse(body: &[u8]) -> Result<Message, RpcError> {
                 INVALID_REQUEST,
                 format!(
                     "Invalid Request: jsonrpc must be \"2.0\", not {}",
-                    crate::store::cut_chars(&other.to_string(), 40)
+                    crate::util::cut_chars(&other.to_string(), 40)
                 ),
             ))
         }

@@ -59,7 +59,7 @@ pub async fn handle(
         let shown = String::from_utf8_lossy(origin.unwrap_or_default()).into_owned();
         crate::log_warn!(
             "/mcp refused a request from Origin {}",
-            crate::store::cut_chars(&shown, 100)
+            crate::util::cut_chars(&shown, 100)
         );
         return http_error(
             StatusCode::FORBIDDEN,
@@ -68,7 +68,7 @@ pub async fn handle(
                 INVALID_REQUEST,
                 format!(
                     "Forbidden: Origin {} is not allowed to use this MCP server (list it in {})",
-                    crate::store::cut_chars(&shown, 100),
+                    crate::util::cut_chars(&shown, 100),
                     origin::ALLOWED_ORIGINS_VAR
                 ),
             ),
@@ -129,7 +129,7 @@ async fn post(state: &Arc<AppState>, headers: &HeaderMap, body: &[u8]) -> Respon
                     jsonrpc::UNSUPPORTED_PROTOCOL_VERSION,
                     format!(
                         "Bad Request: unsupported MCP-Protocol-Version \"{}\" (supported: {})",
-                        crate::store::cut_chars(v, 40),
+                        crate::util::cut_chars(v, 40),
                         supported_versions().join(", ")
                     ),
                 )
@@ -211,7 +211,7 @@ async fn in_session(
         Err(resp) => return *resp,
     };
     match message {
-        Message::Response => accepted(),
+        Message::Response => call::accepted(),
         Message::Notification { method, params } => {
             if method == "notifications/cancelled" {
                 let Some(request) = params.get("requestId").filter(|r| !r.is_null()) else {
@@ -229,7 +229,7 @@ async fn in_session(
                 }
             }
             // Other notifications (initialized, progress, roots...) need nothing here.
-            accepted()
+            call::accepted()
         }
         Message::Request { id, method, params } => match method.as_str() {
             "ping" => call::rpc_result(&id, json!({})),
@@ -246,7 +246,7 @@ async fn in_session(
 /// A 2026-07-28 request: self-contained, no session; its headers must mirror the body.
 async fn stateless(state: &Arc<AppState>, headers: &HeaderMap, message: Message) -> Response<Body> {
     let Message::Request { id, method, params } = message else {
-        return accepted();
+        return call::accepted();
     };
     if let Err(e) = modern::check_request_metadata(headers, &id, &method, &params) {
         return http_error(StatusCode::BAD_REQUEST, e);
@@ -336,9 +336,9 @@ fn method_not_found(id: Value, method: &str) -> RpcError {
     RpcError::new(
         id,
         METHOD_NOT_FOUND,
-        format!("Method not found: {}", crate::store::cut_chars(method, 60)),
+        format!("Method not found: {}", crate::util::cut_chars(method, 60)),
     )
-    .with_data(json!({"method": crate::store::cut_chars(method, 60)}))
+    .with_data(json!({"method": crate::util::cut_chars(method, 60)}))
 }
 
 fn request_id(message: &Message) -> Value {
@@ -346,12 +346,6 @@ fn request_id(message: &Message) -> Value {
         Message::Request { id, .. } => id.clone(),
         _ => Value::Null,
     }
-}
-
-pub(super) fn accepted() -> Response<Body> {
-    let mut resp = Response::new(crate::http::body::empty());
-    *resp.status_mut() = StatusCode::ACCEPTED;
-    resp
 }
 
 fn http_error(status: StatusCode, e: RpcError) -> Response<Body> {

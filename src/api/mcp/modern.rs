@@ -28,7 +28,7 @@ pub fn check_request_metadata(
         Some(v) => {
             return Err(mismatch(format!(
                 "Header mismatch: MCP-Protocol-Version header value '{MODERN_VERSION}' does not match body value '{}'",
-                crate::store::cut_chars(v, 40)
+                crate::util::cut_chars(v, 40)
             )))
         }
         None => {
@@ -42,8 +42,8 @@ pub fn check_request_metadata(
         Some(h) => {
             return Err(mismatch(format!(
                 "Header mismatch: Mcp-Method header value '{}' does not match body value '{}'",
-                crate::store::cut_chars(&h, 60),
-                crate::store::cut_chars(method, 60)
+                crate::util::cut_chars(&h, 60),
+                crate::util::cut_chars(method, 60)
             )))
         }
         None => {
@@ -59,8 +59,8 @@ pub fn check_request_metadata(
             Some(h) => {
                 return Err(mismatch(format!(
                     "Header mismatch: Mcp-Name header value '{}' does not match body value '{}'",
-                    crate::store::cut_chars(&h, 60),
-                    crate::store::cut_chars(name, 60)
+                    crate::util::cut_chars(&h, 60),
+                    crate::util::cut_chars(name, 60)
                 )))
             }
             None => {
@@ -81,9 +81,7 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
         .strip_prefix("=?base64?")
         .and_then(|r| r.strip_suffix("?="))
     {
-        Some(encoded) => {
-            String::from_utf8(crate::http::auth::base64_decode(encoded.as_bytes())?).ok()
-        }
+        Some(encoded) => String::from_utf8(crate::util::base64_decode(encoded.as_bytes())?).ok(),
         None => Some(raw.to_string()),
     }
 }

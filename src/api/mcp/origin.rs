@@ -7,26 +7,10 @@
 //! here: `localhost` (browsers resolve it to loopback themselves) and IP literals.
 //! Any other origin (the public name of an edge in front) must be listed.
 
+use crate::util::origin::{normalize_origin, strip_default_port};
+
 /// The variable that lists the extra origins allowed to call `/mcp`.
 pub const ALLOWED_ORIGINS_VAR: &str = "MESH_MCP_ALLOWED_ORIGINS";
-
-/// Parses `MESH_MCP_ALLOWED_ORIGINS`: comma-separated `scheme://host[:port]` origins,
-/// normalized as browsers send them (lowercase, default port dropped).
-pub fn parse_allowed_origins(value: &str) -> Result<Vec<String>, String> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            normalize(s).ok_or_else(|| {
-                format!(
-                    "\"{}\" is not an origin like https://mesh.example.com (scheme, host and optional port, no path)",
-                    crate::store::cut_chars(s, 80)
-                )
-            })
-        })
-        .collect()
-}
 
 /// Whether a request with this `Origin` (if any) and `Host` may use `/mcp`.
 pub fn allowed(origin: Option<&[u8]>, host: Option<&str>, allow_list: &[String]) -> bool {
@@ -34,7 +18,7 @@ pub fn allowed(origin: Option<&[u8]>, host: Option<&str>, allow_list: &[String])
     let Some(origin) = origin else {
         return true;
     };
-    let Some(origin) = std::str::from_utf8(origin).ok().and_then(normalize) else {
+    let Some(origin) = std::str::from_utf8(origin).ok().and_then(normalize_origin) else {
         return false;
     };
     if allow_list.contains(&origin) {
@@ -48,31 +32,6 @@ pub fn allowed(origin: Option<&[u8]>, host: Option<&str>, allow_list: &[String])
     };
     let host = host.trim().to_ascii_lowercase();
     strip_default_port(&origin, &host) == authority && cannot_be_rebound(hostname(authority))
-}
-
-/// `scheme://host[:port]` in lowercase without a default port; `None` for anything
-/// else (a path, userinfo, another scheme, `null`).
-fn normalize(origin: &str) -> Option<String> {
-    let origin = origin.trim().to_ascii_lowercase();
-    let (scheme, authority) = origin.split_once("://")?;
-    if !matches!(scheme, "http" | "https") || authority.is_empty() {
-        return None;
-    }
-    let bad = |c: char| matches!(c, '/' | '?' | '#' | '@' | ' ') || c.is_control();
-    if authority.chars().any(bad) {
-        return None;
-    }
-    let authority = strip_default_port(&origin, authority);
-    Some(format!("{scheme}://{authority}"))
-}
-
-fn strip_default_port<'a>(origin: &str, authority: &'a str) -> &'a str {
-    let default = if origin.starts_with("https://") {
-        ":443"
-    } else {
-        ":80"
-    };
-    authority.strip_suffix(default).unwrap_or(authority)
 }
 
 /// The host part of `host[:port]` (an IPv6 literal keeps its brackets).
@@ -130,25 +89,11 @@ mod tests {
     #[test]
     fn the_allow_list_lets_an_edge_origin_in() {
         let list =
-            parse_allowed_origins(" https://Mesh.Example.com:443 , http://a.test:8080").unwrap();
-        assert_eq!(list, ["https://mesh.example.com", "http://a.test:8080"]);
+            crate::util::origin::parse_origin_list("https://mesh.example.com, http://a.test:8080")
+                .unwrap();
         let list: Vec<&str> = list.iter().map(String::as_str).collect();
         assert!(ok("https://mesh.example.com", "10.1.2.3:8080", &list));
         assert!(ok("http://a.test:8080", "internal:8080", &list));
         assert!(!ok("http://a.test:8081", "internal:8080", &list));
-    }
-
-    #[test]
-    fn bad_allow_list_entries_are_named() {
-        for bad in [
-            "mesh.example.com",
-            "ftp://x",
-            "https://x/path",
-            "https://u@x",
-        ] {
-            let e = parse_allowed_origins(bad).unwrap_err();
-            assert!(e.contains(bad), "{e}");
-        }
-        assert_eq!(parse_allowed_origins(" , ").unwrap(), Vec::<String>::new());
     }
 }

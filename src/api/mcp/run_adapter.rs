@@ -4,9 +4,9 @@
 //! is the one to port.
 
 use crate::app::AppState;
-use crate::events::{Event, RunStatus, Usage};
 use crate::http::error::ApiError;
-use crate::pipeline::roster::AgentKind;
+use crate::model::agent::AgentKind;
+use crate::model::events::{Event, RunStatus, Usage};
 use crate::store::Run;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -131,7 +131,7 @@ pub async fn cancel(state: &AppState, run_id: &str, reason: &str) {
 }
 
 fn typed_event(frame: &[u8]) -> Option<Event> {
-    let (_, name, data) = crate::events::parse_frame(frame)?;
+    let (_, name, data) = crate::model::events::parse_frame(frame)?;
     Event::from_wire(name, data)
 }
 

@@ -3,7 +3,7 @@
 //! `tools/call` requests in flight in each, so `notifications/cancelled` can find
 //! the run a request started.
 
-use crate::store::lock;
+use crate::util::lock;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

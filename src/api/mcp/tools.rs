@@ -4,7 +4,7 @@
 use super::run_adapter::{Outcome, Step};
 use crate::api::run_request::{RunRequest, MAX_TASK_CHARS};
 use crate::app::AppState;
-use crate::events::RunStatus;
+use crate::model::events::RunStatus;
 use serde_json::{json, Map, Value};
 
 pub const RUN_TEAM: &str = "run_team";
@@ -123,7 +123,7 @@ pub fn run_team_request(
         .keys()
         .find(|k| !RUN_TEAM_FIELDS.contains(&k.as_str()))
     {
-        let shown = crate::store::cut_chars(extra, 40);
+        let shown = crate::util::cut_chars(extra, 40);
         return Err(ArgumentError {
             field: shown.to_string(),
             message: format!(
@@ -149,7 +149,7 @@ pub fn run_id_argument(arguments: &Map<String, Value>) -> Result<String, Argumen
         message: message.to_string(),
     };
     if let Some(extra) = arguments.keys().find(|k| *k != "run_id") {
-        let shown = crate::store::cut_chars(extra, 40);
+        let shown = crate::util::cut_chars(extra, 40);
         return Err(ArgumentError {
             field: shown.to_string(),
             message: format!("unknown argument \"{shown}\" (get_run takes run_id)"),
@@ -245,7 +245,7 @@ impl ProgressCounter {
                 let why = if reasoning.is_empty() {
                     String::new()
                 } else {
-                    format!(" ({})", crate::store::cut_chars(reasoning, 300))
+                    format!(" ({})", crate::util::cut_chars(reasoning, 300))
                 };
                 format!("Plan: {}, then the writer{why}", agents.join(", "))
             }
@@ -259,7 +259,7 @@ impl ProgressCounter {
                 format!("{agent} finished ({chars} characters)")
             }
             Step::AgentFailed { agent, message } => {
-                format!("{agent} failed: {}", crate::store::cut_chars(message, 300))
+                format!("{agent} failed: {}", crate::util::cut_chars(message, 300))
             }
         };
         if let Some(total) = &mut self.total {
@@ -272,7 +272,7 @@ impl ProgressCounter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::Usage;
+    use crate::model::events::Usage;
 
     #[test]
     fn progress_counts_up_and_learns_its_total_from_the_plan() {

@@ -3,7 +3,8 @@
 //! blocking reads (a blocked `XREAD` would stall every command queued behind it).
 
 use super::url::RedisUrl;
-use crate::store::{lock, StoreError};
+use crate::store::StoreError;
+use crate::util::lock;
 use redis::aio::MultiplexedConnection;
 use redis::io::tcp::TcpSettings;
 use redis::{AsyncConnectionConfig, Client, IntoConnectionInfo};

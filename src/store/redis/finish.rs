@@ -8,7 +8,7 @@
 //! can a late takeover append to one its owner ended.
 
 use super::keys;
-use crate::events::RunStatus;
+use crate::model::events::RunStatus;
 
 /// `KEYS`: events, meta, lease. `ARGV`: ttl seconds, finished unix ms, status, then
 /// (entry id, event name, data) for each entry. Answers 1 when it wrote, 0 when an

@@ -4,10 +4,11 @@
 //! running copy's stream and this instance's control stream. Subscribers read the
 //! copy, so any number of them costs the store nothing more: the fan-out happens here.
 
-use super::{keys, lock, parse_status, time_of_ms, Shared};
-use crate::pipeline::run_config::RunConfig;
-use crate::providers::error::ErrorKind;
+use super::{keys, parse_status, time_of_ms, Shared};
+use crate::model::error_kind::ErrorKind;
+use crate::model::run_config::RunConfig;
 use crate::store::{Run, StoreError};
+use crate::util::lock;
 use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
 use std::collections::HashMap;
 use std::sync::Arc;

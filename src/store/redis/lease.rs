@@ -6,10 +6,11 @@
 //! exact next entry id, which only one writer can take, and fences the stream.
 
 use super::reseed::Reseed;
-use super::{finish, keys, lock, parse_status, writer::unix_ms, Shared};
-use crate::events::RunStatus;
-use crate::providers::error::ErrorKind;
+use super::{finish, keys, parse_status, writer::unix_ms, Shared};
+use crate::model::error_kind::ErrorKind;
+use crate::model::events::RunStatus;
 use crate::store::Run;
+use crate::util::lock;
 use redis::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

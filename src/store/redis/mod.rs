@@ -22,12 +22,13 @@ pub use url::RedisUrl;
 
 use super::run::{Run, RunOwner};
 use super::{
-    cut_chars, lock, spawn_detached, BoxFuture, CancelOutcome, CreateError, Created, MemoryStore,
-    RunStore, StoreError, StoreHealth, StoreLimits, MAX_RETAINED_RUNS,
+    spawn_detached, BoxFuture, CancelOutcome, CreateError, Created, MemoryStore, RunStore,
+    StoreError, StoreHealth, StoreLimits, MAX_RETAINED_RUNS,
 };
-use crate::events::{DoneEvent, Event, RunStatus, Usage};
+use crate::model::events::{DoneEvent, Event, RunStatus, Usage};
+use crate::model::run_config::RunConfig;
 use crate::pipeline::context::EventSink;
-use crate::pipeline::run_config::RunConfig;
+use crate::util::{cut_chars, lock};
 use conn::Connector;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -191,7 +192,7 @@ impl Shared {
         // would be ignored, leaving the pipeline (and its provider call) running.
         run.cancel(message);
         let sink = RedisSink::new(run, self.writer.clone());
-        for event in run.failed_ending(crate::providers::error::ErrorKind::Network, message) {
+        for event in run.failed_ending(crate::model::error_kind::ErrorKind::Network, message) {
             sink.push(event);
         }
     }

@@ -8,7 +8,7 @@
 //! back: nobody keeps them.
 
 use super::{finish, keys, writer::unix_ms};
-use crate::events::RunStatus;
+use crate::model::events::RunStatus;
 use crate::store::Run;
 use std::sync::Arc;
 use std::time::SystemTime;

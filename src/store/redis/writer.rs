@@ -9,9 +9,10 @@
 use super::conn::Connector;
 use super::reseed::{self, Reseed};
 use super::{finish, keys};
-use crate::events::{Event, RunStatus};
+use crate::model::events::{Event, RunStatus};
 use crate::pipeline::context::EventSink;
-use crate::store::{lock, Run};
+use crate::store::Run;
+use crate::util::lock;
 use redis::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

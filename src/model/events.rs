@@ -1,6 +1,6 @@
 //! The run events of SPEC §6: their data shapes, their wire names, and their SSE framing.
 
-use crate::providers::error::ErrorKind;
+use crate::model::error_kind::ErrorKind;
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -76,11 +76,11 @@ pub struct PlanEvent {
     /// Why the fallback was used (empty otherwise).
     pub reason: String,
     /// How the team runs: `sequential` or `parallel`.
-    pub schedule: crate::pipeline::run_config::Schedule,
+    pub schedule: crate::model::run_config::Schedule,
     /// Every team member -> the members it works after (acyclic, maybe empty lists).
     pub after: BTreeMap<String, Vec<String>>,
     /// Dependency edges of the plan left out of `after`, with the reason.
-    pub dropped_after: Vec<crate::pipeline::dependencies::DroppedDependency>,
+    pub dropped_after: Vec<crate::model::dependency::DroppedDependency>,
     /// The team in the order it runs under `schedule`: members of one stage may run
     /// at once (parallel: grouped by longest dependency depth; sequential: one each).
     pub stages: Vec<Vec<String>>,
@@ -333,7 +333,7 @@ mod tests {
     /// differ from the log it copies (and stop at the first event that fails).
     #[test]
     fn every_event_comes_back_from_its_wire_form_unchanged() {
-        use crate::pipeline::dependencies::{DropReason, DroppedDependency};
+        use crate::model::dependency::{DropReason, DroppedDependency};
         let tricky =
             "quote \" back \\ nl \n cr \r tab \t nul \u{0} ls \u{2028} emoji \u{1F980} </script>";
         let events = vec![
@@ -354,7 +354,7 @@ mod tests {
                 source: PlanSource::Fallback,
                 dropped: vec!["poet".into()],
                 reason: "bad json".into(),
-                schedule: crate::pipeline::run_config::Schedule::Parallel,
+                schedule: crate::model::run_config::Schedule::Parallel,
                 after: [("coder".to_string(), vec!["researcher".to_string()])].into(),
                 dropped_after: vec![DroppedDependency {
                     agent: "researcher".into(),

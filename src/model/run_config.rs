@@ -1,8 +1,8 @@
 //! The frozen configuration of one run: resolved at start, never changed while it runs.
 
-use crate::pipeline::conversation::Conversation;
-use crate::pipeline::roster::AgentKind;
-use crate::providers::id::ProviderId;
+use crate::model::agent::AgentKind;
+use crate::model::conversation::Conversation;
+use crate::model::provider_id::ProviderId;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::time::Duration;

@@ -1,0 +1,58 @@
+//! Base64 decoding (standard alphabet), shared by Basic auth and the Nous token reader.
+
+/// Standard-alphabet base64 with optional padding (RFC 4648 §4).
+pub fn base64_decode(input: &[u8]) -> Option<Vec<u8>> {
+    let input = match input.iter().position(|b| *b == b'=') {
+        Some(pad) => {
+            if input[pad..].iter().any(|b| *b != b'=')
+                || input.len() - pad > 2
+                || !input.len().is_multiple_of(4)
+            {
+                return None;
+            }
+            &input[..pad]
+        }
+        None => input,
+    };
+    if input.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(input.len() * 3 / 4);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for &c in input {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_known_vectors() {
+        assert_eq!(base64_decode(b"").unwrap(), b"");
+        assert_eq!(base64_decode(b"Zg==").unwrap(), b"f");
+        assert_eq!(base64_decode(b"Zm8=").unwrap(), b"fo");
+        assert_eq!(base64_decode(b"Zm9v").unwrap(), b"foo");
+        assert_eq!(base64_decode(b"Zm9vYg").unwrap(), b"foob");
+        assert!(base64_decode(b"Zm9v!").is_none());
+        assert!(base64_decode(b"Z===").is_none());
+        assert!(base64_decode(b"Zg=a").is_none());
+    }
+}

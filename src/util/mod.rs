@@ -1,0 +1,10 @@
+//! Small helpers several layers use: poison-tolerant locking, character-safe cutting, base64 decoding, web origins. Imports nothing else of the crate.
+
+pub mod base64;
+pub mod lock;
+pub mod origin;
+pub mod text;
+
+pub use base64::base64_decode;
+pub use lock::lock;
+pub use text::cut_chars;
