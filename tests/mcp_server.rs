@@ -150,6 +150,13 @@ fn the_official_python_sdk_lists_runs_follows_and_cancels_in_both_eras() {
             authed(&server, &format!("/api/runs/{id}"))["status"],
             "cancelled"
         );
+        // The handshake era cancels with notifications/cancelled; the stateless one by
+        // closing the stream.
+        let how = match mode {
+            "legacy" => format!("run {id} cancelled by its MCP client"),
+            _ => format!("run {id} cancelled: the MCP client went away"),
+        };
+        assert!(server.logs().contains(&how), "{mode}: {}", server.logs());
 
         let wrong = &got["wrong_key"];
         assert!(wrong.get("errors").is_some(), "{mode}: {wrong}");
