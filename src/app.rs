@@ -2,13 +2,17 @@
 
 use crate::api::run_request::ModelChoice;
 use crate::api::run_request::RunRequest;
-use crate::config::Config;
+use crate::config::auth::AuthSettings;
+use crate::config::listener::ListenerSettings;
+use crate::config::Settings;
 use crate::model::provider_id::ProviderId;
 use crate::model::run_config::{AgentConfig, CallTimeouts, RunConfig};
+use crate::pipeline::settings::PipelineSettings;
 use crate::providers::catalog::Source;
+use crate::providers::settings::ProviderSettings;
 use crate::providers::Providers;
 use crate::store::redis::RedisStore;
-use crate::store::{MemoryStore, RunStore, StoreLimits};
+use crate::store::{MemoryStore, RunStore};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,7 +20,12 @@ use std::time::{Duration, Instant};
 pub const CALL_TOTAL_TIMEOUT: Duration = Duration::from_secs(600);
 
 pub struct AppState {
-    pub config: Arc<Config>,
+    /// The listener's settings: connections and the router read their time limits here.
+    pub listener: ListenerSettings,
+    pub auth: AuthSettings,
+    /// The endpoints and the active provider, as configured.
+    pub provider_settings: ProviderSettings,
+    pub pipeline: PipelineSettings,
     pub store: Arc<dyn RunStore>,
     pub providers: Arc<Providers>,
     pub started: Instant,
@@ -29,27 +38,31 @@ impl AppState {
     /// Fails only when the provider client cannot be built (an unusable `MESH_CA_FILE`).
     /// With `MESH_REDIS_URL` the runs live in Redis (call inside the runtime: the
     /// store starts its tasks).
-    pub fn new(config: Config) -> Result<Arc<AppState>, String> {
-        let limits = StoreLimits {
-            run_ttl: config.run_ttl,
-            max_active_runs: config.max_active_runs,
-            disconnect_grace: config.disconnect_grace,
-        };
-        let store: Arc<dyn RunStore> = match &config.redis_url {
-            Some(url) => RedisStore::start(
-                url,
-                config.redis_ca_file.as_deref(),
-                limits,
-                config.redis_outage,
-            )
-            .map_err(|e| format!("MESH_REDIS_URL: {e}"))?,
+    pub fn new(settings: Settings) -> Result<Arc<AppState>, String> {
+        let Settings {
+            listener,
+            auth,
+            providers,
+            store,
+            pipeline,
+        } = settings;
+        let limits = store.limits;
+        let store: Arc<dyn RunStore> = match &store.redis {
+            Some(redis) => {
+                RedisStore::start(&redis.url, redis.ca_file.as_deref(), limits, redis.outage)
+                    .map_err(|e| format!("MESH_REDIS_URL: {e}"))?
+            }
             None => MemoryStore::new(limits),
         };
-        let providers = Arc::new(Providers::from_config(&config)?);
+        let login = auth.credentials.as_ref().map(|c| &c.pass);
+        let built = Providers::from_settings(&providers, &pipeline.roster, login)?;
         Ok(Arc::new(AppState {
-            config: Arc::new(config),
+            listener,
+            auth,
+            provider_settings: providers,
+            pipeline,
             store,
-            providers,
+            providers: Arc::new(built),
             started: Instant::now(),
             auth_throttle: Default::default(),
             mcp_sessions: Default::default(),
@@ -67,9 +80,9 @@ impl AppState {
     /// Resolves provider, model and max_tokens of every agent now, so nothing that
     /// changes later can affect the run.
     pub fn freeze_run_config(&self, req: &RunRequest) -> RunConfig {
-        let provider = req.provider.unwrap_or(self.config.provider);
+        let provider = req.provider.unwrap_or(self.provider_settings.active);
         let agents = self
-            .config
+            .pipeline
             .roster
             .agents()
             .iter()
@@ -96,11 +109,11 @@ impl AppState {
             agents,
             requested_team: req.agents.clone(),
             detach: req.detach,
-            schedule: req.schedule.unwrap_or(self.config.schedule),
-            max_parallel: self.config.max_parallel,
+            schedule: req.schedule.unwrap_or(self.pipeline.schedule),
+            max_parallel: self.pipeline.max_parallel,
             timeouts: CallTimeouts {
-                first_token: self.config.ttft_timeout,
-                idle: self.config.idle_timeout,
+                first_token: self.pipeline.ttft_timeout,
+                idle: self.pipeline.idle_timeout,
                 total: CALL_TOTAL_TIMEOUT,
             },
             conversation: Default::default(),

@@ -2,7 +2,7 @@
 
 use crate::api::run_request::RunRequest;
 use crate::app::AppState;
-use crate::config::Config;
+use crate::config::Settings;
 use std::collections::BTreeMap;
 use std::io::Write;
 
@@ -80,8 +80,8 @@ pub fn parse_args(args: &[String]) -> Result<Command, String> {
 }
 
 /// Runs one pipeline in-process; returns the exit code (0 completed, 1 otherwise).
-pub async fn run_in_terminal(config: Config, task: String, json: bool) -> i32 {
-    let state = match AppState::new(config) {
+pub async fn run_in_terminal(settings: Settings, task: String, json: bool) -> i32 {
+    let state = match AppState::new(settings) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("agent-mesh: MESH_CA_FILE: {e}");
@@ -119,26 +119,26 @@ pub async fn run_in_terminal(config: Config, task: String, json: bool) -> i32 {
     let mut printer = Printer {
         json,
         writer_streaming: false,
-        writer_name: run.config.writer().name.clone(),
+        writer_name: run.config().writer().name.clone(),
         blocks: Blocks::default(),
     };
-    let mut cursor = 0;
-    let mut seq = run.watch_seq();
     let mut status = String::from("failed");
-    loop {
-        seq.borrow_and_update();
-        let (frames, last, finished) = run.frames_after(cursor);
-        cursor = last;
-        for f in frames {
-            if let Some(s) = printer.print_frame(&String::from_utf8_lossy(&f)) {
-                status = s;
+    // A run just created has no other subscriber: this cannot be refused.
+    if let Ok(events) = run.subscribe() {
+        let mut after = 0;
+        let mut batch = Vec::new();
+        // Printed outside the run's lock, a batch at a time.
+        while events
+            .next_events(&mut after, |seq, e| {
+                batch.push((seq, e.name(), e.data_value()))
+            })
+            .await
+        {
+            for (seq, name, data) in batch.drain(..) {
+                if let Some(s) = printer.print_event(seq, name, &data) {
+                    status = s;
+                }
             }
-        }
-        if finished {
-            break;
-        }
-        if seq.changed().await.is_err() {
-            break;
         }
     }
     cancel_on_ctrl_c.abort();
@@ -205,25 +205,11 @@ impl Blocks {
 
 impl Printer {
     /// Prints one framed event; returns the run status when it is the `done` event.
-    fn print_frame(&mut self, frame: &str) -> Option<String> {
-        let mut id = "";
-        let mut event = "";
-        let mut data = "";
-        for line in frame.lines() {
-            if let Some(v) = line.strip_prefix("id: ") {
-                id = v;
-            } else if let Some(v) = line.strip_prefix("event: ") {
-                event = v;
-            } else if let Some(v) = line.strip_prefix("data: ") {
-                data = v;
-            }
-        }
-        let value: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
+    fn print_event(&mut self, id: u64, event: &str, value: &serde_json::Value) -> Option<String> {
         let mut out = std::io::stdout().lock();
         let mut err = std::io::stderr().lock();
         if self.json {
-            let line =
-                serde_json::json!({"id": id.parse::<u64>().ok(), "event": event, "data": value});
+            let line = serde_json::json!({"id": id, "event": event, "data": value});
             let _ = writeln!(out, "{line}");
         } else {
             let s = |k: &str| value[k].as_str().unwrap_or("").to_string();
@@ -303,12 +289,12 @@ impl Printer {
 }
 
 /// `agent-mesh models`: the chosen provider's live catalog (or its built-in list).
-pub async fn print_models(config: Config, provider: Option<&str>) -> i32 {
+pub async fn print_models(settings: Settings, provider: Option<&str>) -> i32 {
     use crate::model::provider_id::ProviderId;
     let provider = match provider {
-        None => config.provider,
+        None => settings.providers.active,
         Some(p) => match ProviderId::parse(p) {
-            Some(id) if config.providers.is_configured(id) => id,
+            Some(id) if settings.providers.is_configured(id) => id,
             Some(id) => {
                 eprintln!("agent-mesh: --provider: provider \"{id}\" is not configured");
                 return 2;
@@ -319,7 +305,13 @@ pub async fn print_models(config: Config, provider: Option<&str>) -> i32 {
             }
         },
     };
-    let providers = match crate::providers::Providers::from_config(&config) {
+    let login = settings.auth.credentials.as_ref().map(|c| &c.pass);
+    let built = crate::providers::Providers::from_settings(
+        &settings.providers,
+        &settings.pipeline.roster,
+        login,
+    );
+    let providers = match built {
         Ok(p) => p,
         Err(e) => {
             eprintln!("agent-mesh: MESH_CA_FILE: {e}");

@@ -1,5 +1,6 @@
 //! Minimal leveled logging to stderr (`MESH_LOG`), one line per message.
 
+use crate::util::env::{ConfigError, Vars};
 use std::sync::atomic::{AtomicU8, Ordering};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -18,6 +19,19 @@ impl Level {
             "info" => Some(Level::Info),
             "debug" | "trace" => Some(Level::Debug),
             _ => None,
+        }
+    }
+
+    /// `MESH_LOG`: error, warn, info (default) or debug.
+    pub fn from_env(vars: &Vars) -> Result<Level, ConfigError> {
+        match vars.get("MESH_LOG") {
+            Some(l) => Level::parse(&l).ok_or_else(|| {
+                ConfigError::new(
+                    "MESH_LOG",
+                    format!("\"{l}\" is not one of error, warn, info, debug"),
+                )
+            }),
+            None => Ok(Level::Info),
         }
     }
 
@@ -76,3 +90,21 @@ macro_rules! log_warn { ($($t:tt)*) => { $crate::log::write($crate::log::Level::
 macro_rules! log_info { ($($t:tt)*) => { $crate::log::write($crate::log::Level::Info, format_args!($($t)*)) } }
 #[macro_export]
 macro_rules! log_debug { ($($t:tt)*) => { $crate::log::write($crate::log::Level::Debug, format_args!($($t)*)) } }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn mesh_log_names_a_level_and_defaults_to_info() {
+        let level = |value: Option<&str>| {
+            let map: HashMap<&str, &str> = value.map(|v| ("MESH_LOG", v)).into_iter().collect();
+            Level::from_env(&Vars::new(&map))
+        };
+        assert_eq!(level(None), Ok(Level::Info));
+        assert_eq!(level(Some("WARNING")), Ok(Level::Warn));
+        assert_eq!(level(Some("trace")), Ok(Level::Debug));
+        assert_eq!(level(Some("loud")).unwrap_err().variable, "MESH_LOG");
+    }
+}

@@ -33,6 +33,7 @@ fn main() -> ExitCode {
         }
     };
     agent_mesh::log::set_level(config.log_level);
+    let settings = config.app;
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -44,21 +45,23 @@ fn main() -> ExitCode {
         }
     };
     let code = runtime.block_on(async move {
-        if let (Some(url), Command::Serve | Command::Run { .. }) = (&config.redis_url, &command) {
+        if let (Some(redis), Command::Serve | Command::Run { .. }) =
+            (&settings.store.redis, &command)
+        {
             // A store that cannot be reached at start is a configuration problem.
             if let Err(why) =
-                agent_mesh::store::redis::probe(url, config.redis_ca_file.as_deref()).await
+                agent_mesh::store::redis::probe(&redis.url, redis.ca_file.as_deref()).await
             {
                 eprintln!("agent-mesh: MESH_REDIS_URL: {why}");
                 return 2;
             }
         }
         match command {
-            Command::Run { task, json } => cli::run_in_terminal(config, task, json).await,
+            Command::Run { task, json } => cli::run_in_terminal(settings, task, json).await,
             Command::Models { provider } => {
-                agent_mesh::cli::print_models(config, provider.as_deref()).await
+                agent_mesh::cli::print_models(settings, provider.as_deref()).await
             }
-            _ => match agent_mesh::http::server::serve(config, shutdown_signal()).await {
+            _ => match agent_mesh::http::server::serve(settings, shutdown_signal()).await {
                 Ok(()) => 0,
                 Err(e) => {
                     eprintln!("agent-mesh: {e}");

@@ -468,5 +468,16 @@ pub struct LiveGauges {
     pub active_runs: usize,
     pub active_streams: usize,
     pub runs_by_status: Vec<(&'static str, usize)>,
-    pub store: crate::store::StoreHealth,
+    pub store: StoreHealth,
+}
+
+/// How the store is doing, for `/metrics`: what an operator watches while a shared
+/// store is away.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreHealth {
+    /// Events this process's pipelines produced that the shared store has not yet
+    /// confirmed (always 0 in memory).
+    pub unwritten_events: usize,
+    /// Writes to the shared store are failing now (and being retried).
+    pub writes_failing: bool,
 }

@@ -1,6 +1,6 @@
 //! Serving HTTPS directly (`MESH_TLS_CERT`/`MESH_TLS_KEY`), for a VPS without a TLS edge.
 
-use crate::config::TlsFiles;
+use crate::config::listener::TlsFiles;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::io;

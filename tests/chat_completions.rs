@@ -423,7 +423,7 @@ fn a_client_that_disconnects_before_a_non_streamed_answer_cancels_the_run() {
 }
 
 #[test]
-fn a_stream_cut_short_by_shutdown_still_ends_with_stop_and_done() {
+fn a_stream_cut_short_by_shutdown_ends_cancelled_then_done() {
     let mut server = server(&[
         ("MESH_OFFLINE_DELAY_MS", "200"),
         ("MESH_SHUTDOWN_GRACE_SECS", "1"),
@@ -435,10 +435,123 @@ fn a_stream_cut_short_by_shutdown_still_ends_with_stop_and_done() {
     s.next_data().unwrap();
     server.signal("TERM");
     let rest = s.all();
-    assert_eq!(rest.last().map(String::as_str), Some("[DONE]"), "{rest:?}");
-    let stop: Value = serde_json::from_str(&rest[rest.len() - 2]).unwrap();
-    assert_eq!(stop["choices"][0]["finish_reason"], "stop");
+    // The shutdown cancelled the run: its answer is unfinished, never a `stop`.
+    let last = last_before_done(&rest);
+    assert_eq!(last["choices"][0]["finish_reason"], "cancelled", "{rest:?}");
     assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(0));
+}
+
+/// The payload before the closing `[DONE]` (asserting the stream has one).
+fn last_before_done(datas: &[String]) -> Value {
+    assert_eq!(
+        datas.last().map(String::as_str),
+        Some("[DONE]"),
+        "{datas:?}"
+    );
+    serde_json::from_str(&datas[datas.len() - 2]).unwrap()
+}
+
+/// The mock's answer for the writer: five tokens, then the connection closes with
+/// no finish and no `[DONE]` (an upstream that dropped mid-answer).
+fn writer_drops_after_five_tokens() -> MockProvider {
+    MockProvider::start(|req, _| {
+        let mut events = openai_stream(&["one ", "two ", "three ", "four ", "five"], None);
+        if req.agent() == "writer" {
+            events.truncate(events.len() - 2);
+        }
+        Reply::sse(&events)
+    })
+}
+
+#[test]
+fn a_writer_that_fails_mid_answer_is_an_error_in_both_modes_never_a_stop() {
+    let mock = writer_drops_after_five_tokens();
+    let base = mock.url("/v1");
+    let server = server(&[("CUSTOM_BASE_URL", &base)]);
+    let body = json!({"model": "agent-mesh/researcher", "messages": [user("x")]});
+    let r = post(&server, &body);
+    assert_eq!(r.status, 500, "{}", r.text());
+    let err = r.json();
+    assert_eq!(err["error"]["type"], "server_error", "{err}");
+    assert_eq!(err["error"]["code"], "run_failed", "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ended before"),
+        "{err}"
+    );
+
+    let mut stream_body = body.clone();
+    stream_body["stream"] = json!(true);
+    let datas = ChunkStream::open(&server, &stream_body).all();
+    assert!(
+        datas.iter().any(|d| d.contains(r#""content":"five""#)),
+        "{datas:?}"
+    );
+    let err = last_before_done(&datas);
+    assert_eq!(err["error"]["code"], "run_failed", "{err}");
+    assert!(
+        !datas.iter().any(|d| d.contains("finish_reason\":\"stop")),
+        "{datas:?}"
+    );
+}
+
+fn cancel(server: &Server, run_id: &str) {
+    let auth = bearer();
+    let path = format!("/api/runs/{run_id}/cancel");
+    let r = server.request("POST", &path, &[("Authorization", &auth)], b"");
+    assert_eq!(r.status, 202, "{}", r.text());
+}
+
+#[test]
+fn a_run_cancelled_mid_answer_ends_with_finish_reason_cancelled_in_both_modes() {
+    let server = server(&[("MESH_OFFLINE_DELAY_MS", "30")]);
+    let ask =
+        json!({"model": "agent-mesh", "stream": true, "messages": [user("A long answer please")]});
+    let mut s = ChunkStream::open(&server, &ask);
+    let first: Value = serde_json::from_str(&s.next_data().unwrap()).unwrap();
+    let run_id = first["id"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("chatcmpl-")
+        .unwrap()
+        .to_string();
+    // Cancel once the writer's answer is under way.
+    while !s.next_data().unwrap().contains(r#""delta":{"content""#) {}
+    cancel(&server, &run_id);
+    let rest = s.all();
+    let last = last_before_done(&rest);
+    assert_eq!(last["choices"][0]["finish_reason"], "cancelled", "{rest:?}");
+
+    let mut ask = ask;
+    ask["stream"] = json!(false);
+    std::thread::scope(|scope| {
+        let answer = scope.spawn(|| post(&server, &ask));
+        let deadline = Instant::now() + WITHIN;
+        let run_id = loop {
+            let list = api_get(&server, "/api/runs");
+            let running = list
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["status"] == "running");
+            if let Some(r) = running {
+                break r["id"].as_str().unwrap().to_string();
+            }
+            assert!(Instant::now() < deadline, "the run never started");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        cancel(&server, &run_id);
+        let r = answer.join().unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(
+            r.json()["choices"][0]["finish_reason"],
+            "cancelled",
+            "{}",
+            r.text()
+        );
+    });
 }
 
 #[test]
@@ -451,12 +564,7 @@ fn a_run_that_fails_ends_the_stream_with_an_error_object() {
         &json!({"model": "agent-mesh/researcher", "stream": true, "messages": [user("x")]}),
     )
     .all();
-    assert_eq!(
-        datas.last().map(String::as_str),
-        Some("[DONE]"),
-        "{datas:?}"
-    );
-    let err: Value = serde_json::from_str(&datas[datas.len() - 2]).unwrap();
+    let err = last_before_done(&datas);
     assert_eq!(err["error"]["code"], "run_failed", "{err}");
     assert!(err["error"]["message"]
         .as_str()

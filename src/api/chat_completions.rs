@@ -10,7 +10,9 @@ use crate::http::error::ApiError;
 use crate::http::sse::ChannelBody;
 use crate::model::agent::AgentKind;
 use crate::model::conversation::Conversation;
-use crate::store::Run;
+use crate::model::events::{Event, RunStatus, Usage};
+use crate::model::run_config::RunConfig;
+use crate::store::{EventRef, RunHandle};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::header::CONTENT_TYPE;
@@ -29,7 +31,7 @@ pub fn models(state: &AppState) -> Response<Body> {
     let created = unix_now();
     let entry = |id: String| json!({"id": id, "object": "model", "created": created, "owned_by": "agent-mesh"});
     let mut data = vec![entry(MODEL.to_string())];
-    for name in state.config.roster.specialist_names() {
+    for name in state.pipeline.roster.specialist_names() {
         data.push(entry(format!("{MODEL}/{name}")));
     }
     json(StatusCode::OK, &json!({"object": "list", "data": data}))
@@ -52,9 +54,9 @@ async fn start(
     state: &Arc<AppState>,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(ChatRequest, Arc<Run>), Response<Body>> {
+) -> Result<(ChatRequest, RunHandle), Response<Body>> {
     super::require_json(headers).map_err(openai_error)?;
-    let req = parse_chat_request(body, &state.config.roster).map_err(invalid_request)?;
+    let req = parse_chat_request(body, &state.pipeline.roster).map_err(invalid_request)?;
     let run_req = RunRequest {
         task: req.task.clone(),
         provider: None,
@@ -89,7 +91,7 @@ async fn start(
 
 /// Cancels the run when dropped before [`disarm`](Self::disarm): the response future
 /// or the relay task went away because the client did.
-struct CancelOnDrop(Option<Arc<Run>>);
+struct CancelOnDrop(Option<RunHandle>);
 
 impl CancelOnDrop {
     fn disarm(&mut self) {
@@ -101,7 +103,7 @@ impl Drop for CancelOnDrop {
     fn drop(&mut self) {
         if let Some(run) = self.0.take() {
             if !run.is_finished() {
-                crate::log_info!("run {} cancelled: the chat client disconnected", run.id);
+                crate::log_info!("run {} cancelled: the chat client disconnected", run.id());
                 run.cancel("the chat client disconnected");
             }
         }
@@ -109,24 +111,32 @@ impl Drop for CancelOnDrop {
 }
 
 /// `stream: false`: wait for the run, then one `chat.completion`.
-async fn complete(req: ChatRequest, run: Arc<Run>) -> Response<Body> {
+async fn complete(req: ChatRequest, run: RunHandle) -> Response<Body> {
     let mut guard = CancelOnDrop(Some(run.clone()));
-    let mut seq = run.watch_seq();
-    while !run.is_finished() {
-        if seq.changed().await.is_err() {
-            break;
-        }
+    let mut last_error = None;
+    // A run just created has no other subscriber: this cannot be refused.
+    if let Ok(events) = run.subscribe() {
+        let mut after = 0;
+        while events
+            .next_events(&mut after, |_, e| note_error(&mut last_error, e))
+            .await
+        {}
     }
     guard.disarm();
-    let snap = run.snapshot_json();
-    let usage = usage_of(&snap["usage"]);
-    let status = snap["status"].as_str().unwrap_or("");
-    if status != "completed" && snap["output"].as_str().unwrap_or("").is_empty() {
-        return openai_error(ApiError::Internal(format!(
-            "the run {} ended {status} without a deliverable",
-            run.id
-        )));
-    }
+    let snap = run.snapshot();
+    let finish_reason = match snap.status {
+        // Whatever text exists is not an answer: an error, never a `stop`.
+        RunStatus::Failed => {
+            return error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                &failure_message(last_error),
+                None,
+                Some(RUN_FAILED),
+            )
+        }
+        status => finish_reason(status),
+    };
     json(
         StatusCode::OK,
         &json!({
@@ -136,32 +146,57 @@ async fn complete(req: ChatRequest, run: Arc<Run>) -> Response<Body> {
             "model": req.model,
             "choices": [{
                 "index": 0,
-                "message": {"role": "assistant", "content": snap["output"]},
-                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": snap.output},
+                "finish_reason": finish_reason,
             }],
-            "usage": usage,
+            "usage": usage_of(snap.usage),
         }),
     )
+}
+
+/// The `code` of the error a failed run answers with, streaming or not.
+const RUN_FAILED: &str = "run_failed";
+
+/// The `finish_reason` of a run that ended without failing: `stop` only for a
+/// finished answer, `cancelled` for one cut short (a cancel, a shutdown).
+fn finish_reason(status: RunStatus) -> &'static str {
+    match status {
+        RunStatus::Completed => "stop",
+        _ => "cancelled",
+    }
+}
+
+/// What the client is told when the run failed, from its last `error` event.
+fn failure_message(last_error: Option<String>) -> String {
+    let message = last_error.unwrap_or_else(|| "the run failed".to_string());
+    format!("the team could not finish: {message}")
+}
+
+/// Keeps the message of the latest `error` event.
+fn note_error(last_error: &mut Option<String>, event: EventRef<'_>) {
+    if let EventRef::Other(Event::Error(e)) = event {
+        *last_error = Some(e.message.clone());
+    }
 }
 
 /// `stream: true`: a relay task turns the run's events into chunks; the body drains
 /// them. A client that goes away drops the body, the relay notices the closed channel
 /// at once and its guard cancels the run.
-fn stream_response(req: ChatRequest, run: Arc<Run>) -> Response<Body> {
+fn stream_response(req: ChatRequest, run: RunHandle) -> Response<Body> {
     let (tx, rx) = mpsc::channel(CHUNK_BUFFER);
     tokio::spawn(relay(req, run, tx));
     crate::http::body::sse(ChannelBody::new(rx).boxed())
 }
 
-async fn relay(req: ChatRequest, run: Arc<Run>, tx: mpsc::Sender<Bytes>) {
+async fn relay(req: ChatRequest, run: RunHandle, tx: mpsc::Sender<Bytes>) {
     let mut guard = CancelOnDrop(Some(run.clone()));
     let chunks = Chunks {
         id: completion_id(&run),
         created: unix_now(),
         model: req.model.clone(),
     };
-    // Subscribed before the first read, so no event logged in between is missed.
-    let mut seq = run.watch_seq();
+    // A run just created has no other subscriber: this cannot be refused.
+    let Ok(events) = run.subscribe() else { return };
     if tx
         .send(chunks.delta(json!({"role": "assistant", "content": ""}), None))
         .await
@@ -169,49 +204,46 @@ async fn relay(req: ChatRequest, run: Arc<Run>, tx: mpsc::Sender<Bytes>) {
     {
         return;
     }
+    let config = run.config().clone();
     let mut after = 0;
     let mut last_error = None;
+    let mut batch = Vec::new();
     loop {
-        let (frames, last, finished) = run.frames_after(after);
-        after = last;
-        for frame in &frames {
-            let Some((name, data)) = logged_event(frame) else {
-                continue;
-            };
-            if name == "error" {
-                last_error = data["message"].as_str().map(str::to_string);
-            }
-            if let Some(delta) = translate(&run, name, &data) {
-                if tx.send(chunks.delta(delta, None)).await.is_err() {
-                    return;
+        // Translated under the run's lock (no waiting there), sent after it.
+        let more = tokio::select! {
+            more = events.next_events(&mut after, |_, event| {
+                note_error(&mut last_error, event);
+                if let Some(delta) = translate(&config, event) {
+                    batch.push(chunks.delta(delta, None));
                 }
+            }) => more,
+            _ = tx.closed() => return,
+        };
+        for chunk in batch.drain(..) {
+            if tx.send(chunk).await.is_err() {
+                return;
             }
         }
-        if finished {
+        if !more {
             break;
-        }
-        tokio::select! {
-            changed = seq.changed() => if changed.is_err() { break },
-            _ = tx.closed() => return,
         }
     }
     guard.disarm();
-    let snap = run.snapshot_json();
+    let snap = run.snapshot();
     // A failed run ends with an error object in the stream: OpenAI's SDKs raise it
     // as an APIError, where a plain stop would pass for a complete (empty) answer.
-    let mut tail = if snap["status"] == "failed" {
-        let message = last_error.unwrap_or_else(|| "the run failed".to_string());
+    let mut tail = if snap.status == RunStatus::Failed {
         vec![sse_data(&json!({"error": {
-            "message": format!("the team could not finish: {message}"),
-            "type": "server_error", "param": null, "code": "run_failed",
+            "message": failure_message(last_error),
+            "type": "server_error", "param": null, "code": RUN_FAILED,
         }}))]
     } else {
-        vec![chunks.delta(json!({}), Some("stop"))]
+        vec![chunks.delta(json!({}), Some(finish_reason(snap.status)))]
     };
     if req.include_usage {
         tail.push(sse_data(&json!({
             "id": chunks.id, "object": "chat.completion.chunk", "created": chunks.created,
-            "model": chunks.model, "choices": [], "usage": usage_of(&snap["usage"]),
+            "model": chunks.model, "choices": [], "usage": usage_of(snap.usage),
         })));
     }
     tail.push(Bytes::from_static(b"data: [DONE]\n\n"));
@@ -242,63 +274,47 @@ fn sse_data(v: &Value) -> Bytes {
     Bytes::from(format!("data: {v}\n\n"))
 }
 
-/// The name and data of one logged frame (as `events::write_frame` writes it).
-fn logged_event(frame: &[u8]) -> Option<(&str, Value)> {
-    let (_, name, data) = crate::model::events::parse_frame(frame)?;
-    Some((name, serde_json::from_str(data).ok()?))
-}
-
 /// One run event as a chunk's delta: the writer's tokens are the answer; the plan,
 /// each specialist's start and end, and errors are progress, sent as
 /// `reasoning_content` (the field reasoning models use, which clients show apart
 /// from the answer or ignore).
-fn translate(run: &Run, name: &str, data: &Value) -> Option<Value> {
-    let agent = data["agent"].as_str().unwrap_or("");
-    let kind = run.config.agent(agent).map(|a| a.kind);
+fn translate(config: &RunConfig, event: EventRef<'_>) -> Option<Value> {
+    let kind = |agent: &str| config.agent(agent).map(|a| a.kind);
     let reasoning = |text: String| Some(json!({"reasoning_content": text}));
-    match name {
-        "token" if kind == Some(AgentKind::Writer) => {
-            Some(json!({"content": data["text"].as_str().unwrap_or("")}))
+    match event {
+        EventRef::Token { agent, text } if kind(agent) == Some(AgentKind::Writer) => {
+            Some(json!({"content": text}))
         }
-        "plan" => {
-            let agents: Vec<&str> = data["agents"]
-                .as_array()
-                .map(|a| a.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            let why = data["reasoning"].as_str().unwrap_or("");
-            let why = if why.is_empty() {
+        EventRef::Other(Event::Plan(p)) => {
+            let why = if p.reasoning.is_empty() {
                 String::new()
             } else {
-                format!(" ({why})")
+                format!(" ({})", p.reasoning)
             };
-            reasoning(format!("Plan: {}{why}\n", agents.join(", ")))
+            reasoning(format!("Plan: {}{why}\n", p.agents.join(", ")))
         }
-        "stream_start" if kind == Some(AgentKind::Specialist) => {
-            let model = data["model"].as_str().unwrap_or("");
-            reasoning(format!("{agent} started ({model})\n"))
+        EventRef::Other(Event::StreamStart(s)) if kind(&s.agent) == Some(AgentKind::Specialist) => {
+            reasoning(format!("{} started ({})\n", s.agent, s.model))
         }
-        "stream_end" if kind == Some(AgentKind::Specialist) => {
-            let chars = data["chars"].as_u64().unwrap_or(0);
-            reasoning(format!("{agent} finished ({chars} characters)\n"))
+        EventRef::Other(Event::StreamEnd(e)) if kind(&e.agent) == Some(AgentKind::Specialist) => {
+            reasoning(format!("{} finished ({} characters)\n", e.agent, e.chars))
         }
-        "error" => {
-            let who = if agent.is_empty() { "run" } else { agent };
-            let message = data["message"].as_str().unwrap_or("");
-            reasoning(format!("{who}: error: {message}\n"))
+        EventRef::Other(Event::Error(e)) => {
+            let who = e.agent.as_deref().unwrap_or("run");
+            reasoning(format!("{who}: error: {}\n", e.message))
         }
         _ => None,
     }
 }
 
-fn usage_of(usage: &Value) -> Value {
-    let prompt = usage["input_tokens"].as_u64().unwrap_or(0);
-    let completion = usage["output_tokens"].as_u64().unwrap_or(0);
+fn usage_of(usage: Usage) -> Value {
+    let (prompt, completion) = (usage.input_tokens, usage.output_tokens);
     json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion})
 }
 
 /// `chatcmpl-<run id>`: the run stays findable from what the client logged.
-fn completion_id(run: &Run) -> String {
-    format!("chatcmpl-{}", run.id)
+fn completion_id(run: &RunHandle) -> String {
+    format!("chatcmpl-{}", run.id())
 }
 
 fn unix_now() -> u64 {
@@ -324,9 +340,9 @@ pub fn openai_error(e: ApiError) -> Response<Body> {
     let (kind, param) = match &e {
         ApiError::BadRequest { field, .. } => ("invalid_request_error", field.clone()),
         ApiError::Unauthorized => ("authentication_error", None),
-        ApiError::TooManyRuns { .. } | ApiError::TooManyAuthFailures { .. } => {
-            ("rate_limit_error", None)
-        }
+        ApiError::TooManyRuns { .. }
+        | ApiError::TooManySubscribers { .. }
+        | ApiError::TooManyAuthFailures { .. } => ("rate_limit_error", None),
         _ if status.is_client_error() => ("invalid_request_error", None),
         _ => ("server_error", None),
     };
@@ -356,19 +372,4 @@ fn error_response(
         status,
         &json!({"error": {"message": message, "type": kind, "param": param, "code": code}}),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn logged_frames_parse_back_into_events() {
-        let mut out = bytes::BytesMut::new();
-        crate::model::events::write_token_frame(&mut out, 1, "writer", "a \"quoted\"\nline");
-        let (name, data) = logged_event(&out).unwrap();
-        assert_eq!(name, "token");
-        assert_eq!(data["text"], "a \"quoted\"\nline");
-        assert!(logged_event(b": keep-alive\n\n").is_none());
-    }
 }

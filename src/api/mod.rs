@@ -11,7 +11,9 @@ use crate::http::error::ApiError;
 use crate::ids::is_run_id;
 use crate::model::conversation::Conversation;
 use crate::model::provider_id::ProviderId;
-use crate::store::{CancelOutcome, CreateError, Run, StoreError, SubscribeError};
+use crate::store::{
+    CancelOutcome, CreateError, RunHandle, StoreError, SubscribeError, ThreadEntry,
+};
 use hyper::{HeaderMap, Response, StatusCode};
 use serde_json::json;
 use std::sync::Arc;
@@ -67,7 +69,7 @@ pub async fn start_run(
     let run = launch(state, req).await?;
     Ok(json(
         StatusCode::CREATED,
-        &json!({"id": run.id, "stream": format!("/api/stream/{}", run.id)}),
+        &json!({"id": run.id(), "stream": format!("/api/stream/{}", run.id())}),
     ))
 }
 
@@ -77,12 +79,17 @@ fn parse_run_request(
     body: &[u8],
 ) -> Result<run_request::RunRequest, run_request::FieldError> {
     let providers = state.providers.clone();
-    run_request::parse_run_request(body, &state.config.roster, &|p| providers.is_configured(p))
+    run_request::parse_run_request(body, &state.pipeline.roster, &|p| {
+        providers.is_configured(p)
+    })
 }
 
 /// Starts a validated run request (`POST /api/run` and MCP's `run_team`): its
 /// frozen config, the conversation of the run it follows up, the store, the pipeline.
-async fn launch(state: &Arc<AppState>, req: run_request::RunRequest) -> Result<Arc<Run>, ApiError> {
+async fn launch(
+    state: &Arc<AppState>,
+    req: run_request::RunRequest,
+) -> Result<RunHandle, ApiError> {
     let mut config = state.freeze_run_config(&req);
     if let Some(parent) = &req.parent {
         config.conversation = follow_up_of(state, parent).await?;
@@ -95,7 +102,7 @@ async fn create_run(
     state: &Arc<AppState>,
     task: String,
     config: crate::model::run_config::RunConfig,
-) -> Result<Arc<Run>, ApiError> {
+) -> Result<RunHandle, ApiError> {
     let created = state
         .store
         .create(task, config)
@@ -115,9 +122,9 @@ async fn create_run(
     crate::metrics::METRICS.run_started();
     crate::log_info!(
         "run {} started ({} agents, provider {})",
-        run.id,
-        run.config.agents.len(),
-        run.config.provider
+        run.id(),
+        run.config().agents.len(),
+        run.config().provider
     );
     crate::pipeline::spawn(created.context, state.providers.clone());
     Ok(run)
@@ -139,7 +146,7 @@ async fn follow_up_of(state: &AppState, parent_id: &str) -> Result<Conversation,
             )
         })?;
     // Another instance may have just finished it, its last events still on their way.
-    if !parent.catch_up(Run::is_finished).await {
+    if !parent.catch_up(RunHandle::is_finished).await {
         return Err(ApiError::bad_field(
             "parent",
             format!(
@@ -147,13 +154,12 @@ async fn follow_up_of(state: &AppState, parent_id: &str) -> Result<Conversation,
             ),
         ));
     }
-    let snapshot = parent.snapshot_json();
-    let output = snapshot["output"].as_str().unwrap_or("");
+    let snapshot = parent.snapshot();
     Ok(Conversation::follow_up(
         parent_id,
-        &parent.config.conversation,
-        &parent.task,
-        output,
+        &parent.config().conversation,
+        parent.task(),
+        &snapshot.output,
     ))
 }
 
@@ -188,7 +194,7 @@ fn check_run_id(id: &str) -> Result<(), ApiError> {
     }
 }
 
-pub async fn find_run(state: &AppState, id: &str) -> Result<Arc<Run>, ApiError> {
+pub async fn find_run(state: &AppState, id: &str) -> Result<RunHandle, ApiError> {
     check_run_id(id)?;
     state
         .store
@@ -230,7 +236,7 @@ pub async fn stream(
         }
     }
     let guard = run.subscribe().map_err(|e| match e {
-        SubscribeError::TooManySubscribers => ApiError::TooManyRuns {
+        SubscribeError::TooManySubscribers => ApiError::TooManySubscribers {
             message: format!(
                 "this run already has {} stream subscribers",
                 crate::store::MAX_SUBSCRIBERS
@@ -238,7 +244,7 @@ pub async fn stream(
             retry_after_secs: 2,
         },
     })?;
-    Ok(crate::http::sse::stream_response(run, guard, resume_from))
+    Ok(crate::http::sse::stream_response(&run, guard, resume_from))
 }
 
 /// `Last-Event-ID` header, else `?last_event_id=`; a non-number is a 400.
@@ -264,31 +270,43 @@ fn last_event_id(headers: &HeaderMap, query: Option<&str>) -> Result<Option<u64>
 
 pub async fn list_runs(state: &AppState) -> Result<Response<Body>, ApiError> {
     let runs = state.store.list().await.map_err(store_unavailable)?;
-    Ok(json(StatusCode::OK, &serde_json::Value::Array(runs)))
+    Ok(json(StatusCode::OK, &runs))
 }
 
 pub async fn get_run(state: &AppState, id: &str) -> Result<Response<Body>, ApiError> {
     let run = find_run(state, id).await?;
-    let mut snapshot = run.snapshot_json();
-    snapshot["thread"] = thread_of(state, &run).await;
+    let mut snapshot = run.snapshot();
+    snapshot.thread = thread_of(state, &run).await;
     Ok(json(StatusCode::OK, &snapshot))
 }
 
-/// The snapshot's `thread`: every run of the conversation, oldest first, ending with
-/// `run`. An ancestor the store no longer holds keeps its id, with `task` null and
-/// status `evicted`, so the page can still show where the thread began.
-async fn thread_of(state: &AppState, run: &Run) -> serde_json::Value {
+/// The snapshot's `thread`: the runs of the conversation the run keeps (its last
+/// ancestors, oldest first), ending with `run`, each task cut to 200 characters as
+/// `/api/runs` cuts it. An ancestor the store no longer holds keeps its id, with
+/// `task` null and status `evicted`, so the page can still show where the thread began.
+async fn thread_of(state: &AppState, run: &RunHandle) -> Vec<ThreadEntry> {
+    let entry = |id: &str, r: &RunHandle| ThreadEntry {
+        id: id.to_string(),
+        task: Some(crate::util::cut_chars(r.task(), THREAD_TASK_CHARS).to_string()),
+        status: r.status().as_str(),
+    };
     let mut thread = Vec::new();
-    for id in &run.config.conversation.ancestors {
-        let entry = match state.store.get(id).await {
-            Ok(Some(r)) => json!({"id": id, "task": r.task, "status": r.status()}),
-            _ => json!({"id": id, "task": null, "status": "evicted"}),
-        };
-        thread.push(entry);
+    for id in &run.config().conversation.ancestors {
+        thread.push(match state.store.get(id).await {
+            Ok(Some(r)) => entry(id, &r),
+            _ => ThreadEntry {
+                id: id.clone(),
+                task: None,
+                status: "evicted",
+            },
+        });
     }
-    thread.push(json!({"id": run.id, "task": run.task, "status": run.status()}));
-    serde_json::Value::Array(thread)
+    thread.push(entry(run.id(), run));
+    thread
 }
+
+/// A thread entry's task is cut to this many characters (as in `/api/runs`).
+const THREAD_TASK_CHARS: usize = 200;
 
 pub async fn cancel_run(state: &AppState, id: &str) -> Result<Response<Body>, ApiError> {
     check_run_id(id)?;
@@ -311,7 +329,7 @@ pub async fn cancel_run(state: &AppState, id: &str) -> Result<Response<Body>, Ap
 
 pub fn agents(state: &AppState) -> Response<Body> {
     let list: Vec<serde_json::Value> = state
-        .config
+        .pipeline
         .roster
         .agents()
         .iter()
@@ -326,7 +344,7 @@ pub fn agents(state: &AppState) -> Response<Body> {
 }
 
 pub fn providers(state: &AppState) -> Response<Body> {
-    let settings = &state.config.providers;
+    let settings = &state.provider_settings;
     let list: Vec<serde_json::Value> = ProviderId::ALL
         .iter()
         .map(|&id| {
@@ -351,7 +369,7 @@ pub fn providers(state: &AppState) -> Response<Body> {
                 "name": id.display_name(),
                 "configured": configured,
                 "usable": usability.is_ok(),
-                "active": id == state.config.provider,
+                "active": id == state.provider_settings.active,
                 "base_url": settings.base_url(id),
                 "auth": auth,
                 "catalog": catalog.source,
@@ -365,7 +383,7 @@ pub fn providers(state: &AppState) -> Response<Body> {
 
 /// `GET /api/models?provider=P&refresh=1`: the provider's catalog, fetched again on request.
 pub async fn models(state: &AppState, query: Option<&str>) -> Result<Response<Body>, ApiError> {
-    let mut provider = state.config.provider;
+    let mut provider = state.provider_settings.active;
     let mut refresh = false;
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));

@@ -1,6 +1,6 @@
 //! HTTP Basic auth: header decoding and a constant-time check of user and password.
 
-use crate::config::Credentials;
+use crate::config::auth::Credentials;
 use crate::secret::Secret;
 use crate::util::base64_decode;
 

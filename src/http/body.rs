@@ -18,8 +18,11 @@ pub fn empty() -> Body {
 }
 
 /// A JSON response with the given status.
-pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
-    let mut resp = Response::new(full(value.to_string()));
+pub fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Body> {
+    // Typed values serialize like `Value`s: only a map with non-string keys could
+    // fail, and no response has one.
+    let text = serde_json::to_string(value).unwrap_or_else(|_| "null".to_string());
+    let mut resp = Response::new(full(text));
     *resp.status_mut() = status;
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -2,49 +2,9 @@
 //! of the server reports (`MESH_TRUST_PROXY`). Only that edge's header is read: any
 //! other forwarding header is the client's own text and proves nothing.
 
+pub use crate::config::auth::TrustProxy;
 use hyper::HeaderMap;
 use std::net::{IpAddr, SocketAddr};
-
-/// Which edge stands in front of the server, and so which header names the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrustProxy {
-    /// No edge: the socket's peer is the client.
-    Off,
-    /// Fly.io's proxy, which sets `Fly-Client-IP`.
-    Fly,
-    /// Cloudflare, which sets `CF-Connecting-IP`.
-    Cloudflare,
-    /// This many proxies that each append the address they were connected from to
-    /// `X-Forwarded-For`: the client is the Nth entry from the right. Entries further
-    /// left were written by the client itself.
-    ForwardedHops(u8),
-}
-
-/// More hops than any real chain of proxies; a larger number is a typo.
-const MAX_HOPS: u8 = 10;
-
-impl TrustProxy {
-    /// Parses `MESH_TRUST_PROXY`: unset or `0`/`off` is [`TrustProxy::Off`]; `fly`,
-    /// `cloudflare`, or a number of `X-Forwarded-For` hops (`1` = the entry the one
-    /// proxy in front appended). The error is the one-line reason for exit code 2.
-    pub fn parse(value: Option<&str>) -> Result<TrustProxy, String> {
-        let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
-            return Ok(TrustProxy::Off);
-        };
-        match v.to_ascii_lowercase().as_str() {
-            "0" | "off" | "no" | "false" => return Ok(TrustProxy::Off),
-            "fly" => return Ok(TrustProxy::Fly),
-            "cloudflare" => return Ok(TrustProxy::Cloudflare),
-            _ => {}
-        }
-        match v.parse::<u8>() {
-            Ok(n) if (1..=MAX_HOPS).contains(&n) => Ok(TrustProxy::ForwardedHops(n)),
-            _ => Err(format!(
-                "\"{v}\" is not off, fly (Fly-Client-IP), cloudflare (CF-Connecting-IP) or a number of X-Forwarded-For hops from 1 to {MAX_HOPS} (1 = the address the one proxy in front of the server appends)"
-            )),
-        }
-    }
-}
 
 /// The client's address for this request.
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trust: TrustProxy) -> IpAddr {
@@ -108,32 +68,6 @@ mod tests {
             h.append(*k, v.parse().unwrap());
         }
         h
-    }
-
-    #[test]
-    fn the_setting_names_one_edge_or_a_hop_count() {
-        assert_eq!(TrustProxy::parse(None), Ok(TrustProxy::Off));
-        assert_eq!(TrustProxy::parse(Some(" ")), Ok(TrustProxy::Off));
-        assert_eq!(TrustProxy::parse(Some("0")), Ok(TrustProxy::Off));
-        assert_eq!(TrustProxy::parse(Some("off")), Ok(TrustProxy::Off));
-        assert_eq!(TrustProxy::parse(Some("fly")), Ok(TrustProxy::Fly));
-        assert_eq!(TrustProxy::parse(Some("Fly")), Ok(TrustProxy::Fly));
-        assert_eq!(
-            TrustProxy::parse(Some("cloudflare")),
-            Ok(TrustProxy::Cloudflare)
-        );
-        assert_eq!(
-            TrustProxy::parse(Some("1")),
-            Ok(TrustProxy::ForwardedHops(1))
-        );
-        assert_eq!(
-            TrustProxy::parse(Some("2")),
-            Ok(TrustProxy::ForwardedHops(2))
-        );
-        for bad in ["true", "yes", "on", "11", "-1", "render", "1.5"] {
-            let why = TrustProxy::parse(Some(bad)).unwrap_err();
-            assert!(why.contains("fly") && why.contains("hops"), "{bad}: {why}");
-        }
     }
 
     #[test]

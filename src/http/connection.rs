@@ -48,7 +48,7 @@ pub async fn serve(
     state: Arc<AppState>,
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
-    let stage = state.config.conn_timeout;
+    let stage = state.listener.conn_timeout;
     let Some(acceptor) = tls else {
         return serve_io(stream, peer, state).await;
     };
@@ -63,8 +63,8 @@ async fn serve_io<T>(mut io: T, peer: SocketAddr, state: Arc<AppState>)
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let stage = state.config.conn_timeout;
-    let write_timeout = state.config.write_timeout;
+    let stage = state.listener.conn_timeout;
+    let write_timeout = state.listener.write_timeout;
     let (version, seen) = match tokio::time::timeout(stage, detect_version(&mut io)).await {
         Ok(Ok(found)) => found,
         Ok(Err(e)) => {

@@ -27,6 +27,11 @@ pub enum ApiError {
         message: String,
         retry_after_secs: u64,
     },
+    /// The run already has as many stream subscribers as it takes.
+    TooManySubscribers {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// A failed Basic-auth attempt from a client that failed too often (or while the
     /// server-wide ceiling on failures was reached), answered late.
     TooManyAuthFailures {
@@ -56,6 +61,7 @@ impl ApiError {
             ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRuns { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManySubscribers { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::TooManyAuthFailures { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -73,6 +79,7 @@ impl ApiError {
             ApiError::RequestTimeout { .. } => "request_timeout",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::TooManyRuns { .. } => "too_many_runs",
+            ApiError::TooManySubscribers { .. } => "too_many_subscribers",
             ApiError::TooManyAuthFailures { .. } => "too_many_requests",
             ApiError::ShuttingDown => "shutting_down",
             ApiError::StoreUnavailable(_) => "store_unavailable",
@@ -91,7 +98,8 @@ impl ApiError {
                 format!("the request body did not arrive within {secs} s")
             }
             ApiError::UnsupportedMediaType(m) => m.clone(),
-            ApiError::TooManyRuns { message, .. } => message.clone(),
+            ApiError::TooManyRuns { message, .. }
+            | ApiError::TooManySubscribers { message, .. } => message.clone(),
             ApiError::TooManyAuthFailures { retry_after_secs } => {
                 format!("too many failed sign-in attempts; try again in {retry_after_secs} s")
             }
@@ -121,6 +129,9 @@ impl ApiError {
                 headers.insert(ALLOW, HeaderValue::from_static(allow));
             }
             ApiError::TooManyRuns {
+                retry_after_secs, ..
+            }
+            | ApiError::TooManySubscribers {
                 retry_after_secs, ..
             }
             | ApiError::TooManyAuthFailures { retry_after_secs } => {

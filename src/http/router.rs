@@ -101,13 +101,12 @@ struct Refusal {
 /// 401, or late with 429. Without Basic credentials the server is open (loopback or
 /// `MESH_INSECURE_NO_AUTH`): keys add a way in, they never lock the page out.
 fn authenticate(req: &Request<Incoming>, state: &AppState, peer: IpAddr) -> Result<(), Refusal> {
-    let Some(creds) = &state.config.credentials else {
+    let Some(creds) = &state.auth.credentials else {
         return Ok(());
     };
     let header = req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes);
     // Both checks always run (no short circuit), so timing says nothing of which failed.
-    if super::auth::check(header, creds) | super::auth::check_bearer(header, &state.config.api_keys)
-    {
+    if super::auth::check(header, creds) | super::auth::check_bearer(header, &state.auth.api_keys) {
         return Ok(());
     }
     METRICS.auth_failure();
@@ -120,7 +119,7 @@ fn authenticate(req: &Request<Incoming>, state: &AppState, peer: IpAddr) -> Resu
     if header.is_none() {
         return Err(unauthorized);
     }
-    let client = client_ip(peer, req.headers(), state.config.trust_proxy);
+    let client = client_ip(peer, req.headers(), state.auth.trust_proxy);
     match state.auth_throttle.failed(client) {
         Penalty::None => Err(unauthorized),
         Penalty::Delay {
@@ -175,7 +174,7 @@ async fn route(
         ["api", "run"] => {
             allow(&method, POST, "POST")?;
             let headers = req.headers().clone();
-            let body = read_body(req, state.config.conn_timeout).await?;
+            let body = read_body(req, state.listener.conn_timeout).await?;
             api::start_run(state, &headers, &body).await
         }
         ["api", "stream", id] => {
@@ -217,7 +216,7 @@ async fn route(
         ["v1", "chat", "completions"] => {
             allow(&method, POST, "POST")?;
             let headers = req.headers().clone();
-            let body = read_body(req, state.config.conn_timeout)
+            let body = read_body(req, state.listener.conn_timeout)
                 .await
                 .map_err(api::chat_completions::openai_error);
             Ok(match body {
@@ -235,7 +234,7 @@ async fn route(
                 .map(str::to_string)
                 .or_else(|| req.uri().authority().map(|a| a.to_string()));
             let body = if method == Method::POST {
-                Some(read_body(req, state.config.conn_timeout).await?)
+                Some(read_body(req, state.listener.conn_timeout).await?)
             } else {
                 None
             };

@@ -2,7 +2,7 @@
 //! `connection` (TLS, protocol, timeouts), and drain gracefully on SIGTERM/SIGINT (SPEC §8).
 
 use crate::app::AppState;
-use crate::config::Config;
+use crate::config::Settings;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,22 +13,22 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Binds, logs `listening on http://ADDR`, and serves until `shutdown` resolves;
 /// then drains running pipelines for the grace period and returns.
-pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-    let listener = TcpListener::bind(config.addr).await?;
+pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+    let listener = TcpListener::bind(settings.listener.addr).await?;
     let addr = listener.local_addr()?;
-    let tls = match &config.tls {
+    let tls = match &settings.listener.tls {
         Some(files) => Some(super::super::tls::acceptor(files)?),
         None => None,
     };
-    if config.credentials.is_none() {
+    if settings.auth.credentials.is_none() {
         crate::log_warn!("no MESH_USER/MESH_PASS set: authentication is off (loopback only)");
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
     crate::log::announce(format_args!("listening on {scheme}://{addr}"));
     crate::log_info!(
         "provider {} (configured: {})",
-        config.provider,
-        config
+        settings.providers.active,
+        settings
             .providers
             .configured()
             .iter()
@@ -36,9 +36,9 @@ pub async fn serve(config: Config, shutdown: impl Future<Output = ()>) -> std::i
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let grace = config.shutdown_grace;
-    let max_connections = config.max_connections;
-    let state = AppState::new(config)
+    let grace = settings.listener.shutdown_grace;
+    let max_connections = settings.listener.max_connections;
+    let state = AppState::new(settings)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     // The catalog fills in the background; serving starts at once.
     let catalog = state.providers.catalog().clone();

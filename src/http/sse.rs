@@ -8,7 +8,7 @@
 //! (the log, kept anyway for replay, holds the rest).
 
 use super::body::Body;
-use crate::store::{LogPoll, Run, SubscriberGuard};
+use crate::store::{LogPoll, RunHandle, Subscription};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::{Body as HttpBody, Frame};
@@ -19,7 +19,6 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -99,13 +98,13 @@ pub async fn all_streams_closed() {
 }
 
 pub fn stream_response(
-    run: Arc<Run>,
-    guard: SubscriberGuard,
+    run: &RunHandle,
+    guard: Subscription,
     resume_from: Option<u64>,
 ) -> Response<Body> {
     let hello = format!(
         "retry: 2000\n\nevent: connection\ndata: {}\n\n",
-        json!({"run_id": run.id, "resumed_from": resume_from})
+        json!({"run_id": run.id(), "resumed_from": resume_from})
     );
     let offset = guard.offset_after(resume_from.unwrap_or(0));
     let stream = RunStream {
@@ -124,7 +123,7 @@ pub fn stream_response(
 /// One subscriber's response body. Dropping it (the stream ended, or hyper saw the
 /// client go away) releases the subscriber and its parked waker.
 struct RunStream {
-    guard: SubscriberGuard,
+    guard: Subscription,
     hello: Option<Bytes>,
     /// Log offset of the next byte to send.
     offset: u64,

@@ -17,9 +17,14 @@ pub struct Turn {
 pub struct Conversation {
     /// The run this one follows up, when it came from `POST /api/run` with `parent`.
     pub parent: Option<String>,
-    /// Ancestor run ids, oldest first (not including this run). Kept even when the
-    /// ancestors are evicted, so the thread can still be shown.
+    /// The last ancestor run ids (at most `pipeline::conversation::MAX_ANCESTORS`),
+    /// oldest first, not including this run. Kept even when the ancestors are
+    /// evicted, so the thread can still be shown.
     pub ancestors: Vec<String>,
+    /// How many older ancestors `ancestors` leaves out (a long thread's footprint
+    /// stays bounded). Absent from configs stored before it existed.
+    #[serde(default)]
+    pub ancestors_omitted: usize,
     /// The earlier turns within `pipeline::conversation::MAX_HISTORY_CHARS`, oldest first.
     pub turns: Vec<Turn>,
     /// How many older turns were left out to respect the bound.

@@ -7,3 +7,4 @@ pub mod error_kind;
 pub mod events;
 pub mod provider_id;
 pub mod run_config;
+pub mod run_context;

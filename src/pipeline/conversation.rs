@@ -10,23 +10,31 @@ use crate::model::conversation::{Conversation, Turn};
 /// to, is always kept.
 pub const MAX_HISTORY_CHARS: usize = 24_000;
 
+/// A run keeps at most this many ancestor ids (the newest), and a count of the rest:
+/// a thread thousands of turns deep costs each run no more than a short one.
+pub const MAX_ANCESTORS: usize = 50;
+
 impl Conversation {
     /// The conversation of a follow-up to `parent_id`, whose own conversation was
     /// `parent` and which asked `task` and delivered `output`.
     pub fn follow_up(parent_id: &str, parent: &Conversation, task: &str, output: &str) -> Self {
         let mut ancestors = parent.ancestors.clone();
         ancestors.push(parent_id.to_string());
+        let extra = ancestors.len().saturating_sub(MAX_ANCESTORS);
+        ancestors.drain(..extra);
         let mut turns = parent.turns.clone();
         turns.push(Turn {
             task: task.to_string(),
             output: output.to_string(),
         });
-        Conversation::bounded(
+        let mut conversation = Conversation::bounded(
             Some(parent_id.to_string()),
             ancestors,
             turns,
             parent.omitted,
-        )
+        );
+        conversation.ancestors_omitted = parent.ancestors_omitted + extra;
+        conversation
     }
 
     /// Turns from outside the store (a chat client's `messages`), oldest first.
@@ -58,6 +66,7 @@ impl Conversation {
         Conversation {
             parent,
             ancestors,
+            ancestors_omitted: 0,
             turns,
             omitted,
         }
@@ -196,5 +205,24 @@ mod tests {
         let c = Conversation::follow_up("a", &Conversation::default(), "Q", "A");
         let text = serde_json::to_string(&c).unwrap();
         assert_eq!(serde_json::from_str::<Conversation>(&text).unwrap(), c);
+    }
+
+    #[test]
+    fn a_deep_thread_keeps_its_last_ancestors_and_counts_the_rest() {
+        let mut c = Conversation::default();
+        for i in 0..MAX_ANCESTORS + 7 {
+            c = Conversation::follow_up(&format!("r{i}"), &c, "q", "a");
+        }
+        assert_eq!(c.ancestors.len(), MAX_ANCESTORS);
+        assert_eq!(c.ancestors_omitted, 7);
+        assert_eq!(c.ancestors[0], "r7", "the oldest kept");
+        assert_eq!(
+            c.ancestors[MAX_ANCESTORS - 1],
+            format!("r{}", MAX_ANCESTORS + 6)
+        );
+        // A config stored before the count existed reads as none left out.
+        let old = r#"{"parent":null,"ancestors":["a"],"turns":[],"omitted":0}"#;
+        let read: Conversation = serde_json::from_str(old).unwrap();
+        assert_eq!((read.ancestors.len(), read.ancestors_omitted), (1, 0));
     }
 }

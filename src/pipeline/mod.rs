@@ -2,7 +2,6 @@
 //! after another, or as the plan's dependency graph: see `scheduler`), then the writer
 //! with every full output.
 
-pub mod context;
 pub mod conversation;
 pub mod dependencies;
 pub mod digest;
@@ -10,6 +9,7 @@ pub mod plan;
 pub mod prompts;
 pub mod roster;
 pub mod scheduler;
+pub mod settings;
 
 use crate::metrics::METRICS;
 use crate::model::agent::AgentKind;
@@ -20,10 +20,10 @@ use crate::model::events::{
 };
 use crate::model::provider_id::ProviderId;
 use crate::model::run_config::{AgentConfig, Schedule};
+use crate::model::run_context::RunContext;
 use crate::providers::error::ProviderError;
 use crate::providers::routing::resolve_model;
 use crate::providers::{CallRequest, Providers, TokenSink};
-use context::RunContext;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -8,7 +8,7 @@
 use super::{call_agent, digest, prompts, tokens_first, AgentFailure};
 use crate::model::events::PlanEvent;
 use crate::model::run_config::Schedule;
-use crate::pipeline::context::RunContext;
+use crate::model::run_context::RunContext;
 use crate::providers::Providers;
 use crate::util::lock;
 use std::future::{poll_fn, Future};

@@ -1,14 +1,13 @@
 //! The one shared HTTPS client for every provider call: a hyper-util pool over rustls,
 //! HTTP/1.1 and HTTP/2 by ALPN, web PKI roots plus `MESH_CA_FILE`, plain http:// too.
 
+use crate::util::pem::load_ca_file;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,21 +15,6 @@ use std::time::Duration;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
-
-/// Reads the extra PEM roots of `MESH_CA_FILE`; at least one certificate is required.
-pub fn load_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: not a PEM certificate file: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!(
-            "{}: no PEM certificate in the file",
-            path.display()
-        ));
-    }
-    Ok(certs)
-}
 
 /// Builds the client. `ca_file` holds extra PEM roots (a private CA, a corporate proxy).
 pub fn build(ca_file: Option<&Path>) -> Result<HttpClient, String> {

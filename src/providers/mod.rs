@@ -12,9 +12,9 @@ pub mod offline;
 pub mod openai;
 pub mod redact;
 pub mod routing;
+pub mod settings;
 pub mod sse;
 
-use crate::config::Config;
 use crate::metrics::METRICS;
 use crate::model::agent::AgentKind;
 use crate::model::error_kind::ErrorKind;
@@ -94,9 +94,13 @@ pub struct Providers {
 }
 
 impl Providers {
-    pub fn from_config(config: &Config) -> Result<Providers, String> {
-        let client = client::build(config.ca_file.as_deref())?;
-        let p = &config.providers;
+    /// `login` is the server's Basic password, masked in upstream text like the keys.
+    pub fn from_settings(
+        p: &settings::ProviderSettings,
+        roster: &crate::pipeline::roster::Roster,
+        login: Option<&Secret>,
+    ) -> Result<Providers, String> {
+        let client = client::build(p.ca_file.as_deref())?;
         let mut upstreams = Vec::new();
         let mut add = |id, base: &str, key: &Option<Secret>, wire| {
             upstreams.push((
@@ -146,23 +150,23 @@ impl Providers {
         .flatten()
         .map(|s| s.expose().to_string())
         .collect();
-        if let Some(c) = &config.credentials {
-            secrets.push(c.pass.expose().to_string());
+        if let Some(pass) = login {
+            secrets.push(pass.expose().to_string());
         }
         // Very short values would mask ordinary words; keys and passwords are longer.
         secrets.retain(|s| s.len() >= 4);
         Ok(Providers {
-            offline: offline::OfflineProvider::new(config.offline_delay),
+            offline: offline::OfflineProvider::new(p.offline_delay),
             client,
             upstreams,
-            configured: config.providers.configured(),
+            configured: p.configured(),
             secrets,
             nous_auth: if p.nous.api_key.is_none() {
                 nous_auth::NousAuth::new(&p.nous)
             } else {
                 None
             },
-            catalog: std::sync::Arc::new(catalog::Catalog::new(&config.roster)),
+            catalog: std::sync::Arc::new(catalog::Catalog::new(roster)),
         })
     }
 

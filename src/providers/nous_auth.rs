@@ -6,8 +6,8 @@
 
 use super::client::HttpClient;
 use super::error::ProviderError;
+use super::settings::NousSettings;
 use crate::clock;
-use crate::config::NousSettings;
 use crate::model::error_kind::ErrorKind;
 use crate::secret::Secret;
 use bytes::Bytes;

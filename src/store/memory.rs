@@ -2,16 +2,15 @@
 //! evicted `MESH_RUN_TTL_SECS` after it finishes, and at most 1,000 are retained
 //! (oldest finished first).
 
-use super::run::{Run, RunOwner};
-use super::{
+use super::run::{Run, RunHandle, RunOwner, RunSummary};
+use super::seam::{
     spawn_detached, BoxFuture, CancelOutcome, CreateError, Created, RunStore, StoreError,
     StoreLimits, MAX_RETAINED_RUNS,
 };
 use crate::model::events::RunStatus;
 use crate::model::run_config::RunConfig;
-use crate::pipeline::context::{EventSink, RunContext};
+use crate::model::run_context::{EventSink, RunContext};
 use crate::util::lock;
-use serde_json::Value;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -64,7 +63,11 @@ impl MemoryStore {
 
     /// Registers a new running run (the synchronous core of [`RunStore::create`]).
     pub fn create_run(&self, task: String, config: RunConfig) -> Result<Created, CreateError> {
-        self.create_run_with(task, config, |run| run.clone())
+        let (run, context) = self.create_run_with(task, config, |run| run.clone())?;
+        Ok(Created {
+            run: RunHandle::new(run),
+            context,
+        })
     }
 
     /// Like [`create_run`](Self::create_run), with the pipeline's events going to
@@ -74,7 +77,7 @@ impl MemoryStore {
         task: String,
         config: RunConfig,
         sink: impl FnOnce(&Arc<Run>) -> Arc<dyn EventSink>,
-    ) -> Result<Created, CreateError> {
+    ) -> Result<(Arc<Run>, RunContext), CreateError> {
         let run = {
             let mut inner = lock(&self.inner);
             if inner.shutting_down {
@@ -96,8 +99,14 @@ impl MemoryStore {
             run
         };
         run.arm_disconnect_timer();
-        let context = RunContext::new(&run, sink(&run));
-        Ok(Created { run, context })
+        let context = RunContext::new(
+            run.id.clone(),
+            run.task.clone(),
+            run.config.clone(),
+            sink(&run),
+            run.cancel_signal(),
+        );
+        Ok((run, context))
     }
 
     /// The ids of the runs this process is executing.
@@ -178,12 +187,12 @@ impl RunStore for MemoryStore {
         Box::pin(async move { created })
     }
 
-    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Arc<Run>>, StoreError>> {
-        let run = self.get_run(id);
+    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<RunHandle>, StoreError>> {
+        let run = self.get_run(id).map(RunHandle::new);
         Box::pin(async move { Ok(run) })
     }
 
-    fn list(&self) -> BoxFuture<'_, Result<Vec<Value>, StoreError>> {
+    fn list(&self) -> BoxFuture<'_, Result<Vec<RunSummary>, StoreError>> {
         let runs: Vec<Arc<Run>> = {
             let inner = lock(&self.inner);
             inner
@@ -193,7 +202,7 @@ impl RunStore for MemoryStore {
                 .filter_map(|id| inner.runs.get(id).cloned())
                 .collect()
         };
-        let list = runs.iter().map(|r| r.summary_json()).collect();
+        let list = runs.iter().map(|r| r.summary()).collect();
         Box::pin(async move { Ok(list) })
     }
 

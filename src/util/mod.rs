@@ -1,8 +1,10 @@
-//! Small helpers several layers use: poison-tolerant locking, character-safe cutting, base64 decoding, web origins. Imports nothing else of the crate.
+//! Small helpers several layers use: poison-tolerant locking, character-safe cutting, base64 decoding, reading environment variables, PEM certificate files, web origins. Imports nothing else of the crate.
 
 pub mod base64;
+pub mod env;
 pub mod lock;
 pub mod origin;
+pub mod pem;
 pub mod text;
 
 pub use base64::base64_decode;

@@ -215,3 +215,46 @@ fn an_evicted_ancestor_stays_in_the_thread_as_evicted() {
         assert!(r.text().contains("evicted"), "{}", r.text());
     }
 }
+
+/// A long thread has a bounded footprint: a run keeps its last 50 ancestors and a
+/// count of the rest, and the snapshot's `thread` lists those with tasks cut to 200
+/// characters, saying how many earlier turns it leaves out.
+#[test]
+fn a_deep_thread_keeps_its_last_fifty_ancestors_and_cuts_their_tasks() {
+    const DEPTH: usize = 56;
+    let t = instances(&[]);
+    let long_task = |i: usize| format!("Turn {i}: {}", "why ".repeat(200));
+    let mut ids = Vec::new();
+    for i in 0..DEPTH {
+        let mut body = json!({"task": long_task(i), "detach": true});
+        if let Some(parent) = ids.last() {
+            body["parent"] = json!(parent);
+        }
+        // Alternate instances on a shared store, as a load balancer would.
+        let server = t.all()[i % t.all().len()];
+        let id = server.start_run(&body.to_string());
+        server.wait_finished(&id, Duration::from_secs(20));
+        ids.push(id);
+    }
+    let last = ids.last().unwrap();
+    let snap = t.origin.get(&format!("/api/runs/{last}")).json();
+    let thread = snap["thread"].as_array().unwrap();
+    assert_eq!(thread.len(), 51, "the last 50 ancestors and the run itself");
+    assert_eq!(
+        snap["thread_omitted"],
+        DEPTH - 51,
+        "{}",
+        snap["thread_omitted"]
+    );
+    let listed: Vec<&str> = thread.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    let want: Vec<&str> = ids[DEPTH - 51..].iter().map(String::as_str).collect();
+    assert_eq!(listed, want, "the newest turns, oldest first");
+    for entry in thread {
+        let task = entry["task"].as_str().unwrap();
+        assert_eq!(task.chars().count(), 200, "{task}");
+        assert!(task.starts_with("Turn "));
+    }
+    // Uncut, 56 tasks of ~800 characters each would make ~45 KB of thread.
+    let size = serde_json::to_string(&snap["thread"]).unwrap().len();
+    assert!(size < 51 * 300, "thread of {size} bytes");
+}

@@ -376,6 +376,8 @@ fn at_most_sixteen_subscribers_per_run() {
         }
         let r = server.get(&format!("/api/stream/{id}"));
         assert_eq!(r.status, 429);
+        assert_eq!(r.error_code(), "too_many_subscribers");
+        assert!(r.header("retry-after").is_some());
         per_server.push(streams);
     }
     for (server, streams) in t.all().into_iter().zip(&mut per_server) {

@@ -315,7 +315,7 @@ impl Drop for CancelOnDrop {
         crate::log_info!("run {} cancelled: the MCP client went away", self.run_id);
         let state = self.state.clone();
         let run_id = std::mem::take(&mut self.run_id);
-        crate::store::spawn_detached(async move {
+        crate::store::seam::spawn_detached(async move {
             run_adapter::cancel(&state, &run_id, "the MCP client disconnected").await;
         });
     }

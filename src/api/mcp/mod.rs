@@ -55,7 +55,7 @@ pub async fn handle(
     body: Option<Bytes>,
 ) -> Response<Body> {
     let origin = headers.get(ORIGIN).map(HeaderValue::as_bytes);
-    if !origin::allowed(origin, host, &state.config.mcp_allowed_origins) {
+    if !origin::allowed(origin, host, &state.auth.mcp_allowed_origins) {
         let shown = String::from_utf8_lossy(origin.unwrap_or_default()).into_owned();
         crate::log_warn!(
             "/mcp refused a request from Origin {}",

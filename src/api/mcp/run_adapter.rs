@@ -7,18 +7,19 @@ use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::model::agent::AgentKind;
 use crate::model::events::{Event, RunStatus, Usage};
-use crate::store::Run;
+use crate::model::run_config::RunConfig;
+use crate::store::{EventRef, RunHandle};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// A run the MCP server started.
 pub struct TeamRun {
-    run: Arc<Run>,
+    run: RunHandle,
 }
 
 impl TeamRun {
     pub fn id(&self) -> &str {
-        &self.run.id
+        self.run.id()
     }
 }
 
@@ -74,34 +75,32 @@ pub async fn start(
 /// `None` when the receiver went away first (the client is gone).
 pub async fn follow(run: &TeamRun, steps: &mpsc::Sender<Step>) -> Option<Outcome> {
     let run = &run.run;
-    // Subscribed before the first read, so no event logged in between is missed.
-    let mut logged = run.watch_seq();
+    // A run just created has no other subscriber: this cannot be refused.
+    let events = run.subscribe().ok()?;
+    let config = run.config().clone();
     let mut after = 0;
     let mut last_error = None;
+    let mut batch = Vec::new();
     loop {
-        let (frames, last, finished) = run.frames_after(after);
-        after = last;
-        for frame in &frames {
-            let Some(event) = typed_event(frame) else {
-                continue;
-            };
-            if let Event::Error(e) = &event {
-                last_error = Some(e.message.clone());
-            }
-            if let Some(step) = step_of(run, event) {
-                if steps.send(step).await.is_err() {
-                    return None;
+        // Translated under the run's lock (no waiting there), sent after it.
+        let more = tokio::select! {
+            more = events.next_events(&mut after, |_, event| {
+                if let EventRef::Other(event) = event {
+                    if let Event::Error(e) = event {
+                        last_error = Some(e.message.clone());
+                    }
+                    batch.extend(step_of(&config, event));
                 }
+            }) => more,
+            _ = steps.closed() => return None,
+        };
+        for step in batch.drain(..) {
+            if steps.send(step).await.is_err() {
+                return None;
             }
         }
-        if finished {
+        if !more {
             return Some(outcome_of(run, last_error));
-        }
-        tokio::select! {
-            changed = logged.changed() => if changed.is_err() {
-                return Some(outcome_of(run, last_error));
-            },
-            _ = steps.closed() => return None,
         }
     }
 }
@@ -110,16 +109,13 @@ pub async fn follow(run: &TeamRun, steps: &mpsc::Sender<Step>) -> Option<Outcome
 pub async fn report(state: &AppState, run_id: &str) -> Result<Outcome, ApiError> {
     let run = crate::api::find_run(state, run_id).await?;
     // A copy of another instance's run may trail the end that instance already showed.
-    run.catch_up(Run::is_finished).await;
-    let (frames, _, _) = run.frames_after(0);
-    let last_error = frames
+    run.catch_up(RunHandle::is_finished).await;
+    let last_error = run
+        .snapshot()
+        .agents
         .iter()
-        .filter_map(|f| typed_event(f))
-        .filter_map(|e| match e {
-            Event::Error(e) => Some(e.message),
-            _ => None,
-        })
-        .last();
+        .rev()
+        .find_map(|a| a.error.clone());
     Ok(outcome_of(&run, last_error))
 }
 
@@ -130,35 +126,27 @@ pub async fn cancel(state: &AppState, run_id: &str, reason: &str) {
     }
 }
 
-fn typed_event(frame: &[u8]) -> Option<Event> {
-    let (_, name, data) = crate::model::events::parse_frame(frame)?;
-    Event::from_wire(name, data)
-}
-
-fn step_of(run: &Run, event: Event) -> Option<Step> {
-    let kind = |agent: &str| run.config.agent(agent).map(|a| a.kind);
+fn step_of(config: &RunConfig, event: &Event) -> Option<Step> {
+    let kind = |agent: &str| config.agent(agent).map(|a| a.kind);
+    let shown = |agent: &str| kind(agent) != Some(AgentKind::Planner);
     match event {
         Event::Plan(p) => Some(Step::Planned {
-            agents: p.agents,
-            reasoning: p.reasoning,
+            agents: p.agents.clone(),
+            reasoning: p.reasoning.clone(),
         }),
-        Event::StreamStart(s) if kind(&s.agent) != Some(AgentKind::Planner) => {
-            Some(Step::AgentStarted {
-                writer: kind(&s.agent) == Some(AgentKind::Writer),
-                agent: s.agent,
-                model: s.model,
-            })
-        }
-        Event::StreamEnd(s) if kind(&s.agent) != Some(AgentKind::Planner) => {
-            Some(Step::AgentFinished {
-                agent: s.agent,
-                chars: s.chars,
-            })
-        }
-        Event::Error(e) => match e.agent {
-            Some(agent) if kind(&agent) != Some(AgentKind::Planner) => Some(Step::AgentFailed {
-                agent,
-                message: e.message,
+        Event::StreamStart(s) if shown(&s.agent) => Some(Step::AgentStarted {
+            writer: kind(&s.agent) == Some(AgentKind::Writer),
+            agent: s.agent.clone(),
+            model: s.model.clone(),
+        }),
+        Event::StreamEnd(s) if shown(&s.agent) => Some(Step::AgentFinished {
+            agent: s.agent.clone(),
+            chars: s.chars,
+        }),
+        Event::Error(e) => match &e.agent {
+            Some(agent) if shown(agent) => Some(Step::AgentFailed {
+                agent: agent.clone(),
+                message: e.message.clone(),
             }),
             _ => None,
         },
@@ -166,16 +154,16 @@ fn step_of(run: &Run, event: Event) -> Option<Step> {
     }
 }
 
-fn outcome_of(run: &Run, error: Option<String>) -> Outcome {
-    let snap = run.snapshot_json();
+fn outcome_of(run: &RunHandle, error: Option<String>) -> Outcome {
+    let snap = run.snapshot();
     Outcome {
-        run_id: run.id.clone(),
-        status: run.status(),
-        task: run.task.clone(),
-        deliverable: snap["output"].as_str().unwrap_or("").to_string(),
-        usage: serde_json::from_value(snap["usage"].clone()).unwrap_or_default(),
-        cost_usd: snap["cost_usd"].as_f64(),
-        elapsed_ms: snap["elapsed_ms"].as_u64(),
+        run_id: snap.id,
+        status: snap.status,
+        task: snap.task,
+        deliverable: snap.output,
+        usage: snap.usage,
+        cost_usd: snap.cost_usd,
+        elapsed_ms: snap.elapsed_ms,
         error,
     }
 }

@@ -18,7 +18,7 @@ const RUN_ID_PATTERN: &str = "^[0-9a-f]{32}$";
 
 /// `tools/list`'s `tools`.
 pub fn definitions(state: &AppState) -> Value {
-    let specialists = state.config.roster.specialist_names();
+    let specialists = state.pipeline.roster.specialist_names();
     json!([
         {
             "name": RUN_TEAM,

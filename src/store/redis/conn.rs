@@ -3,7 +3,7 @@
 //! blocking reads (a blocked `XREAD` would stall every command queued behind it).
 
 use super::url::RedisUrl;
-use crate::store::StoreError;
+use crate::store::seam::StoreError;
 use crate::util::lock;
 use redis::aio::MultiplexedConnection;
 use redis::io::tcp::TcpSettings;

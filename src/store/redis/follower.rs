@@ -7,7 +7,8 @@
 use super::{keys, parse_status, time_of_ms, Shared};
 use crate::model::error_kind::ErrorKind;
 use crate::model::run_config::RunConfig;
-use crate::store::{Run, StoreError};
+use crate::store::run::Run;
+use crate::store::seam::StoreError;
 use crate::util::lock;
 use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
 use std::collections::HashMap;

@@ -63,6 +63,13 @@ pub const F_REASON: &str = "reason";
 pub const KIND_CANCEL: &str = "cancel";
 pub const KIND_WAKE: &str = "wake";
 
+/// A time as the store writes it: unix milliseconds.
+pub(crate) fn unix_ms(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

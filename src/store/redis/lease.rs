@@ -5,11 +5,13 @@
 //! stream. That write is guarded by the stream itself ([`finish`]): it uses the
 //! exact next entry id, which only one writer can take, and fences the stream.
 
+use super::keys::unix_ms;
 use super::reseed::Reseed;
-use super::{finish, keys, parse_status, writer::unix_ms, Shared};
+use super::{finish, keys, parse_status, Shared};
 use crate::model::error_kind::ErrorKind;
 use crate::model::events::RunStatus;
-use crate::store::Run;
+use crate::store::run::Run;
+use crate::store::seam::StoreError;
 use crate::util::lock;
 use redis::Value;
 use std::collections::{HashMap, HashSet};
@@ -64,7 +66,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
 async fn renew_and_check(
     shared: &Shared,
     misses: &mut HashMap<String, u32>,
-) -> Result<(), crate::store::StoreError> {
+) -> Result<(), StoreError> {
     let owned = shared.local.running_ids();
     let copies: Vec<Arc<Run>> = lock(&shared.copies)
         .values()
@@ -153,7 +155,7 @@ fn as_bool(v: Value) -> Option<bool> {
 /// entry ids right after the last event this copy has. If another instance (or a
 /// late write of the owner) took that id first, nothing is written: the copy
 /// catches up and is checked again.
-async fn take_over(shared: &Shared, run: &Run) -> Result<(), crate::store::StoreError> {
+async fn take_over(shared: &Shared, run: &Run) -> Result<(), StoreError> {
     let last = run.last_event_id();
     let [error, done] = run.failed_ending(ErrorKind::Network, STOPPED_MESSAGE);
     let (error_data, done_data) = (error.data_json(), done.data_json());

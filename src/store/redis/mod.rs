@@ -20,22 +20,23 @@ pub mod writer;
 
 pub use url::RedisUrl;
 
-use super::run::{Run, RunOwner};
-use super::{
-    spawn_detached, BoxFuture, CancelOutcome, CreateError, Created, MemoryStore, RunStore,
-    StoreError, StoreHealth, StoreLimits, MAX_RETAINED_RUNS,
+use super::memory::MemoryStore;
+use super::run::{Run, RunHandle, RunOwner, RunSummary};
+use super::seam::{
+    spawn_detached, BoxFuture, CancelOutcome, CreateError, Created, RunStore, StoreError,
+    StoreHealth, StoreLimits, MAX_RETAINED_RUNS,
 };
 use crate::model::events::{DoneEvent, Event, RunStatus, Usage};
 use crate::model::run_config::RunConfig;
-use crate::pipeline::context::EventSink;
+use crate::model::run_context::EventSink;
 use crate::util::{cut_chars, lock};
 use conn::Connector;
-use serde_json::{json, Value};
+use keys::unix_ms;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use writer::{unix_ms, RedisSink, Writer};
+use writer::{RedisSink, Writer};
 
 /// A finished copy of another instance's run is dropped from memory after this long;
 /// the stream still has it.
@@ -243,16 +244,15 @@ impl RunStore for RedisStore {
                 ));
             }
             let writer = shared.writer.clone();
-            let created = shared.local.create_run_with(task, config, |run| {
+            let (run, context) = shared.local.create_run_with(task, config, |run| {
                 Arc::new(RedisSink::new(run, writer)) as Arc<dyn EventSink>
             })?;
-            let run = &created.run;
             let created_ms = unix_ms(run.created_at);
             let mut pipe = redis::pipe();
             pipe.atomic()
                 .hset_multiple(
                     keys::meta(&run.id),
-                    &reseed::meta_fields(run, &shared.instance),
+                    &reseed::meta_fields(&run, &shared.instance),
                 )
                 .ignore()
                 .zadd(keys::RUNS, &run.id, created_ms)
@@ -279,15 +279,18 @@ impl RunStore for RedisStore {
                     lease::UNREACHABLE_MESSAGE.to_string(),
                 ));
             }
-            Ok(created)
+            Ok(Created {
+                run: RunHandle::new(run),
+                context,
+            })
         })
     }
 
-    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Arc<Run>>, StoreError>> {
-        Box::pin(self.shared.find(id))
+    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<RunHandle>, StoreError>> {
+        Box::pin(async move { Ok(self.shared.find(id).await?.map(RunHandle::new)) })
     }
 
-    fn list(&self) -> BoxFuture<'_, Result<Vec<Value>, StoreError>> {
+    fn list(&self) -> BoxFuture<'_, Result<Vec<RunSummary>, StoreError>> {
         Box::pin(async move {
             let shared = &self.shared;
             let ids: Vec<String> = shared
@@ -334,10 +337,10 @@ impl RunStore for RedisStore {
                     expired.push(id.clone());
                     continue;
                 };
-                let mut status = field(1).unwrap_or_default();
+                let mut status = parse_status(&field(1).unwrap_or_default());
                 if let Some(run) = shared.local.get_run(id) {
-                    status = run.status().as_str().to_string();
-                } else if status == RunStatus::Running.as_str() && !leased {
+                    status = run.status();
+                } else if status == RunStatus::Running && !leased {
                     // Nobody holds the run: following it lets the lease check end it.
                     let me = shared.me.clone();
                     let id = id.clone();
@@ -348,14 +351,14 @@ impl RunStore for RedisStore {
                     });
                 }
                 let ms = |i: usize| field(i).and_then(|v| v.parse::<u64>().ok());
-                list.push(json!({
-                    "id": id,
-                    "task": cut_chars(&task, 200),
-                    "status": status,
-                    "created_at": ms(2).map(|t| crate::clock::rfc3339(time_of_ms(t))),
-                    "finished_at": ms(3).map(|t| crate::clock::rfc3339(time_of_ms(t))),
-                    "parent": field(4),
-                }));
+                list.push(RunSummary {
+                    id: id.clone(),
+                    task: cut_chars(&task, 200).to_string(),
+                    status,
+                    created_at: ms(2).map(time_of_ms),
+                    finished_at: ms(3).map(time_of_ms),
+                    parent: field(4),
+                });
             }
             if !expired.is_empty() {
                 // Their keys expired: drop them from the list too.

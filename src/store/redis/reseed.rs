@@ -7,9 +7,10 @@
 //! `Last-Event-ID` still holds. Finished runs of other instances cannot be brought
 //! back: nobody keeps them.
 
-use super::{finish, keys, writer::unix_ms};
+use super::keys::unix_ms;
+use super::{finish, keys};
 use crate::model::events::RunStatus;
-use crate::store::Run;
+use crate::store::run::Run;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -89,7 +90,7 @@ pub(crate) fn add_to(pipe: &mut redis::Pipeline, r: &Reseed, ttl_secs: i64) {
             &run.id,
             &[finish::Entry {
                 seq,
-                name: &name,
+                name,
                 data: &data,
             }],
             status,

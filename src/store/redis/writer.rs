@@ -7,11 +7,14 @@
 //! stored twice.
 
 use super::conn::Connector;
+use super::keys::unix_ms;
 use super::reseed::{self, Reseed};
 use super::{finish, keys};
 use crate::model::events::{Event, RunStatus};
-use crate::pipeline::context::EventSink;
-use crate::store::Run;
+use crate::model::run_context::EventSink;
+use crate::store::run::log::token_data_json;
+use crate::store::run::Run;
+use crate::store::seam::StoreError;
 use crate::util::lock;
 use redis::Value;
 use std::collections::HashMap;
@@ -25,8 +28,9 @@ struct Pending {
     seq: u64,
     name: &'static str,
     data: String,
-    /// Set on `done`: the run's metadata and expiry are written with it.
-    finished: Option<RunStatus>,
+    /// Set on `done` (with when the run finished here): the run's metadata and
+    /// expiry are written with it, so every instance shows the same end time.
+    finished: Option<(RunStatus, SystemTime)>,
 }
 
 /// Appends entries to one run's stream: `KEYS[1]` the stream, `ARGV` (entry id,
@@ -207,7 +211,9 @@ impl Writer {
                 pipe.add_command(cmd);
             }
             for p in ends {
-                let status = p.finished.unwrap_or(RunStatus::Completed);
+                let (status, at) = p
+                    .finished
+                    .unwrap_or((RunStatus::Completed, SystemTime::now()));
                 pipe.add_command(finish::command(
                     id,
                     &[finish::Entry {
@@ -216,7 +222,7 @@ impl Writer {
                         data: &p.data,
                     }],
                     status,
-                    unix_ms(SystemTime::now()),
+                    unix_ms(at),
                     ttl,
                 ));
             }
@@ -228,11 +234,7 @@ impl Writer {
     /// fence): both are done. Any other refusal (out of memory, a read-only
     /// replica after a failover, a server still loading) fails the whole attempt,
     /// which is retried with everything in it.
-    async fn send(
-        &self,
-        connector: &Connector,
-        pipe: &redis::Pipeline,
-    ) -> Result<(), crate::store::StoreError> {
+    async fn send(&self, connector: &Connector, pipe: &redis::Pipeline) -> Result<(), StoreError> {
         let mut conn = connector.commands().await?;
         let replies = pipe
             .query_async::<Vec<Value>>(&mut conn)
@@ -242,7 +244,7 @@ impl Writer {
             Value::ServerError(e) if !finish::id_taken(e) => Some(e),
             _ => None,
         }) {
-            Some(e) => Err(crate::store::StoreError(format!(
+            Some(e) => Err(StoreError(format!(
                 "redis refused a write: {} {}",
                 e.code(),
                 e.details().unwrap_or_default()
@@ -250,12 +252,6 @@ impl Writer {
             None => Ok(()),
         }
     }
-}
-
-pub(crate) fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// A pipeline's events: into the local run, then queued for Redis.
@@ -284,6 +280,12 @@ impl EventSink for RedisSink {
         };
         let data = event.data_json();
         if let Some(seq) = self.run.push(event) {
+            let finished = finished.map(|status| {
+                (
+                    status,
+                    self.run.finished_at().unwrap_or_else(SystemTime::now),
+                )
+            });
             self.writer.enqueue(Pending {
                 run: self.id.clone(),
                 seq,
@@ -297,12 +299,7 @@ impl EventSink for RedisSink {
     fn push_token(&self, agent: &str, text: &str) {
         if let Some(seq) = self.run.push_token(agent, text) {
             // The same JSON as the token frame's data (serde escapes both alike).
-            #[derive(serde::Serialize)]
-            struct TokenData<'a> {
-                agent: &'a str,
-                text: &'a str,
-            }
-            let data = serde_json::to_string(&TokenData { agent, text }).unwrap_or_default();
+            let data = token_data_json(agent, text);
             self.writer.enqueue(Pending {
                 run: self.id.clone(),
                 seq,

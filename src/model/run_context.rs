@@ -1,11 +1,10 @@
 //! What a pipeline sees of its run: who it is, its frozen config, where its events
-//! go, its cancel signal and its running totals. The pipeline never touches a store's
-//! run, so any store (in memory, or shared) and any schedule plug in behind
-//! [`EventSink`].
+//! go, its cancel signal and its running totals. A store builds it and implements
+//! [`EventSink`]; the pipeline writes to it. Neither knows the other, so any store
+//! (in memory, or shared) and any schedule plug in here.
 
-use crate::model::events::{Event, Usage};
-use crate::model::run_config::RunConfig;
-use crate::store::Run;
+use super::events::{Event, Usage};
+use super::run_config::RunConfig;
 use crate::util::lock;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -57,16 +56,23 @@ pub struct RunContext {
 }
 
 impl RunContext {
-    /// The context of `run`, whose events go to `events` (the run itself, or a sink
-    /// that also writes them elsewhere).
-    pub fn new(run: &Run, events: Arc<dyn EventSink>) -> RunContext {
+    /// The context of run `id` just created, whose events go to `events` (the
+    /// store's run, or a sink that also writes them elsewhere) and which stops when
+    /// `cancel` fires.
+    pub fn new(
+        id: String,
+        task: String,
+        config: Arc<RunConfig>,
+        events: Arc<dyn EventSink>,
+        cancel: CancelSignal,
+    ) -> RunContext {
         RunContext {
-            id: run.id.clone(),
-            task: run.task.clone(),
-            config: run.config.clone(),
-            started: run.started,
+            id,
+            task,
+            config,
+            started: Instant::now(),
             events,
-            cancel: run.cancel_signal(),
+            cancel,
             totals: Mutex::new((Usage::default(), None)),
         }
     }

@@ -1,0 +1,143 @@
+//! The listener's settings, for `http` and `tls` (SPEC §2): where to listen, direct TLS, the connection cap
+//! and per-connection time limits, and the shutdown grace.
+
+use crate::util::env::{readable_file, ConfigError, Vars};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The certificate chain and private key, both PEM (`MESH_TLS_CERT`, `MESH_TLS_KEY`).
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListenerSettings {
+    /// `MESH_ADDR`, else `0.0.0.0:$PORT`, else 127.0.0.1:8080.
+    pub addr: SocketAddr,
+    /// `MESH_TLS_CERT` and `MESH_TLS_KEY`, both or neither.
+    pub tls: Option<TlsFiles>,
+    /// Open connections at once (`MESH_MAX_CONNECTIONS`, default 4096); beyond: 503.
+    pub max_connections: usize,
+    /// Every silent stage of a connection (`MESH_CONN_TIMEOUT_SECS`, default 10 s): TLS
+    /// handshake, first bytes, request head, no request in flight, request body.
+    pub conn_timeout: Duration,
+    /// A write the client does not read (`MESH_WRITE_TIMEOUT_SECS`, default 30 s).
+    pub write_timeout: Duration,
+    /// How long running pipelines may finish after SIGTERM (`MESH_SHUTDOWN_GRACE_SECS`,
+    /// default 25 s).
+    pub shutdown_grace: Duration,
+}
+
+impl ListenerSettings {
+    pub fn from_env(vars: &Vars) -> Result<ListenerSettings, ConfigError> {
+        Ok(ListenerSettings {
+            addr: listen_addr(vars)?,
+            tls: tls_files(vars)?,
+            max_connections: vars.number("MESH_MAX_CONNECTIONS", 4096, 1)? as usize,
+            conn_timeout: vars.secs("MESH_CONN_TIMEOUT_SECS", 10, 1)?,
+            write_timeout: vars.secs("MESH_WRITE_TIMEOUT_SECS", 30, 1)?,
+            shutdown_grace: vars.secs("MESH_SHUTDOWN_GRACE_SECS", 25, 0)?,
+        })
+    }
+}
+
+fn listen_addr(vars: &Vars) -> Result<SocketAddr, ConfigError> {
+    Ok(match (vars.get("MESH_ADDR"), vars.get("PORT")) {
+        (Some(a), _) => parse_addr(&a).ok_or_else(|| {
+            ConfigError::new(
+                "MESH_ADDR",
+                format!("\"{a}\" is not a listen address like 127.0.0.1:8080"),
+            )
+        })?,
+        (None, Some(p)) => {
+            let port: u16 = p.parse().map_err(|_| {
+                ConfigError::new("PORT", format!("\"{p}\" is not a port number (0-65535)"))
+            })?;
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)
+        }
+        (None, None) => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080),
+    })
+}
+
+fn parse_addr(s: &str) -> Option<SocketAddr> {
+    if let Ok(a) = s.parse() {
+        return Some(a);
+    }
+    // "localhost:8080" is what people type; resolve it without DNS.
+    let port = s.strip_prefix("localhost:")?.parse().ok()?;
+    Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port))
+}
+
+fn tls_files(vars: &Vars) -> Result<Option<TlsFiles>, ConfigError> {
+    match (vars.get("MESH_TLS_CERT"), vars.get("MESH_TLS_KEY")) {
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles {
+            cert: readable_file("MESH_TLS_CERT", &cert)?,
+            key: readable_file("MESH_TLS_KEY", &key)?,
+        })),
+        (Some(_), None) => Err(ConfigError::new(
+            "MESH_TLS_KEY",
+            "is required when MESH_TLS_CERT is set",
+        )),
+        (None, Some(_)) => Err(ConfigError::new(
+            "MESH_TLS_CERT",
+            "is required when MESH_TLS_KEY is set",
+        )),
+        (None, None) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<ListenerSettings, ConfigError> {
+        crate::util::env::read_pairs(pairs, ListenerSettings::from_env)
+    }
+
+    #[test]
+    fn localhost_is_read_without_dns_and_mesh_addr_wins_over_port() {
+        let c = load(&[("MESH_ADDR", "localhost:9100"), ("PORT", "9000")]).unwrap();
+        assert_eq!(c.addr.to_string(), "127.0.0.1:9100");
+        assert_eq!(
+            load(&[("PORT", "0")]).unwrap().addr.to_string(),
+            "0.0.0.0:0"
+        );
+        let c = load(&[("MESH_ADDR", "[::1]:8443")]).unwrap();
+        assert!(c.addr.ip().is_loopback());
+    }
+
+    #[test]
+    fn tls_needs_both_readable_files() {
+        let file = "/etc/hostname";
+        let c = load(&[("MESH_TLS_CERT", file), ("MESH_TLS_KEY", file)]).unwrap();
+        let tls = c.tls.unwrap();
+        assert_eq!(tls.cert.to_str(), Some(file));
+        assert_eq!(tls.key.to_str(), Some(file));
+        let e = load(&[("MESH_TLS_KEY", file)]).unwrap_err();
+        assert_eq!(e.variable, "MESH_TLS_CERT");
+        let dir = std::env::temp_dir();
+        let e = load(&[
+            ("MESH_TLS_CERT", file),
+            ("MESH_TLS_KEY", dir.to_str().unwrap()),
+        ]);
+        assert_eq!(e.unwrap_err().variable, "MESH_TLS_KEY");
+    }
+
+    #[test]
+    fn connection_limits_are_read() {
+        let c = load(&[
+            ("MESH_MAX_CONNECTIONS", "2"),
+            ("MESH_CONN_TIMEOUT_SECS", "3"),
+            ("MESH_WRITE_TIMEOUT_SECS", "4"),
+            ("MESH_SHUTDOWN_GRACE_SECS", "0"),
+        ])
+        .unwrap();
+        assert_eq!(c.max_connections, 2);
+        assert_eq!(c.conn_timeout, Duration::from_secs(3));
+        assert_eq!(c.write_timeout, Duration::from_secs(4));
+        assert_eq!(c.shutdown_grace, Duration::ZERO);
+    }
+}

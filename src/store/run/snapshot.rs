@@ -1,0 +1,250 @@
+//! A run's snapshot (`GET /api/runs/{id}`, SPEC §3) as typed data folded from its
+//! events, and its list summary. Nothing here builds JSON: the HTTP handler
+//! serializes the snapshot once, at the edge; follow-ups and `/v1` read its fields.
+
+use crate::clock;
+use crate::model::agent::AgentKind;
+use crate::model::error_kind::ErrorKind;
+use crate::model::events::{AgentState, DoneEvent, ErrorEvent, Event, PlanEvent, RunStatus, Usage};
+use crate::model::run_config::RunConfig;
+use serde::{Serialize, Serializer};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// One agent as the snapshot shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentSnapshot {
+    pub name: String,
+    pub kind: AgentKind,
+    pub state: AgentState,
+    pub model: String,
+    pub provider: String,
+    pub output: String,
+    pub usage: Option<Usage>,
+    pub cost_usd: Option<f64>,
+    pub elapsed_ms: Option<u64>,
+    pub ttft_ms: Option<u64>,
+    pub substituted_for: Option<String>,
+    pub error: Option<String>,
+    pub error_kind: Option<ErrorKind>,
+    pub error_status: Option<u16>,
+}
+
+/// One run of a conversation in the snapshot's `thread`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ThreadEntry {
+    pub id: String,
+    /// `None` for an ancestor the store no longer holds.
+    pub task: Option<String>,
+    /// `evicted` for an ancestor the store no longer holds.
+    pub status: &'static str,
+}
+
+/// The full snapshot of `GET /api/runs/{id}`; fields in SPEC order.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSnapshot {
+    pub id: String,
+    pub status: RunStatus,
+    pub task: String,
+    #[serde(serialize_with = "rfc3339")]
+    pub created_at: SystemTime,
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub finished_at: Option<SystemTime>,
+    #[serde(serialize_with = "config_json")]
+    pub config: Arc<RunConfig>,
+    pub parent: Option<String>,
+    /// Filled by whoever can look the ancestors up (the HTTP handler); the store
+    /// leaves it empty.
+    pub thread: Vec<ThreadEntry>,
+    /// Earlier turns of the thread that `thread` leaves out (a run keeps only its
+    /// last ancestors).
+    pub thread_omitted: usize,
+    pub plan: Option<PlanEvent>,
+    pub agents: Vec<AgentSnapshot>,
+    pub output: String,
+    pub usage: Usage,
+    pub elapsed_ms: Option<u64>,
+    pub cost_usd: Option<f64>,
+    pub last_event_id: u64,
+}
+
+/// One entry of `GET /api/runs`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub id: String,
+    /// Cut to 200 characters.
+    pub task: String,
+    pub status: RunStatus,
+    /// `None` only where a shared store lost the time.
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub created_at: Option<SystemTime>,
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub finished_at: Option<SystemTime>,
+    pub parent: Option<String>,
+}
+
+fn rfc3339<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&clock::rfc3339(*t))
+}
+
+fn rfc3339_opt<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => rfc3339(t, s),
+        None => s.serialize_none(),
+    }
+}
+
+fn config_json<S: Serializer>(c: &Arc<RunConfig>, s: S) -> Result<S::Ok, S::Error> {
+    c.to_json().serialize(s)
+}
+
+/// The live state a run's events fold into; the snapshot is a copy of it.
+#[derive(Debug, Clone)]
+pub(crate) struct Fold {
+    pub status: RunStatus,
+    pub finished_at: Option<SystemTime>,
+    pub plan: Option<PlanEvent>,
+    pub agents: Vec<AgentSnapshot>,
+    pub output: String,
+    pub usage: Usage,
+    pub cost_usd: Option<f64>,
+    /// The whole run's duration, from its `done` event.
+    pub elapsed_ms: Option<u64>,
+}
+
+impl Fold {
+    /// Every agent of `config` queued, the run running.
+    pub fn new(config: &RunConfig) -> Fold {
+        let agents = config
+            .agents
+            .iter()
+            .map(|a| AgentSnapshot {
+                name: a.name.clone(),
+                kind: a.kind,
+                state: AgentState::Queued,
+                model: a.model.clone(),
+                provider: a.provider.as_str().to_string(),
+                output: String::new(),
+                usage: None,
+                cost_usd: None,
+                elapsed_ms: None,
+                ttft_ms: None,
+                substituted_for: None,
+                error: None,
+                error_kind: None,
+                error_status: None,
+            })
+            .collect();
+        Fold {
+            status: RunStatus::Running,
+            finished_at: None,
+            plan: None,
+            agents,
+            output: String::new(),
+            usage: Usage::default(),
+            cost_usd: None,
+            elapsed_ms: None,
+        }
+    }
+
+    fn agent_mut(&mut self, name: &str) -> Option<&mut AgentSnapshot> {
+        self.agents.iter_mut().find(|a| a.name == name)
+    }
+
+    /// The writer's output so far (the deliverable of a run that ends early).
+    pub fn writer_output(&self) -> &str {
+        self.agents
+            .iter()
+            .find(|a| a.kind == AgentKind::Writer)
+            .map_or("", |a| a.output.as_str())
+    }
+
+    /// A `token` of `agent` (the hot path: borrowed text).
+    pub fn apply_token(&mut self, agent: &str, text: &str) {
+        if let Some(a) = self.agent_mut(agent) {
+            a.output.push_str(text);
+        }
+    }
+
+    /// Folds one event in, so the snapshot is always exactly what the log says.
+    pub fn apply(&mut self, event: &Event) {
+        match event {
+            Event::Status(s) => {
+                if let Some(a) = s.agent.as_deref().and_then(|n| self.agent_mut(n)) {
+                    a.state = s.state;
+                }
+            }
+            Event::Plan(p) => self.plan = Some(p.clone()),
+            Event::StreamStart(s) => {
+                if let Some(a) = self.agent_mut(&s.agent) {
+                    a.state = if a.kind == AgentKind::Writer {
+                        AgentState::Writing
+                    } else {
+                        AgentState::Running
+                    };
+                    a.model.clone_from(&s.model);
+                    a.provider.clone_from(&s.provider);
+                    a.substituted_for.clone_from(&s.substituted_for);
+                    // A retry starts the agent's text over.
+                    a.output.clear();
+                    a.error = None;
+                    a.error_kind = None;
+                    a.error_status = None;
+                }
+            }
+            Event::Token(t) => self.apply_token(&t.agent, &t.text),
+            Event::StreamEnd(e) => {
+                if let Some(a) = self.agent_mut(&e.agent) {
+                    a.state = AgentState::Done;
+                    a.usage = e.usage;
+                    a.cost_usd = e.cost_usd;
+                    a.elapsed_ms = Some(e.elapsed_ms);
+                    a.ttft_ms = e.ttft_ms;
+                }
+                if let Some(u) = e.usage {
+                    self.usage.add(u);
+                }
+                if let Some(c) = e.cost_usd {
+                    self.cost_usd = Some(self.cost_usd.unwrap_or(0.0) + c);
+                }
+            }
+            Event::Error(e) => self.apply_error(e),
+            Event::Done(d) => self.apply_done(d),
+        }
+    }
+
+    fn apply_error(&mut self, e: &ErrorEvent) {
+        if let Some(a) = e.agent.as_deref().and_then(|n| self.agent_mut(n)) {
+            a.error = Some(e.message.clone());
+            a.error_kind = Some(e.kind);
+            a.error_status = e.status;
+        }
+    }
+
+    fn apply_done(&mut self, d: &DoneEvent) {
+        self.status = d.status;
+        self.finished_at = Some(SystemTime::now());
+        self.output.clone_from(&d.output);
+        self.elapsed_ms = Some(d.elapsed_ms);
+        for a in &mut self.agents {
+            match a.state {
+                AgentState::Queued => a.state = AgentState::Skipped,
+                AgentState::Planning
+                | AgentState::Running
+                | AgentState::Writing
+                | AgentState::Retrying => {
+                    a.state = AgentState::Failed;
+                    if a.error.is_none() && d.status == RunStatus::Cancelled {
+                        a.error = Some("cancelled".to_string());
+                        a.error_kind = Some(ErrorKind::Cancelled);
+                    }
+                }
+                AgentState::Done | AgentState::Skipped | AgentState::Failed => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "snapshot_tests.rs"]
+mod tests;
