@@ -31,6 +31,8 @@ pub struct AppState {
     pub started: Instant,
     pub auth_throttle: crate::http::auth_limit::AuthThrottle,
     pub device_cookies: crate::http::device_cookie::DeviceCookies,
+    /// The MCP sessions of `/mcp` (2025-11-25 clients).
+    pub mcp_sessions: crate::api::mcp::session::Sessions,
 }
 
 impl AppState {
@@ -73,6 +75,7 @@ impl AppState {
             started: Instant::now(),
             auth_throttle: Default::default(),
             device_cookies,
+            mcp_sessions: Default::default(),
         }))
     }
 
