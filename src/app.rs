@@ -56,7 +56,7 @@ impl AppState {
             None => MemoryStore::new(limits),
         };
         let login = auth.credentials.as_ref().map(|c| &c.pass);
-        let built = Providers::from_settings(&providers, &pipeline.roster, login)?;
+        let built = Providers::from_settings(&providers, &pipeline.roster.model_ids(), login)?;
         // Served over HTTPS: by the server itself, or by the edge in front of it.
         let https =
             listener.tls.is_some() || auth.trust_proxy != crate::http::client_addr::TrustProxy::Off;
