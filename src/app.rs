@@ -30,6 +30,8 @@ pub struct AppState {
     pub providers: Arc<Providers>,
     pub started: Instant,
     pub auth_throttle: crate::http::auth_limit::AuthThrottle,
+    /// Open event streams, per client and in all.
+    pub subscribers: Arc<crate::http::subscriber_limit::SubscriberCaps>,
 }
 
 impl AppState {
@@ -54,6 +56,10 @@ impl AppState {
         };
         let login = auth.credentials.as_ref().map(|c| &c.pass);
         let built = Providers::from_settings(&providers, &pipeline.roster, login)?;
+        let subscribers = crate::http::subscriber_limit::SubscriberCaps::new(
+            listener.max_subscribers,
+            listener.max_subscribers_per_peer,
+        );
         Ok(Arc::new(AppState {
             listener,
             auth,
@@ -63,6 +69,7 @@ impl AppState {
             providers: Arc::new(built),
             started: Instant::now(),
             auth_throttle: Default::default(),
+            subscribers,
         }))
     }
 

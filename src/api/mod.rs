@@ -15,6 +15,7 @@ use crate::store::{
 };
 use hyper::{HeaderMap, Response, StatusCode};
 use serde_json::json;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// `GET /metrics` in the Prometheus text format.
@@ -197,11 +198,14 @@ fn store_unavailable(e: StoreError) -> ApiError {
     ApiError::StoreUnavailable(e.0)
 }
 
+/// `GET /api/stream/{id}` from `peer` (the socket's address; behind a trusted edge
+/// the client it names counts for the subscriber caps).
 pub async fn stream(
     state: &AppState,
     id: &str,
     headers: &HeaderMap,
     query: Option<&str>,
+    peer: IpAddr,
 ) -> Result<Response<Body>, ApiError> {
     let run = find_run(state, id).await?;
     let resume_from = last_event_id(headers, query)?;
@@ -218,6 +222,14 @@ pub async fn stream(
             ));
         }
     }
+    let client = crate::http::client_addr::client_ip(peer, headers, state.auth.trust_proxy);
+    let slot = state
+        .subscribers
+        .try_take(client)
+        .map_err(|cap| ApiError::TooManySubscribers {
+            message: cap.message(),
+            retry_after_secs: 2,
+        })?;
     let guard = run.subscribe().map_err(|e| match e {
         SubscribeError::TooManySubscribers => ApiError::TooManySubscribers {
             message: format!(
@@ -227,7 +239,12 @@ pub async fn stream(
             retry_after_secs: 2,
         },
     })?;
-    Ok(crate::http::sse::stream_response(&run, guard, resume_from))
+    Ok(crate::http::sse::stream_response(
+        &run,
+        guard,
+        slot,
+        resume_from,
+    ))
 }
 
 /// `Last-Event-ID` header, else `?last_event_id=`; a non-number is a 400.

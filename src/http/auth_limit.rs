@@ -144,7 +144,7 @@ fn delay_for(n: u32) -> Duration {
 
 /// The unit a client is tracked as: the address itself for IPv4 (an IPv4-mapped IPv6
 /// address is IPv4), its /64 prefix for IPv6.
-fn client_key(ip: IpAddr) -> IpAddr {
+pub fn client_key(ip: IpAddr) -> IpAddr {
     match ip.to_canonical() {
         IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
         v4 => v4,

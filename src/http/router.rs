@@ -178,7 +178,7 @@ async fn route(
         }
         ["api", "stream", id] => {
             allow(&method, &[Method::GET], "GET")?;
-            api::stream(state, id, req.headers(), query.as_deref()).await
+            api::stream(state, id, req.headers(), query.as_deref(), peer).await
         }
         ["api", "runs"] => {
             allow(&method, GET, "GET, HEAD")?;
