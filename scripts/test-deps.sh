@@ -7,7 +7,8 @@
 #
 #   rust     rustfmt and clippy (rustup components), a C/C++ compiler (Debian's g++)
 #   fuzz     the nightly toolchain and cargo-fuzz, for `make fuzz-build`
-#   python   python3 with prometheus-client (the /metrics test) and openai (pip)
+#   python   python3 with prometheus-client (the /metrics test), openai and h2 (an
+#            HTTP/2 client holding zero-window streams, tests/subscribers.rs) (pip)
 #   redis    redis-server (Debian), for the Redis run store's integration tests
 #   browser  Chromium and fonts (Debian), Node 20+, and `npm ci` in e2e/ when
 #            e2e/node_modules is missing or older than e2e/package-lock.json
@@ -20,8 +21,8 @@ cd "$(dirname "$0")/.."
 label=${TEST_DEPS_LABEL:-make test}
 cargo=${CARGO:-cargo}
 chromium=${CHROMIUM_PATH:-/usr/bin/chromium}
-python_modules=(prometheus_client openai)
-python_packages=(prometheus-client openai)
+python_modules=(prometheus_client openai h2)
+python_packages=(prometheus-client openai h2)
 npm_stamp=e2e/node_modules/.package-lock.sha256
 
 steps=("$@")
