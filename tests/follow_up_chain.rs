@@ -72,7 +72,10 @@ fn a_thousand_deep_follow_up_chain_keeps_memory_and_snapshot_bounded() {
         "chain of {DEPTH} in {:.1} s: deepest snapshot {size} bytes; RSS at depth 250/500/750/1000: {rss_at:?} KiB; per follow-up {early:.1} KiB early, {late:.1} KiB late",
         started.elapsed().as_secs_f64()
     );
-    assert!(size < 32 * 1024, "snapshot of the deepest run: {size} bytes");
+    assert!(
+        size < 32 * 1024,
+        "snapshot of the deepest run: {size} bytes"
+    );
     // A follow-up costs no more deep in the thread than early on (allocator noise
     // aside); before, each one kept every ancestor's id and cost more and more.
     assert!(

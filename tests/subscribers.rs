@@ -22,7 +22,10 @@ struct ZeroWindowClient {
 impl ZeroWindowClient {
     fn start(server: &Server, connections: usize, paths: &[String]) -> ZeroWindowClient {
         let mut child = Command::new("python3")
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/h2_zero_window.py"))
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/h2_zero_window.py"
+            ))
             .arg(server.addr.ip().to_string())
             .arg(server.addr.port().to_string())
             .arg(connections.to_string())
@@ -56,10 +59,16 @@ impl ZeroWindowClient {
                     seen.push(line);
                 }
                 Err(RecvTimeoutError::Timeout) => {
-                    panic!("{} of {n} '{word}' lines within {within:?}: {seen:?}", count(seen))
+                    panic!(
+                        "{} of {n} '{word}' lines within {within:?}: {seen:?}",
+                        count(seen)
+                    )
                 }
                 Err(RecvTimeoutError::Disconnected) => {
-                    panic!("client ended with {} of {n} '{word}' lines: {seen:?}", count(seen))
+                    panic!(
+                        "client ended with {} of {n} '{word}' lines: {seen:?}",
+                        count(seen)
+                    )
                 }
             }
         }
@@ -123,7 +132,10 @@ fn zero_window_streams_are_reset_and_a_17th_viewer_is_served() {
             break s.collect();
         }
         assert_eq!(s.head.status, 429);
-        assert!(Instant::now() < deadline, "the 17th viewer is still refused");
+        assert!(
+            Instant::now() < deadline,
+            "the 17th viewer is still refused"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(events.last().map(|e| e.event.as_str()), Some("done"));

@@ -40,13 +40,15 @@ fn long_task(head: String) -> String {
 
 fn start(client: &mut Client, task: &str, parent: Option<&str>) -> Result<String, String> {
     let parent = parent.map_or(String::new(), |p| format!(r#","parent":"{p}""#));
-    let body =
-        format!(r#"{{"task":"{task}","agents":["researcher"],"detach":true{parent}}}"#);
+    let body = format!(r#"{{"task":"{task}","agents":["researcher"],"detach":true{parent}}}"#);
     let (status, text) = client
         .request("POST", "/api/run", &body)
         .map_err(|e| format!("POST /api/run: {e}"))?;
     if status != 201 {
-        return Err(format!("POST /api/run: {status} {}", &text[..text.len().min(300)]));
+        return Err(format!(
+            "POST /api/run: {status} {}",
+            &text[..text.len().min(300)]
+        ));
     }
     let i = text.find("\"id\":\"").ok_or("no id in the answer")? + 6;
     Ok(text[i..i + 32].to_string())
@@ -147,10 +149,7 @@ pub fn phase(srv: &Server, mut tag: impl FnMut() -> u64) -> Result<Figures, Stri
     let start_at = Instant::now();
     let loaded = health_samples(&mut client, || start_at.elapsed() >= LOAD_WINDOW);
     stop.store(true, Ordering::Relaxed);
-    let snapshots_served = fetchers
-        .into_iter()
-        .map(|f| f.join().unwrap_or(0))
-        .sum();
+    let snapshots_served = fetchers.into_iter().map(|f| f.join().unwrap_or(0)).sum();
     let (mut idle, mut loaded) = (idle, loaded?);
     Ok(Figures {
         snapshot_bytes,

@@ -293,7 +293,11 @@ static LARGE_SNAPSHOT_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::co
 async fn snapshot_response(snapshot: crate::store::RunSnapshot) -> Response<Body> {
     let text_bytes = snapshot.task.len()
         + snapshot.output.len()
-        + snapshot.agents.iter().map(|a| a.output.len()).sum::<usize>();
+        + snapshot
+            .agents
+            .iter()
+            .map(|a| a.output.len())
+            .sum::<usize>();
     if text_bytes <= LARGE_SNAPSHOT_BYTES {
         return json(StatusCode::OK, &snapshot);
     }
