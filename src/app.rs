@@ -30,6 +30,9 @@ pub struct AppState {
     pub providers: Arc<Providers>,
     pub started: Instant,
     pub auth_throttle: crate::http::auth_limit::AuthThrottle,
+    pub device_cookies: crate::http::device_cookie::DeviceCookies,
+    /// The MCP sessions of `/mcp` (2025-11-25 clients).
+    pub mcp_sessions: crate::api::mcp::session::Sessions,
     /// Open event streams, per client and in all.
     pub subscribers: Arc<crate::http::subscriber_limit::SubscriberCaps>,
 }
@@ -60,6 +63,14 @@ impl AppState {
             listener.max_subscribers,
             listener.max_subscribers_per_peer,
         );
+        // Served over HTTPS: by the server itself, or by the edge in front of it.
+        let https =
+            listener.tls.is_some() || auth.trust_proxy != crate::http::client_addr::TrustProxy::Off;
+        let device_cookies = crate::http::device_cookie::DeviceCookies::new(
+            auth.credentials.as_ref(),
+            &auth.api_keys,
+            https,
+        );
         Ok(Arc::new(AppState {
             listener,
             auth,
@@ -69,6 +80,8 @@ impl AppState {
             providers: Arc::new(built),
             started: Instant::now(),
             auth_throttle: Default::default(),
+            device_cookies,
+            mcp_sessions: Default::default(),
             subscribers,
         }))
     }

@@ -20,6 +20,8 @@ pub mod api;
 pub mod app;
 /// The HTTP server, router, auth, event stream and embedded page.
 pub mod http;
+/// MCP servers: the tools agents may call.
+pub mod mcp;
 /// Counters and histograms in the Prometheus text format.
 pub mod metrics;
 /// The run model every layer shares: events, frozen run config, agent kinds, turns, error kinds.
@@ -32,5 +34,7 @@ pub mod providers;
 pub mod store;
 /// Direct HTTPS serving.
 pub mod tls;
+/// OpenTelemetry spans exported over OTLP/HTTP.
+pub mod trace;
 /// Small helpers several layers use: locking, character cutting, base64.
 pub mod util;

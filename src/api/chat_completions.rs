@@ -7,7 +7,7 @@ use super::run_request::RunRequest;
 use crate::app::AppState;
 use crate::http::body::{json, Body};
 use crate::http::error::ApiError;
-use crate::http::sse::StreamCount;
+use crate::http::sse::ChannelBody;
 use crate::model::agent::AgentKind;
 use crate::model::conversation::Conversation;
 use crate::model::events::{Event, RunStatus, Usage};
@@ -15,14 +15,10 @@ use crate::model::run_config::RunConfig;
 use crate::store::{EventRef, RunHandle};
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use hyper::body::{Body as HttpBody, Frame};
 use hyper::header::CONTENT_TYPE;
 use hyper::{HeaderMap, Response, StatusCode};
 use serde_json::{json, Value};
-use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 
@@ -189,35 +185,7 @@ fn note_error(last_error: &mut Option<String>, event: EventRef<'_>) {
 fn stream_response(req: ChatRequest, run: RunHandle) -> Response<Body> {
     let (tx, rx) = mpsc::channel(CHUNK_BUFFER);
     tokio::spawn(relay(req, run, tx));
-    crate::http::body::sse(
-        ChunkBody {
-            chunks: rx,
-            _count: StreamCount::new(),
-        }
-        .boxed(),
-    )
-}
-
-/// The response body of a streamed completion. It counts as an open stream, so a
-/// graceful shutdown lets it deliver the run's last chunks before the process exits.
-struct ChunkBody {
-    chunks: mpsc::Receiver<Bytes>,
-    _count: StreamCount,
-}
-
-impl HttpBody for ChunkBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.get_mut()
-            .chunks
-            .poll_recv(cx)
-            .map(|b| b.map(|b| Ok(Frame::data(b))))
-    }
+    crate::http::body::sse(ChannelBody::new(rx).boxed())
 }
 
 async fn relay(req: ChatRequest, run: RunHandle, tx: mpsc::Sender<Bytes>) {
@@ -384,11 +352,19 @@ pub fn openai_error(e: ApiError) -> Response<Body> {
     };
     let message = e.message();
     let mut resp = error_response(status, kind, &message, param.as_deref(), Some(code));
+    let unauthorized = matches!(e, ApiError::Unauthorized);
     let original = e.into_response();
     for (name, value) in original.headers() {
         if name != CONTENT_TYPE && name != hyper::header::WWW_AUTHENTICATE {
             resp.headers_mut().insert(name.clone(), value.clone());
         }
+    }
+    // OpenAI clients authenticate with a bearer key (RFC 6750 §3), not Basic.
+    if unauthorized {
+        resp.headers_mut().insert(
+            hyper::header::WWW_AUTHENTICATE,
+            hyper::header::HeaderValue::from_static("Bearer realm=\"agent-mesh\""),
+        );
     }
     resp
 }

@@ -2,6 +2,7 @@
 
 pub mod chat_completions;
 pub mod chat_request;
+pub mod mcp;
 pub mod run_request;
 
 use crate::app::AppState;
@@ -62,23 +63,39 @@ pub async fn start_run(
     if state.store.is_shutting_down() {
         return Err(ApiError::ShuttingDown);
     }
-    let providers = state.providers.clone();
-    let req = run_request::parse_run_request(body, &state.pipeline.roster, &|p| {
-        providers.is_configured(p)
-    })
-    .map_err(|e| ApiError::BadRequest {
+    let req = parse_run_request(state, body).map_err(|e| ApiError::BadRequest {
         message: e.message,
         field: Some(e.field),
     })?;
-    let mut config = state.freeze_run_config(&req);
-    if let Some(parent) = &req.parent {
-        config.conversation = follow_up_of(state, parent).await?;
-    }
-    let run = create_run(state, req.task, config).await?;
+    let run = launch(state, req).await?;
     Ok(json(
         StatusCode::CREATED,
         &json!({"id": run.id(), "stream": format!("/api/stream/{}", run.id())}),
     ))
+}
+
+/// Validates a `POST /api/run` body against this server's roster and providers.
+fn parse_run_request(
+    state: &AppState,
+    body: &[u8],
+) -> Result<run_request::RunRequest, run_request::FieldError> {
+    let providers = state.providers.clone();
+    run_request::parse_run_request(body, &state.pipeline.roster, &|p| {
+        providers.is_configured(p)
+    })
+}
+
+/// Starts a validated run request (`POST /api/run` and MCP's `run_team`): its
+/// frozen config, the conversation of the run it follows up, the store, the pipeline.
+async fn launch(
+    state: &Arc<AppState>,
+    req: run_request::RunRequest,
+) -> Result<RunHandle, ApiError> {
+    let mut config = state.freeze_run_config(&req);
+    if let Some(parent) = &req.parent {
+        config.conversation = follow_up_of(state, parent).await?;
+    }
+    create_run(state, req.task, config).await
 }
 
 /// Creates the run in the store and starts its pipeline.
@@ -380,19 +397,7 @@ pub fn providers(state: &AppState) -> Response<Body> {
         .map(|&id| {
             let configured = settings.is_configured(id);
             let usability = state.providers.usability(id);
-            let auth = match id {
-                ProviderId::Offline => "none",
-                ProviderId::Custom
-                    if settings
-                        .custom
-                        .as_ref()
-                        .is_some_and(|c| c.api_key.is_none()) =>
-                {
-                    "none"
-                }
-                ProviderId::Nous if settings.nous.api_key.is_none() => "hermes_login",
-                _ => "api_key",
-            };
+            let auth = state.providers.auth_kind(id);
             let catalog = state.providers.catalog().get(id);
             json!({
                 "id": id.as_str(),

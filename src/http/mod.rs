@@ -8,6 +8,8 @@ pub mod body;
 pub mod client_addr;
 pub mod conn_io;
 pub mod connection;
+pub mod connection_limit;
+pub mod device_cookie;
 pub mod error;
 pub mod idle;
 pub mod router;
