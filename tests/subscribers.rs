@@ -165,6 +165,7 @@ fn subscribers_are_capped_per_client_and_in_all() {
         ("MESH_MAX_SUBSCRIBERS", "4"),
         // 10.0.0.x name the clients (one reverse proxy appends to X-Forwarded-For).
         ("MESH_TRUST_PROXY", "1"),
+        ("MESH_INSECURE_NO_AUTH", "1"),
         ("MESH_OFFLINE_DELAY_MS", "200"),
     ]);
     let id = server.start_run(r#"{"task":"watched by many"}"#);
