@@ -232,7 +232,7 @@ fn runs_held_by_zero_window_streams_are_freed_after_eviction() {
     let server = Server::start(&[
         ("CUSTOM_BASE_URL", &base),
         ("MESH_WRITE_TIMEOUT_SECS", "2"),
-        ("MESH_RUN_TTL_SECS", "3"),
+        ("MESH_RUN_TTL_SECS", "20"),
         // Measure what the process holds, not what glibc's malloc keeps cached: blocks
         // from 32 KiB up are mapped and unmapped on their own.
         (
@@ -242,7 +242,7 @@ fn runs_held_by_zero_window_streams_are_freed_after_eviction() {
     ]);
     let pid = server.pid();
     let wait_evicted = |ids: &[String]| {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(90);
         while !ids
             .iter()
             .all(|id| server.get(&format!("/api/runs/{id}")).status == 404)
@@ -268,12 +268,14 @@ fn runs_held_by_zero_window_streams_are_freed_after_eviction() {
         .map(|i| server.start_run(&format!(r#"{{"task":"held {i}","detach":true}}"#)))
         .collect();
     for id in &ids {
-        server.wait_finished(id, Duration::from_secs(30));
+        let v = server.wait_finished(id, Duration::from_secs(30));
+        assert_eq!(v["status"], "completed", "{id} evicted before it was held?");
     }
     let paths: Vec<String> = ids.iter().map(|id| format!("/api/stream/{id}")).collect();
     let client = ZeroWindowClient::start(&server, 2, &paths);
     let mut seen = Vec::new();
     client.wait_for("open", RUNS, Duration::from_secs(10), &mut seen);
+    assert!(seen.iter().all(|l| l.ends_with(" 200")), "{seen:?}");
     let held = rss_kib(pid);
     // The runs really are big while they live (over 1 MB each).
     assert!(
