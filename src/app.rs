@@ -33,6 +33,8 @@ pub struct AppState {
     pub device_cookies: crate::http::device_cookie::DeviceCookies,
     /// The MCP sessions of `/mcp` (2025-11-25 clients).
     pub mcp_sessions: crate::api::mcp::session::Sessions,
+    /// Open event streams, per client and in all.
+    pub subscribers: Arc<crate::http::subscriber_limit::SubscriberCaps>,
 }
 
 impl AppState {
@@ -57,6 +59,10 @@ impl AppState {
         };
         let login = auth.credentials.as_ref().map(|c| &c.pass);
         let built = Providers::from_settings(&providers, &pipeline.roster.model_ids(), login)?;
+        let subscribers = crate::http::subscriber_limit::SubscriberCaps::new(
+            listener.max_subscribers,
+            listener.max_subscribers_per_peer,
+        );
         // Served over HTTPS: by the server itself, or by the edge in front of it.
         let https =
             listener.tls.is_some() || auth.trust_proxy != crate::http::client_addr::TrustProxy::Off;
@@ -76,6 +82,7 @@ impl AppState {
             auth_throttle: Default::default(),
             device_cookies,
             mcp_sessions: Default::default(),
+            subscribers,
         }))
     }
 

@@ -12,6 +12,7 @@ mod redis;
 mod redis_phase;
 mod report;
 mod server;
+mod snapshot_phase;
 mod sys;
 
 use http::{token_stamp, wait_until, Client, EventStream};
@@ -98,7 +99,7 @@ fn main() {
             "--out" => out = args.next().map(PathBuf::from).unwrap_or(out),
             "--phase" => phase = args.next(),
             _ => {
-                eprintln!("usage: agent-mesh-bench [--repo DIR] [--out results.json] [--phase latency|pipeline|throughput|redis|redis-throughput|redis-latency|memory|startup|parallel|instructions]");
+                eprintln!("usage: agent-mesh-bench [--repo DIR] [--out results.json] [--phase latency|pipeline|throughput|redis|redis-throughput|redis-latency|memory|startup|parallel|snapshot|instructions]");
                 std::process::exit(2);
             }
         }
@@ -202,6 +203,18 @@ fn run_phase(repo: &std::path::Path, phase: &str) -> Result<(), String> {
         }
         "redis-latency" => print_redis_latency(&ctx)?,
         "instructions" => phase_instructions(&ctx)?,
+        "snapshot" => {
+            let srv = ctx.server()?;
+            let f = snapshot_phase::phase(&srv, || ctx.tag())?;
+            println!(
+                "snapshot {} bytes, {:.1} ms alone (p50; max {:.1}); /health idle p50 {:.0} p99 {:.0} max {:.0} µs, with {} snapshot fetchers p50 {:.0} p99 {:.0} max {:.0} µs ({} snapshots served)",
+                f.snapshot_bytes, f.snapshot_ms.p50, f.snapshot_ms.max,
+                f.health_idle_us.p50, f.health_idle_us.p99, f.health_idle_us.max,
+                snapshot_phase::FETCHERS,
+                f.health_loaded_us.p50, f.health_loaded_us.p99, f.health_loaded_us.max,
+                f.snapshots_served
+            );
+        }
         "parallel" => {
             let srv = ctx.server()?;
             let f = parallel::phase(&srv, &ctx.mock, || ctx.tag())?;

@@ -16,6 +16,7 @@ use crate::store::{
 };
 use hyper::{HeaderMap, Response, StatusCode};
 use serde_json::json;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// `GET /metrics` in the Prometheus text format.
@@ -214,11 +215,14 @@ fn store_unavailable(e: StoreError) -> ApiError {
     ApiError::StoreUnavailable(e.0)
 }
 
+/// `GET /api/stream/{id}` from `peer` (the socket's address; behind a trusted edge
+/// the client it names counts for the subscriber caps).
 pub async fn stream(
     state: &AppState,
     id: &str,
     headers: &HeaderMap,
     query: Option<&str>,
+    peer: IpAddr,
 ) -> Result<Response<Body>, ApiError> {
     let run = find_run(state, id).await?;
     let resume_from = last_event_id(headers, query)?;
@@ -235,6 +239,14 @@ pub async fn stream(
             ));
         }
     }
+    let client = crate::http::client_addr::client_ip(peer, headers, state.auth.trust_proxy);
+    let slot = state
+        .subscribers
+        .try_take(client)
+        .map_err(|cap| ApiError::TooManySubscribers {
+            message: cap.message(),
+            retry_after_secs: 2,
+        })?;
     let guard = run.subscribe().map_err(|e| match e {
         SubscribeError::TooManySubscribers => ApiError::TooManySubscribers {
             message: format!(
@@ -244,7 +256,12 @@ pub async fn stream(
             retry_after_secs: 2,
         },
     })?;
-    Ok(crate::http::sse::stream_response(&run, guard, resume_from))
+    Ok(crate::http::sse::stream_response(
+        &run,
+        guard,
+        slot,
+        resume_from,
+    ))
 }
 
 /// `Last-Event-ID` header, else `?last_event_id=`; a non-number is a 400.
@@ -277,7 +294,37 @@ pub async fn get_run(state: &AppState, id: &str) -> Result<Response<Body>, ApiEr
     let run = find_run(state, id).await?;
     let mut snapshot = run.snapshot();
     snapshot.thread = thread_of(state, &run).await;
-    Ok(json(StatusCode::OK, &snapshot))
+    Ok(snapshot_response(snapshot).await)
+}
+
+/// Snapshots with more text than this are serialized off the runtime thread.
+const LARGE_SNAPSHOT_BYTES: usize = 64 * 1024;
+/// At most this many large snapshots are serialized at once (one per core of a
+/// small machine); more wait their turn without holding the runtime.
+static LARGE_SNAPSHOT_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// The snapshot as JSON. A large one (outputs of megabytes) takes milliseconds to
+/// serialize; on the runtime's only thread that would hold every other client
+/// (`/health`, every event stream) for as long, once per request. So it is built on
+/// a blocking thread, two at most at a time.
+async fn snapshot_response(snapshot: crate::store::RunSnapshot) -> Response<Body> {
+    let text_bytes = snapshot.task.len()
+        + snapshot.output.len()
+        + snapshot
+            .agents
+            .iter()
+            .map(|a| a.output.len())
+            .sum::<usize>();
+    if text_bytes <= LARGE_SNAPSHOT_BYTES {
+        return json(StatusCode::OK, &snapshot);
+    }
+    // The semaphore is never closed, so acquiring cannot fail; the permit is held
+    // until the serialization is done.
+    let _permit = LARGE_SNAPSHOT_SLOTS.acquire().await.ok();
+    match tokio::task::spawn_blocking(move || json(StatusCode::OK, &snapshot)).await {
+        Ok(resp) => resp,
+        Err(_) => ApiError::Internal("the snapshot could not be built".to_string()).into_response(),
+    }
 }
 
 /// The snapshot's `thread`: the runs of the conversation the run keeps (its last

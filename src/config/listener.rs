@@ -27,8 +27,14 @@ pub struct ListenerSettings {
     /// Every silent stage of a connection (`MESH_CONN_TIMEOUT_SECS`, default 10 s): TLS
     /// handshake, first bytes, request head, no request in flight, request body.
     pub conn_timeout: Duration,
-    /// A write the client does not read (`MESH_WRITE_TIMEOUT_SECS`, default 30 s).
+    /// A write the client does not read, or an HTTP/2 stream it takes nothing from
+    /// (`MESH_WRITE_TIMEOUT_SECS`, default 30 s).
     pub write_timeout: Duration,
+    /// Event streams open at once (`MESH_MAX_SUBSCRIBERS`, default 4096); beyond: 429.
+    pub max_subscribers: usize,
+    /// Event streams open at once from one client, IPv6 by /64
+    /// (`MESH_MAX_SUBSCRIBERS_PER_PEER`, default 128); beyond: 429.
+    pub max_subscribers_per_peer: usize,
     /// How long running pipelines may finish after SIGTERM (`MESH_SHUTDOWN_GRACE_SECS`,
     /// default 25 s).
     pub shutdown_grace: Duration,
@@ -44,6 +50,9 @@ impl ListenerSettings {
                 as usize,
             conn_timeout: vars.secs("MESH_CONN_TIMEOUT_SECS", 10, 1)?,
             write_timeout: vars.secs("MESH_WRITE_TIMEOUT_SECS", 30, 1)?,
+            max_subscribers: vars.number("MESH_MAX_SUBSCRIBERS", 4096, 1)? as usize,
+            max_subscribers_per_peer: vars.number("MESH_MAX_SUBSCRIBERS_PER_PEER", 128, 1)?
+                as usize,
             shutdown_grace: vars.secs("MESH_SHUTDOWN_GRACE_SECS", 25, 0)?,
         })
     }
@@ -147,5 +156,19 @@ mod tests {
         assert_eq!(c.conn_timeout, Duration::from_secs(3));
         assert_eq!(c.write_timeout, Duration::from_secs(4));
         assert_eq!(c.shutdown_grace, Duration::ZERO);
+    }
+
+    #[test]
+    fn subscriber_caps_are_read() {
+        let c = load(&[]).unwrap();
+        assert_eq!((c.max_subscribers, c.max_subscribers_per_peer), (4096, 128));
+        let c = load(&[
+            ("MESH_MAX_SUBSCRIBERS", "10"),
+            ("MESH_MAX_SUBSCRIBERS_PER_PEER", "3"),
+        ])
+        .unwrap();
+        assert_eq!((c.max_subscribers, c.max_subscribers_per_peer), (10, 3));
+        let e = load(&[("MESH_MAX_SUBSCRIBERS_PER_PEER", "0")]).unwrap_err();
+        assert_eq!(e.variable, "MESH_MAX_SUBSCRIBERS_PER_PEER");
     }
 }

@@ -9,16 +9,18 @@
 //! | no request in flight (an HTTP/2 connection with no stream, an idle keep-alive) | the same |
 //! | a request body (answered `408`, in the router) | the same |
 //! | a write the client does not read (`ConnIo`) | `MESH_WRITE_TIMEOUT_SECS` (30 s) |
+//! | an HTTP/2 stream the client takes nothing from (`stream_stall`): reset | the same |
 //!
 //! HTTP/2 connections are also pinged every 20 s; a ping not answered within the
 //! stage limit closes the connection, even with streams open.
 
 use super::conn_io::ConnIo;
 use super::idle::{Activity, Tracked};
+use super::stream_stall::{GuardedStreams, Watched};
 use crate::app::AppState;
 use bytes::{Bytes, BytesMut};
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -90,11 +92,12 @@ where
             let in_flight = activity.begin();
             async move {
                 let resp = super::router::handle(req, state, ip).await?;
-                Ok::<_, Infallible>(resp.map(|body| Tracked::new(body, in_flight)))
+                // On an HTTP/2 stream's task: the body is watched by its stream's guard.
+                Ok::<_, Infallible>(resp.map(|body| Tracked::new(Watched::new(body), in_flight)))
             }
         })
     };
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let builder = auto::Builder::new(GuardedStreams { write_timeout });
     let mut builder = match version {
         Version::Http1 => builder.http1_only(),
         Version::Http2 => builder.http2_only(),

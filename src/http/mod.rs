@@ -15,3 +15,5 @@ pub mod idle;
 pub mod router;
 pub mod server;
 pub mod sse;
+pub mod stream_stall;
+pub mod subscriber_limit;

@@ -155,7 +155,7 @@ async fn route(
         }
         Err(e) => return Err(e),
     };
-    let mut resp = dispatch(req, state)
+    let mut resp = dispatch(req, state, peer)
         .await
         .unwrap_or_else(ApiError::into_response);
     if let Some(cookie) = set_cookie {
@@ -164,10 +164,11 @@ async fn route(
     Ok(resp)
 }
 
-/// Method and path segments to a handler, for an authenticated request.
+/// Method and path segments to a handler, for an authenticated request from `peer`.
 async fn dispatch(
     req: Request<Incoming>,
     state: &Arc<AppState>,
+    peer: IpAddr,
 ) -> Result<Response<Body>, ApiError> {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
@@ -191,7 +192,7 @@ async fn dispatch(
         }
         ["api", "stream", id] => {
             allow(&method, &[Method::GET], "GET")?;
-            api::stream(state, id, req.headers(), query.as_deref()).await
+            api::stream(state, id, req.headers(), query.as_deref(), peer).await
         }
         ["api", "runs"] => {
             allow(&method, GET, "GET, HEAD")?;

@@ -8,6 +8,7 @@
 //! (the log, kept anyway for replay, holds the rest).
 
 use super::body::Body;
+use super::subscriber_limit::SubscriberSlot;
 use crate::store::{LogPoll, RunHandle, Subscription};
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -97,9 +98,11 @@ pub async fn all_streams_closed() {
     }
 }
 
+/// The event stream of `run` for the subscriber holding `guard` and `slot`.
 pub fn stream_response(
     run: &RunHandle,
     guard: Subscription,
+    slot: SubscriberSlot,
     resume_from: Option<u64>,
 ) -> Response<Body> {
     let hello = format!(
@@ -116,6 +119,7 @@ pub fn stream_response(
         keep_alive_waker: None,
         last_sent: Instant::now(),
         _count: StreamCount::new(),
+        _slot: slot,
     };
     super::body::sse(stream.boxed())
 }
@@ -137,6 +141,8 @@ struct RunStream {
     keep_alive_waker: Option<Waker>,
     last_sent: Instant,
     _count: StreamCount,
+    /// Its place under the subscriber caps, given back with the stream.
+    _slot: SubscriberSlot,
 }
 
 impl RunStream {

@@ -136,8 +136,9 @@ impl MemoryStore {
 
     fn evict(&self, id: &str) {
         let mut inner = lock(&self.inner);
-        if inner.runs.remove(id).is_some() {
+        if let Some(run) = inner.runs.remove(id) {
             inner.order.retain(|x| x != id);
+            run.close_readers();
         }
     }
 }
@@ -275,7 +276,9 @@ impl Inner {
         });
         match victim.and_then(|i| self.order.remove(i)) {
             Some(id) => {
-                self.runs.remove(&id);
+                if let Some(run) = self.runs.remove(&id) {
+                    run.close_readers();
+                }
                 true
             }
             None => false,

@@ -168,6 +168,7 @@ impl Shared {
             // so every instance answers 404 once the run is evicted.
             Some(run) if self.expired(&run) => {
                 lock(&self.copies).remove(id);
+                run.close_readers();
                 Ok(None)
             }
             other => Ok(other),

@@ -17,6 +17,8 @@ pub enum SubscribeError {
 pub struct Wakers {
     waiting: Vec<(u64, Waker)>,
     next_id: u64,
+    /// Set when the store let go of the run (evicted): readers get nothing more.
+    closed: bool,
 }
 
 impl Wakers {
@@ -38,6 +40,17 @@ impl Wakers {
 
     pub fn remove(&mut self, id: u64) {
         self.waiting.retain(|(i, _)| *i != id);
+    }
+
+    /// Ends every reader: the run was evicted, and what readers hold of it (the run
+    /// itself, slices of its log) should go with it, not when they finish reading.
+    pub fn close(&mut self) {
+        self.closed = true;
+        self.wake_all();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
     }
 
     /// Wakes every parked reader (each parks again when it wants more).

@@ -20,7 +20,7 @@ use std::task::{Poll, Waker};
 pub enum LogPoll {
     /// New events were handed out.
     Data,
-    /// Nothing new, and nothing will come: the run has ended.
+    /// Nothing new, and nothing will come: the run has ended (or was evicted).
     Finished,
     /// Nothing new yet; the waker is woken by the next event.
     Pending,
@@ -61,6 +61,14 @@ impl Run {
     }
 }
 
+impl Run {
+    /// The store let go of the run: every reader ends at its next poll (parked ones
+    /// are woken for it), so no subscription keeps the run alive after eviction.
+    pub(crate) fn close_readers(&self) {
+        self.state().wakers.close();
+    }
+}
+
 impl Subscription {
     /// The log offset just past event `after` (the start of a replay after it).
     pub fn offset_after(&self, after: u64) -> u64 {
@@ -72,6 +80,9 @@ impl Subscription {
     /// `waker`, under one lock.
     fn poll_with(&self, waker: &Waker, take: impl FnOnce(&mut RunState) -> bool) -> LogPoll {
         let mut st = self.run.state();
+        if st.wakers.is_closed() {
+            return LogPoll::Finished;
+        }
         if take(&mut st) {
             return LogPoll::Data;
         }
