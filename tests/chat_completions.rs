@@ -70,16 +70,28 @@ impl ChunkStream {
         }
     }
 
-    /// The next `data:` payload, or `None` when the body ended.
+    /// The next `data:` payload, or `None` when the body ended; comments skipped.
     fn next_data(&mut self) -> Option<String> {
+        loop {
+            if let Block::Data(data) = self.next_block()? {
+                return Some(data);
+            }
+        }
+    }
+
+    /// The next SSE block: a `data:` payload or a `:` comment.
+    fn next_block(&mut self) -> Option<Block> {
         loop {
             if let Some(end) = self.pending.find("\n\n") {
                 let block = self.pending[..end].to_string();
                 self.pending.drain(..end + 2);
+                if let Some(comment) = block.strip_prefix(':') {
+                    return Some(Block::Comment(comment.trim().to_string()));
+                }
                 let data = block
                     .strip_prefix("data: ")
                     .unwrap_or_else(|| panic!("not a data line: {block:?}"));
-                return Some(data.to_string());
+                return Some(Block::Data(data.to_string()));
             }
             let chunk = self.body.next_chunk()?;
             self.pending.push_str(std::str::from_utf8(&chunk).unwrap());
@@ -89,6 +101,12 @@ impl ChunkStream {
     fn all(&mut self) -> Vec<String> {
         std::iter::from_fn(|| self.next_data()).collect()
     }
+}
+
+#[derive(Debug)]
+enum Block {
+    Data(String),
+    Comment(String),
 }
 
 /// `GET` on the run API, signed in with the bearer key.
@@ -595,5 +613,38 @@ fn an_empty_key_in_the_list_exits_2_naming_the_variable_without_the_keys() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("MESH_API_KEYS"), "{err}");
         assert!(!err.contains("secret-a"), "{err}");
+    }
+}
+
+/// While the team works nothing is relayed: a comment after 15 s of silence keeps
+/// proxies (nginx's 60 s read timeout) from cutting the stream.
+#[test]
+fn a_silent_stream_gets_a_keep_alive_comment_after_15_s() {
+    // One token every 20 s: after the first progress chunks the stream is silent.
+    let server = server(&[("MESH_OFFLINE_DELAY_MS", "20000")]);
+    let mut s = ChunkStream::open(
+        &server,
+        &json!({"model": "agent-mesh", "stream": true, "messages": [user("slow")]}),
+    );
+    assert_eq!(s.head.status, 200);
+    let mut last_data = Instant::now();
+    loop {
+        match s.next_block().expect("the stream stays open") {
+            Block::Comment(c) => {
+                assert_eq!(c, "keep-alive");
+                let silent = last_data.elapsed();
+                assert!(silent >= Duration::from_secs(14), "too early: {silent:?}");
+                assert!(silent < Duration::from_secs(18), "too late: {silent:?}");
+                break;
+            }
+            Block::Data(d) => {
+                let v: Value = serde_json::from_str(&d).unwrap();
+                assert!(
+                    v["choices"][0]["delta"]["content"].as_str().unwrap_or("").is_empty(),
+                    "no answer text expected before 20 s: {d}"
+                );
+                last_data = Instant::now();
+            }
+        }
     }
 }

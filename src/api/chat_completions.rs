@@ -7,7 +7,7 @@ use super::run_request::RunRequest;
 use crate::app::AppState;
 use crate::http::body::{json, Body};
 use crate::http::error::ApiError;
-use crate::http::sse::StreamCount;
+use crate::http::sse::{StreamCount, KEEP_ALIVE, KEEP_ALIVE_COMMENT};
 use crate::model::agent::AgentKind;
 use crate::model::conversation::Conversation;
 use crate::model::events::{Event, RunStatus, Usage};
@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 /// Chunks waiting for a slow client; beyond this the relay waits (the run goes on
 /// logging into the store meanwhile, so nothing is lost).
@@ -240,8 +241,12 @@ async fn relay(req: ChatRequest, run: RunHandle, tx: mpsc::Sender<Bytes>) {
     let mut after = 0;
     let mut last_error = None;
     let mut batch = Vec::new();
+    let mut last_sent = Instant::now();
     loop {
-        // Translated under the run's lock (no waiting there), sent after it.
+        // Translated under the run's lock (no waiting there), sent after it. While
+        // the specialists work nothing may be sent for minutes: a comment after
+        // `KEEP_ALIVE` of silence keeps proxies (nginx cuts at 60 s) from closing
+        // the stream, as on /api/stream. Waiting for events is cancel-safe.
         let more = tokio::select! {
             more = events.next_events(&mut after, |_, event| {
                 note_error(&mut last_error, event);
@@ -250,7 +255,14 @@ async fn relay(req: ChatRequest, run: RunHandle, tx: mpsc::Sender<Bytes>) {
                 }
             }) => more,
             _ = tx.closed() => return,
+            _ = tokio::time::sleep_until(last_sent + KEEP_ALIVE) => {
+                batch.push(Bytes::from_static(KEEP_ALIVE_COMMENT));
+                true
+            }
         };
+        if !batch.is_empty() {
+            last_sent = Instant::now();
+        }
         for chunk in batch.drain(..) {
             if tx.send(chunk).await.is_err() {
                 return;
