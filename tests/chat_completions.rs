@@ -640,11 +640,181 @@ fn a_silent_stream_gets_a_keep_alive_comment_after_15_s() {
             Block::Data(d) => {
                 let v: Value = serde_json::from_str(&d).unwrap();
                 assert!(
-                    v["choices"][0]["delta"]["content"].as_str().unwrap_or("").is_empty(),
+                    v["choices"][0]["delta"]["content"]
+                        .as_str()
+                        .unwrap_or("")
+                        .is_empty(),
                     "no answer text expected before 20 s: {d}"
                 );
                 last_data = Instant::now();
             }
         }
     }
+}
+
+/// Asserts OpenAI's error object and returns it.
+fn openai_error_of(r: &support::Response, status: u16) -> Value {
+    assert_eq!(r.status, status, "{}", r.text());
+    let e = r.json()["error"].clone();
+    assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{e}");
+    assert!(e["type"].is_string(), "{e}");
+    assert!(e.get("param").is_some() && e.get("code").is_some(), "{e}");
+    e
+}
+
+#[test]
+fn a_model_is_retrieved_by_id_and_an_unknown_one_is_an_openai_404() {
+    let server = server(&[]);
+    let auth = bearer();
+    let get = |path: &str| server.request("GET", path, &[("Authorization", &auth)], b"");
+    for (path, id) in [
+        ("/v1/models/agent-mesh", "agent-mesh"),
+        ("/v1/models/agent-mesh/researcher", "agent-mesh/researcher"),
+        // How the SDKs send it: the slash escaped.
+        (
+            "/v1/models/agent-mesh%2Fcoder%2Banalyst",
+            "agent-mesh/coder+analyst",
+        ),
+    ] {
+        let r = get(path);
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        let m = r.json();
+        assert_eq!(m["id"], id);
+        assert_eq!(m["object"], "model");
+        assert_eq!(m["owned_by"], "agent-mesh");
+        assert!(m["created"].as_u64().unwrap() > 0);
+    }
+    for path in ["/v1/models/gpt-4o", "/v1/models/agent-mesh%2Fwizard"] {
+        let e = openai_error_of(&get(path), 404);
+        assert_eq!(e["code"], "model_not_found", "{path}");
+        assert_eq!(e["type"], "invalid_request_error");
+    }
+}
+
+#[test]
+fn every_v1_error_is_in_openais_shape() {
+    let server = server(&[]);
+    let auth = bearer();
+    let e = openai_error_of(
+        &server.request("GET", "/v1/embeddings", &[("Authorization", &auth)], b""),
+        404,
+    );
+    assert_eq!(e["code"], "not_found");
+    let r = server.request("DELETE", "/v1/models", &[("Authorization", &auth)], b"");
+    let e = openai_error_of(&r, 405);
+    assert_eq!(e["code"], "method_not_allowed");
+    assert_eq!(r.header("allow"), Some("GET, HEAD"));
+    let big = vec![b'x'; 70 * 1024];
+    let e = openai_error_of(
+        &server.request(
+            "POST",
+            "/v1/chat/completions",
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            &big,
+        ),
+        413,
+    );
+    assert_eq!(e["code"], "payload_too_large");
+    // The rest of the API keeps its own shape.
+    let r = server.request("GET", "/api/nothing", &[("Authorization", &auth)], b"");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["error"]["code"], "not_found");
+    assert!(r.json()["error"].get("type").is_none());
+}
+
+const FRONT_END: &str = "https://chat.example";
+
+fn preflight(server: &Server, origin: &str) -> support::Response {
+    server.request(
+        "OPTIONS",
+        "/v1/chat/completions",
+        &[
+            ("Origin", origin),
+            ("Access-Control-Request-Method", "POST"),
+            (
+                "Access-Control-Request-Headers",
+                "authorization, content-type, x-stainless-os",
+            ),
+        ],
+        b"",
+    )
+}
+
+#[test]
+fn cors_lets_a_listed_origin_call_v1_and_no_other() {
+    let server = server(&[(
+        "MESH_CORS_ORIGINS",
+        "https://chat.example, http://localhost:3000",
+    )]);
+    // The preflight carries no credentials and is answered anyway.
+    let r = preflight(&server, FRONT_END);
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(r.header("access-control-allow-origin"), Some(FRONT_END));
+    let methods = r.header("access-control-allow-methods").unwrap();
+    assert!(
+        methods.contains("POST") && methods.contains("GET"),
+        "{methods}"
+    );
+    let allowed = r.header("access-control-allow-headers").unwrap();
+    for h in ["authorization", "content-type", "x-stainless-os"] {
+        assert!(allowed.contains(h), "{allowed}");
+    }
+    assert!(r.header("access-control-max-age").is_some());
+    // An origin not listed gets no permission.
+    let r = preflight(&server, "https://evil.example");
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("access-control-allow-origin"), None);
+    assert_eq!(r.header("access-control-allow-methods"), None);
+
+    let auth = bearer();
+    let get = |origin: &str, auth: &str| {
+        server.request(
+            "GET",
+            "/v1/models",
+            &[("Authorization", auth), ("Origin", origin)],
+            b"",
+        )
+    };
+    let r = get(FRONT_END, &auth);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("access-control-allow-origin"), Some(FRONT_END));
+    assert!(r.header("vary").unwrap().contains("Origin"));
+    // An error is readable too, so the page can say why.
+    let r = get("http://localhost:3000", "Bearer wrong");
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("http://localhost:3000")
+    );
+    let r = get("https://evil.example", &auth);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("access-control-allow-origin"), None);
+    // The rest of the API is not opened.
+    let r = server.request(
+        "GET",
+        "/api/agents",
+        &[("Authorization", &auth), ("Origin", FRONT_END)],
+        b"",
+    );
+    assert_eq!(r.header("access-control-allow-origin"), None);
+}
+
+#[test]
+fn without_cors_origins_there_is_no_cors() {
+    let server = server(&[]);
+    let r = preflight(&server, FRONT_END);
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(r.header("access-control-allow-origin"), None);
+    let auth = bearer();
+    let r = server.request(
+        "GET",
+        "/v1/models",
+        &[("Authorization", &auth), ("Origin", FRONT_END)],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("access-control-allow-origin"), None);
 }

@@ -2,7 +2,7 @@
 //! each request a normal store run whose events are translated to Chat Completions
 //! chunks; errors in OpenAI's `{"error":{message,type,param,code}}` shape.
 
-use super::chat_request::{parse_chat_request, ChatError, ChatRequest, MODEL};
+use super::chat_request::{parse_chat_request, parse_model, ChatError, ChatRequest, MODEL};
 use super::run_request::RunRequest;
 use crate::app::AppState;
 use crate::http::body::{json, Body};
@@ -34,12 +34,32 @@ const CHUNK_BUFFER: usize = 64;
 /// `GET /v1/models`: the orchestrated team, then one fixed one-specialist team each.
 pub fn models(state: &AppState) -> Response<Body> {
     let created = unix_now();
-    let entry = |id: String| json!({"id": id, "object": "model", "created": created, "owned_by": "agent-mesh"});
-    let mut data = vec![entry(MODEL.to_string())];
+    let mut data = vec![model_object(MODEL, created)];
     for name in state.pipeline.roster.specialist_names() {
-        data.push(entry(format!("{MODEL}/{name}")));
+        data.push(model_object(&format!("{MODEL}/{name}"), created));
     }
     json(StatusCode::OK, &json!({"object": "list", "data": data}))
+}
+
+/// `GET /v1/models/{id}` (`id` as it came in the path, `/` possibly escaped as
+/// `%2F`): the model object of any model a completion accepts, listed or a team
+/// like `agent-mesh/researcher+coder`; otherwise OpenAI's 404 `model_not_found`.
+pub fn model(state: &AppState, raw_id: &str) -> Response<Body> {
+    let id = crate::util::percent_decode(raw_id).unwrap_or_else(|| raw_id.to_string());
+    match parse_model(&id, &state.pipeline.roster) {
+        Ok(_) => json(StatusCode::OK, &model_object(&id, unix_now())),
+        Err(e) => error_response(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            &e.message,
+            Some(&e.param),
+            e.code,
+        ),
+    }
+}
+
+fn model_object(id: &str, created: u64) -> Value {
+    json!({"id": id, "object": "model", "created": created, "owned_by": "agent-mesh"})
 }
 
 /// `POST /v1/chat/completions`. Always a response: failures are OpenAI-shaped errors.

@@ -8,6 +8,7 @@ pub mod body;
 pub mod client_addr;
 pub mod conn_io;
 pub mod connection;
+pub mod cors;
 pub mod error;
 pub mod idle;
 pub mod router;

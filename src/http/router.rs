@@ -4,6 +4,7 @@
 use super::auth_limit::Penalty;
 use super::body::Body;
 use super::client_addr::client_ip;
+use super::cors;
 use super::error::ApiError;
 use crate::api;
 use crate::app::AppState;
@@ -34,10 +35,25 @@ pub async fn handle(
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let route_kind = classify(&path);
-    let mut resp = match route(req, &state, peer).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
+    let v1 = cors::is_v1(&path);
+    let cors_origins = &state.listener.cors_origins;
+    let preflight = v1
+        .then(|| cors::preflight(cors_origins, &method, req.headers()))
+        .flatten();
+    let origin =
+        (v1 && !cors_origins.is_empty()).then(|| cors::listed_origin(cors_origins, req.headers()));
+    let mut resp = match preflight {
+        Some(resp) => resp,
+        None => match route(req, &state, peer).await {
+            Ok(r) => r,
+            // OpenAI clients read errors only in OpenAI's shape: 404, 405, 413 too.
+            Err(e) if v1 => api::chat_completions::openai_error(e),
+            Err(e) => e.into_response(),
+        },
     };
+    if let Some(origin) = origin {
+        cors::allow_origin(&mut resp, origin);
+    }
     let h = resp.headers_mut();
     h.insert(
         "x-content-type-options",
@@ -211,6 +227,10 @@ async fn route(
         ["v1", "models"] => {
             allow(&method, GET, "GET, HEAD")?;
             Ok(api::chat_completions::models(state))
+        }
+        ["v1", "models", id @ ..] => {
+            allow(&method, GET, "GET, HEAD")?;
+            Ok(api::chat_completions::model(state, &id.join("/")))
         }
         ["v1", "chat", "completions"] => {
             allow(&method, POST, "POST")?;

@@ -8,4 +8,4 @@ pub mod text;
 
 pub use base64::base64_decode;
 pub use lock::lock;
-pub use text::cut_chars;
+pub use text::{cut_chars, percent_decode};
