@@ -818,3 +818,66 @@ fn without_cors_origins_there_is_no_cors() {
     assert_eq!(r.status, 200);
     assert_eq!(r.header("access-control-allow-origin"), None);
 }
+
+/// An unreachable provider: the error a non-streamed request answers with keeps the
+/// cause, word for word as the stream's error object.
+#[test]
+fn a_failure_names_its_cause_streamed_or_not() {
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}/v1");
+    let server = server(&[("CUSTOM_BASE_URL", &base)]);
+    for model in ["agent-mesh/researcher", "agent-mesh"] {
+        let body = json!({"model": model, "messages": [user("x")]});
+        let r = post(&server, &body);
+        assert_eq!(r.status, 500, "{}", r.text());
+        let plain = r.json()["error"]["message"].as_str().unwrap().to_string();
+        let mut streamed_body = body.clone();
+        streamed_body["stream"] = json!(true);
+        let datas = ChunkStream::open(&server, &streamed_body).all();
+        let streamed = last_before_done(&datas)["error"]["message"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(plain.contains("cannot reach 127.0.0.1"), "{model}: {plain}");
+        assert_eq!(plain, streamed, "{model}");
+    }
+}
+
+/// An orchestrator that answers prose, not a plan: the fallback team is said in
+/// `reasoning_content`, with why, as on /api/stream.
+#[test]
+fn a_fallback_plan_is_said_in_reasoning_content() {
+    let mock = MockProvider::start(|r, _| {
+        Reply::sse(&openai_stream(
+            &[&format!("{} speaks prose", r.agent())],
+            None,
+        ))
+    });
+    let base = mock.url("/v1");
+    let server = server(&[("CUSTOM_BASE_URL", &base)]);
+    let datas = ChunkStream::open(
+        &server,
+        &json!({"model": "agent-mesh", "stream": true, "messages": [user("x")]}),
+    )
+    .all();
+    let reasoning: String = datas
+        .iter()
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["reasoning_content"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    let plan_line = reasoning
+        .lines()
+        .find(|l| l.starts_with("Plan: "))
+        .unwrap_or_else(|| panic!("no plan line: {reasoning}"));
+    assert!(plan_line.contains("fallback"), "{plan_line}");
+    assert!(plan_line.contains("researcher, analyst"), "{plan_line}");
+}

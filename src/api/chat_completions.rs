@@ -10,7 +10,7 @@ use crate::http::error::ApiError;
 use crate::http::sse::{StreamCount, KEEP_ALIVE, KEEP_ALIVE_COMMENT};
 use crate::model::agent::AgentKind;
 use crate::model::conversation::Conversation;
-use crate::model::events::{Event, RunStatus, Usage};
+use crate::model::events::{Event, PlanSource, RunStatus, Usage};
 use crate::model::run_config::RunConfig;
 use crate::store::{EventRef, RunHandle};
 use bytes::Bytes;
@@ -350,12 +350,20 @@ fn translate(config: &RunConfig, event: EventRef<'_>) -> Option<Value> {
             Some(json!({"content": text}))
         }
         EventRef::Other(Event::Plan(p)) => {
+            let team = p.agents.join(", ");
+            // A fallback plan is not the orchestrator's choice: say so, and why.
+            if p.source == PlanSource::Fallback {
+                return reasoning(format!(
+                    "Plan: {team} (a fallback team, not the orchestrator's choice: {})\n",
+                    p.reason
+                ));
+            }
             let why = if p.reasoning.is_empty() {
                 String::new()
             } else {
                 format!(" ({})", p.reasoning)
             };
-            reasoning(format!("Plan: {}{why}\n", p.agents.join(", ")))
+            reasoning(format!("Plan: {team}{why}\n"))
         }
         EventRef::Other(Event::StreamStart(s)) if kind(&s.agent) == Some(AgentKind::Specialist) => {
             reasoning(format!("{} started ({})\n", s.agent, s.model))
