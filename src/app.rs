@@ -30,6 +30,7 @@ pub struct AppState {
     pub providers: Arc<Providers>,
     pub started: Instant,
     pub auth_throttle: crate::http::auth_limit::AuthThrottle,
+    pub device_cookies: crate::http::device_cookie::DeviceCookies,
 }
 
 impl AppState {
@@ -54,6 +55,14 @@ impl AppState {
         };
         let login = auth.credentials.as_ref().map(|c| &c.pass);
         let built = Providers::from_settings(&providers, &pipeline.roster, login)?;
+        // Served over HTTPS: by the server itself, or by the edge in front of it.
+        let https =
+            listener.tls.is_some() || auth.trust_proxy != crate::http::client_addr::TrustProxy::Off;
+        let device_cookies = crate::http::device_cookie::DeviceCookies::new(
+            auth.credentials.as_ref(),
+            &auth.api_keys,
+            https,
+        );
         Ok(Arc::new(AppState {
             listener,
             auth,
@@ -63,6 +72,7 @@ impl AppState {
             providers: Arc::new(built),
             started: Instant::now(),
             auth_throttle: Default::default(),
+            device_cookies,
         }))
     }
 

@@ -15,6 +15,9 @@ Usage:
                                      (the deliverable goes to stdout, progress to stderr;
                                       --json prints every event as one JSON line)
   agent-mesh models [--provider P]   print the model catalog
+  agent-mesh mcp tools [SERVER]      list the MCP servers of MESH_MCP_CONFIG and their tools
+  agent-mesh mcp call SERVER TOOL [JSON]
+                                     call one tool with JSON arguments, print its result
   agent-mesh --help | --version
 
 Configuration is read from environment variables; see the README.";
@@ -22,8 +25,21 @@ Configuration is read from environment variables; see the README.";
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command {
     Serve,
-    Run { task: String, json: bool },
-    Models { provider: Option<String> },
+    Run {
+        task: String,
+        json: bool,
+    },
+    Models {
+        provider: Option<String>,
+    },
+    McpTools {
+        server: Option<String>,
+    },
+    McpCall {
+        server: String,
+        tool: String,
+        arguments: Option<String>,
+    },
     Help,
     Version,
 }
@@ -75,7 +91,35 @@ pub fn parse_args(args: &[String]) -> Result<Command, String> {
             }
             Ok(Command::Models { provider })
         }
+        Some("mcp") => parse_mcp(it.collect()),
         Some(other) => Err(format!("unknown command \"{other}\" (try --help)")),
+    }
+}
+
+fn parse_mcp(rest: Vec<&str>) -> Result<Command, String> {
+    match rest.as_slice() {
+        ["tools"] => Ok(Command::McpTools { server: None }),
+        ["tools", server] => Ok(Command::McpTools {
+            server: Some(server.to_string()),
+        }),
+        ["call", server, tool] => Ok(Command::McpCall {
+            server: server.to_string(),
+            tool: tool.to_string(),
+            arguments: None,
+        }),
+        ["call", server, tool, json] => Ok(Command::McpCall {
+            server: server.to_string(),
+            tool: tool.to_string(),
+            arguments: Some(json.to_string()),
+        }),
+        ["call", ..] => {
+            Err("usage: agent-mesh mcp call SERVER TOOL ['{\"arg\": \"value\"}']".to_string())
+        }
+        ["tools", ..] => Err("usage: agent-mesh mcp tools [SERVER]".to_string()),
+        _ => Err(
+            "usage: agent-mesh mcp tools [SERVER] | agent-mesh mcp call SERVER TOOL [JSON]"
+                .to_string(),
+        ),
     }
 }
 
@@ -389,6 +433,20 @@ mod tests {
         assert_eq!(parse_args(&args(&["serve"])), Ok(Command::Serve));
         assert_eq!(parse_args(&args(&["--help"])), Ok(Command::Help));
         assert_eq!(parse_args(&args(&["--version"])), Ok(Command::Version));
+        assert_eq!(
+            parse_args(&args(&["mcp", "tools"])),
+            Ok(Command::McpTools { server: None })
+        );
+        assert_eq!(
+            parse_args(&args(&["mcp", "call", "s", "echo", "{}"])),
+            Ok(Command::McpCall {
+                server: "s".into(),
+                tool: "echo".into(),
+                arguments: Some("{}".into())
+            })
+        );
+        assert!(parse_args(&args(&["mcp", "call", "s"])).is_err());
+        assert!(parse_args(&args(&["mcp"])).is_err());
         assert_eq!(
             parse_args(&args(&["run", "do it"])),
             Ok(Command::Run {

@@ -20,6 +20,8 @@ pub mod api;
 pub mod app;
 /// The HTTP server, router, auth, event stream and embedded page.
 pub mod http;
+/// MCP servers: the tools agents may call.
+pub mod mcp;
 /// Counters and histograms in the Prometheus text format.
 pub mod metrics;
 /// The run model every layer shares: events, frozen run config, agent kinds, turns, error kinds.

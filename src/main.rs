@@ -58,6 +58,19 @@ fn main() -> ExitCode {
         }
         match command {
             Command::Run { task, json } => cli::run_in_terminal(settings, task, json).await,
+            Command::McpTools { server } => {
+                let ca_file = settings.providers.ca_file.as_deref();
+                agent_mesh::mcp::cli::print_tools(ca_file, &ProcessEnv, server.as_deref()).await
+            }
+            Command::McpCall {
+                server,
+                tool,
+                arguments,
+            } => {
+                let ca_file = settings.providers.ca_file.as_deref();
+                let arguments = arguments.as_deref();
+                agent_mesh::mcp::cli::call(ca_file, &ProcessEnv, &server, &tool, arguments).await
+            }
             Command::Models { provider } => {
                 agent_mesh::cli::print_models(settings, provider.as_deref()).await
             }

@@ -52,6 +52,9 @@ impl Server {
             .env("MESH_PROVIDER", "custom")
             .env("CUSTOM_BASE_URL", mock_base)
             .env("MESH_MAX_ACTIVE_RUNS", "256")
+            // Every bench client is 127.0.0.1: the memory phase alone holds 1,000
+            // subscribers, far beyond the per-peer cap meant for one internet client.
+            .env("MESH_MAX_CONNECTIONS_PER_PEER", "100000")
             // `listening on` is logged at INFO, so WARN would hide the address; the
             // per-run INFO line costs one short write per run, nothing per token.
             .env("MESH_LOG", "info");

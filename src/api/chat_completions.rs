@@ -424,11 +424,19 @@ pub fn openai_error(e: ApiError) -> Response<Body> {
     };
     let message = e.message();
     let mut resp = error_response(status, kind, &message, param.as_deref(), Some(code));
+    let unauthorized = matches!(e, ApiError::Unauthorized);
     let original = e.into_response();
     for (name, value) in original.headers() {
         if name != CONTENT_TYPE && name != hyper::header::WWW_AUTHENTICATE {
             resp.headers_mut().insert(name.clone(), value.clone());
         }
+    }
+    // OpenAI clients authenticate with a bearer key (RFC 6750 §3), not Basic.
+    if unauthorized {
+        resp.headers_mut().insert(
+            hyper::header::WWW_AUTHENTICATE,
+            hyper::header::HeaderValue::from_static("Bearer realm=\"agent-mesh\""),
+        );
     }
     resp
 }

@@ -132,6 +132,12 @@ pub fn parse_chat_request(body: &[u8], roster: &Roster) -> Result<ChatRequest, C
             "the last user message is empty",
         ));
     }
+    if let Some(why) = super::run_request::unreadable_text(&task) {
+        return Err(fail(
+            &format!("messages[{last_user}].content"),
+            format!("the last user message {why}"),
+        ));
+    }
     let chars = task.chars().count();
     if chars > MAX_TASK_CHARS {
         return Err(fail(

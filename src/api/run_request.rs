@@ -96,6 +96,9 @@ pub fn parse_run_request(
     if chars == 0 {
         return Err(fail("task", "task must not be empty"));
     }
+    if let Some(why) = unreadable_text(&task) {
+        return Err(fail("task", format!("task {why}")));
+    }
     if chars > MAX_TASK_CHARS {
         return Err(fail(
             "task",
@@ -269,6 +272,33 @@ fn parse_model_choice(
     })
 }
 
+/// Why `text` cannot be a task although it is not empty: a NUL character (which
+/// terminates strings in many tools downstream), or nothing visible at all (only
+/// whitespace, control and zero-width or other invisible formatting characters such
+/// as U+FEFF or U+200B).
+pub fn unreadable_text(text: &str) -> Option<&'static str> {
+    if text.contains('\0') {
+        return Some("must not contain NUL characters");
+    }
+    if text.chars().all(is_invisible) {
+        return Some("has no visible characters");
+    }
+    None
+}
+
+/// Whitespace, control characters, and the format and filler characters that render
+/// as nothing (Unicode's `Cf` set and its look-alikes).
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || c.is_control()
+        || matches!(c,
+            '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}' | '\u{2800}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}' | '\u{FFA0}' | '\u{FFF0}'..='\u{FFF8}' | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,6 +340,9 @@ mod tests {
             ("[1]", "body"),
             ("{}", "task"),
             (r#"{"task":"   "}"#, "task"),
+            (r#"{"task":"\ufeff\u200b"}"#, "task"),
+            (r#"{"task":" \u2060\u00ad\ufe0f\u200d "}"#, "task"),
+            (r#"{"task":"fine\u0000"}"#, "task"),
             (r#"{"task":5}"#, "task"),
             (r#"{"task":"x","extra":1}"#, "extra"),
             (r#"{"task":"x","provider":"gemini"}"#, "provider"),

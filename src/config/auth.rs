@@ -58,8 +58,8 @@ pub struct AuthSettings {
     pub credentials: Option<Credentials>,
     /// `MESH_INSECURE_NO_AUTH`: listen beyond loopback without a login.
     pub insecure_no_auth: bool,
-    /// Bearer keys for API clients (`MESH_API_KEYS`, comma-separated), accepted
-    /// beside Basic auth.
+    /// Keys for API clients (`MESH_API_KEYS`, comma-separated): set alone, they turn
+    /// authentication on; accepted as `Bearer <key>` or as the Basic password.
     pub api_keys: Vec<Secret>,
     /// Which edge names the client (`MESH_TRUST_PROXY`), for sign-in throttling.
     pub trust_proxy: TrustProxy,
@@ -78,13 +78,32 @@ impl AuthSettings {
                 ),
             ));
         }
+        let api_keys = api_keys(vars)?;
+        let trust_proxy = TrustProxy::parse(vars.get("MESH_TRUST_PROXY").as_deref())
+            .map_err(|why| ConfigError::new("MESH_TRUST_PROXY", why))?;
+        // An edge in front means the internet reaches this server, loopback or not.
+        if trust_proxy != TrustProxy::Off
+            && credentials.is_none()
+            && api_keys.is_empty()
+            && !insecure_no_auth
+        {
+            return Err(ConfigError::new(
+                "MESH_TRUST_PROXY",
+                "is set (an edge in front forwards the internet to this server), so credentials are required: set MESH_USER and MESH_PASS, or MESH_API_KEYS (or MESH_INSECURE_NO_AUTH=1 to serve it without authentication)",
+            ));
+        }
         Ok(AuthSettings {
             credentials,
             insecure_no_auth,
-            api_keys: api_keys(vars)?,
-            trust_proxy: TrustProxy::parse(vars.get("MESH_TRUST_PROXY").as_deref())
-                .map_err(|why| ConfigError::new("MESH_TRUST_PROXY", why))?,
+            api_keys,
+            trust_proxy,
         })
+    }
+
+    /// Whether requests must authenticate: any configured credential turns it on,
+    /// Basic credentials or API keys alike.
+    pub fn auth_required(&self) -> bool {
+        self.credentials.is_some() || !self.api_keys.is_empty()
     }
 }
 
@@ -198,6 +217,38 @@ mod tests {
             let why = TrustProxy::parse(Some(bad)).unwrap_err();
             assert!(why.contains("fly") && why.contains("hops"), "{bad}: {why}");
         }
+    }
+
+    #[test]
+    fn an_edge_in_front_needs_credentials_of_some_kind() {
+        for value in ["fly", "cloudflare", "1"] {
+            let e = load(&[("MESH_TRUST_PROXY", value)], LOOPBACK).unwrap_err();
+            assert_eq!(e.variable, "MESH_TRUST_PROXY");
+            for named in [
+                "MESH_USER",
+                "MESH_PASS",
+                "MESH_API_KEYS",
+                "MESH_INSECURE_NO_AUTH",
+            ] {
+                assert!(e.reason.contains(named), "{e}");
+            }
+            let with_keys = [("MESH_TRUST_PROXY", value), ("MESH_API_KEYS", "k")];
+            assert!(load(&with_keys, LOOPBACK).unwrap().auth_required());
+            let with_login = [
+                ("MESH_TRUST_PROXY", value),
+                ("MESH_USER", "u"),
+                ("MESH_PASS", "p"),
+            ];
+            assert!(load(&with_login, LOOPBACK).unwrap().auth_required());
+            let opted_out = [("MESH_TRUST_PROXY", value), ("MESH_INSECURE_NO_AUTH", "1")];
+            assert!(!load(&opted_out, LOOPBACK).unwrap().auth_required());
+        }
+        // "off" is no edge, and loopback without anything stays open for local use.
+        let off = [("MESH_TRUST_PROXY", "off")];
+        assert!(!load(&off, LOOPBACK).unwrap().auth_required());
+        assert!(!load(&[], LOOPBACK).unwrap().auth_required());
+        let keys = [("MESH_API_KEYS", "k")];
+        assert!(load(&keys, LOOPBACK).unwrap().auth_required());
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub struct ListenerSettings {
     pub tls: Option<TlsFiles>,
     /// Open connections at once (`MESH_MAX_CONNECTIONS`, default 4096); beyond: 503.
     pub max_connections: usize,
+    /// Open connections from one address, IPv6 by /64 (`MESH_MAX_CONNECTIONS_PER_PEER`,
+    /// default 128); beyond: 503. Not applied behind a trusted edge.
+    pub max_connections_per_peer: usize,
     /// Every silent stage of a connection (`MESH_CONN_TIMEOUT_SECS`, default 10 s): TLS
     /// handshake, first bytes, request head, no request in flight, request body.
     pub conn_timeout: Duration,
@@ -40,6 +43,8 @@ impl ListenerSettings {
             addr: listen_addr(vars)?,
             tls: tls_files(vars)?,
             max_connections: vars.number("MESH_MAX_CONNECTIONS", 4096, 1)? as usize,
+            max_connections_per_peer: vars.number("MESH_MAX_CONNECTIONS_PER_PEER", 128, 1)?
+                as usize,
             conn_timeout: vars.secs("MESH_CONN_TIMEOUT_SECS", 10, 1)?,
             write_timeout: vars.secs("MESH_WRITE_TIMEOUT_SECS", 30, 1)?,
             shutdown_grace: vars.secs("MESH_SHUTDOWN_GRACE_SECS", 25, 0)?,
@@ -175,6 +180,9 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.max_connections, 2);
+        assert_eq!(load(&[]).unwrap().max_connections_per_peer, 128);
+        let e = load(&[("MESH_MAX_CONNECTIONS_PER_PEER", "0")]).unwrap_err();
+        assert_eq!(e.variable, "MESH_MAX_CONNECTIONS_PER_PEER");
         assert_eq!(c.conn_timeout, Duration::from_secs(3));
         assert_eq!(c.write_timeout, Duration::from_secs(4));
         assert_eq!(c.shutdown_grace, Duration::ZERO);

@@ -132,6 +132,11 @@ mod tests {
             (&[("PORT", "99999")], "PORT"),
             (&[("MESH_RUN_TTL_SECS", "ten")], "MESH_RUN_TTL_SECS"),
             (&[("MESH_MAX_ACTIVE_RUNS", "0")], "MESH_MAX_ACTIVE_RUNS"),
+            (&[("MESH_MAX_ACTIVE_RUNS", "1001")], "MESH_MAX_ACTIVE_RUNS"),
+            (
+                &[("MESH_MAX_CONNECTIONS_PER_PEER", "0")],
+                "MESH_MAX_CONNECTIONS_PER_PEER",
+            ),
             (
                 &[("MESH_TTFT_TIMEOUT_SECS", "-1")],
                 "MESH_TTFT_TIMEOUT_SECS",
@@ -176,6 +181,14 @@ mod tests {
                 "MESH_TLS_KEY",
             ),
             (&[("OPENAI_BASE_URL", "ftp://x")], "OPENAI_BASE_URL"),
+            (
+                &[("CUSTOM_BASE_URL", "http://h/v1?api_key=k")],
+                "CUSTOM_BASE_URL",
+            ),
+            (
+                &[("OPENROUTER_BASE_URL", "http://h/v1#k")],
+                "OPENROUTER_BASE_URL",
+            ),
             (&[("MESH_USER", "u")], "MESH_PASS"),
             (&[("MESH_PASS", "p")], "MESH_USER"),
             (

@@ -23,14 +23,59 @@ pub fn check(header: Option<&[u8]>, creds: &Credentials) -> bool {
 /// key is compared in full, whichever matches, so the time says nothing about which
 /// key (or how much of one) was right.
 pub fn check_bearer(header: Option<&[u8]>, keys: &[Secret]) -> bool {
-    let given = header.map(trim).and_then(|h| {
-        (h.len() > 7 && h[..7].eq_ignore_ascii_case(b"bearer ")).then(|| trim(&h[7..]))
-    });
-    let mut ok = false;
-    for key in keys {
-        ok |= ct_eq(given.unwrap_or(&[]), key.expose().as_bytes());
+    matching_key(bearer_token(header), keys).is_some()
+}
+
+/// Which configured credential a request proved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Principal {
+    /// `MESH_USER` and `MESH_PASS` over Basic auth.
+    Owner,
+    /// The `MESH_API_KEYS` entry at this index, as a bearer token or as the Basic
+    /// password (with any user name: how a browser signs in with a key).
+    Key(usize),
+}
+
+/// Checks the `Authorization` header against every configured credential: Basic
+/// `MESH_USER:MESH_PASS`, `Bearer <key>`, or Basic with any user name and a key as the
+/// password. Every comparison runs in full whatever matched, so the time depends only
+/// on the configured values.
+pub fn authenticate(
+    header: Option<&[u8]>,
+    creds: Option<&Credentials>,
+    keys: &[Secret],
+) -> Option<Principal> {
+    let owner = creds.is_some_and(|c| check(header, c));
+    let bearer = matching_key(bearer_token(header), keys);
+    let decoded = header.and_then(decode_basic);
+    let password = decoded.as_ref().map(|(_, pass)| &pass[..]);
+    let as_password = matching_key(password, keys);
+    if owner {
+        Some(Principal::Owner)
+    } else {
+        bearer.or(as_password).map(Principal::Key)
     }
-    given.is_some_and(|g| !g.is_empty()) & ok
+}
+
+/// The token of `Bearer <token>`; `None` for any other shape or an empty token.
+fn bearer_token(header: Option<&[u8]>) -> Option<&[u8]> {
+    header
+        .map(trim)
+        .and_then(|h| {
+            (h.len() > 7 && h[..7].eq_ignore_ascii_case(b"bearer ")).then(|| trim(&h[7..]))
+        })
+        .filter(|token| !token.is_empty())
+}
+
+/// The index of the key equal to `given`, comparing every key in full.
+fn matching_key(given: Option<&[u8]>, keys: &[Secret]) -> Option<usize> {
+    let mut found = None;
+    for (i, key) in keys.iter().enumerate() {
+        if ct_eq(given.unwrap_or(&[]), key.expose().as_bytes()) & given.is_some() {
+            found = found.or(Some(i));
+        }
+    }
+    found
 }
 
 /// Decodes `Basic <base64(user:pass)>`; `None` for any other shape.
@@ -81,6 +126,39 @@ mod tests {
         assert!(!check_bearer(Some(b"Basic a2V5LW9uZQ=="), &keys));
         assert!(!check_bearer(None, &keys));
         assert!(!check_bearer(Some(b"Bearer key-one"), &[]));
+    }
+
+    #[test]
+    fn a_key_works_as_bearer_or_as_the_basic_password_with_any_user() {
+        let keys = [Secret::new("key-one"), Secret::new("key-two")];
+        let owner = creds();
+        let both = Some(&owner);
+        // "anyone:key-two", "alice:s3cret:with:colons", "alice:key-three", "alice:"
+        assert_eq!(
+            authenticate(Some(b"Basic YW55b25lOmtleS10d28="), None, &keys),
+            Some(Principal::Key(1))
+        );
+        assert_eq!(
+            authenticate(Some(b"Bearer key-one"), both, &keys),
+            Some(Principal::Key(0))
+        );
+        assert_eq!(
+            authenticate(Some(b"Basic YWxpY2U6czNjcmV0OndpdGg6Y29sb25z"), both, &keys),
+            Some(Principal::Owner)
+        );
+        assert_eq!(
+            authenticate(Some(b"Basic YWxpY2U6a2V5LXRocmVl"), both, &keys),
+            None
+        );
+        assert_eq!(authenticate(Some(b"Basic YWxpY2U6"), None, &keys), None);
+        assert_eq!(authenticate(Some(b"Bearer "), None, &keys), None);
+        assert_eq!(authenticate(None, both, &keys), None);
+        // The owner's password is not a key, and a key is not the owner's password.
+        assert_eq!(
+            authenticate(Some(b"Bearer s3cret:with:colons"), both, &keys),
+            None
+        );
+        assert_eq!(authenticate(Some(b"Bearer key-one"), both, &[]), None);
     }
 
     fn creds() -> Credentials {

@@ -1,7 +1,7 @@
 //! The one routing `match`: auth first, then method and path segments to a handler,
 //! then the security headers every response carries.
 
-use super::auth_limit::Penalty;
+use super::auth_limit::{Throttled, Who};
 use super::body::Body;
 use super::client_addr::client_ip;
 use super::cors;
@@ -12,7 +12,7 @@ use crate::metrics::{Route, METRICS};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, SET_COOKIE};
 use hyper::{Method, Request, Response};
 use std::convert::Infallible;
 use std::net::IpAddr;
@@ -46,8 +46,6 @@ pub async fn handle(
         Some(resp) => resp,
         None => match route(req, &state, peer).await {
             Ok(r) => r,
-            // OpenAI clients read errors only in OpenAI's shape: 404, 405, 413 too.
-            Err(e) if v1 => api::chat_completions::openai_error(e),
             Err(e) => e.into_response(),
         },
     };
@@ -105,77 +103,89 @@ fn allow(method: &Method, allowed: &[Method], allow_header: &'static str) -> Res
 const GET: &[Method] = &[Method::GET, Method::HEAD];
 const POST: &[Method] = &[Method::POST];
 
-/// A refused request: the error, and how long to hold it first (a throttled failure).
-struct Refusal {
-    error: ApiError,
-    after: Duration,
-}
-
-/// Basic auth, or a bearer key from `MESH_API_KEYS`. The right credentials always
-/// pass; wrong ones are answered as the throttle says (`auth_limit`): at once with
-/// 401, or late with 429. Without Basic credentials the server is open (loopback or
-/// `MESH_INSECURE_NO_AUTH`): keys add a way in, they never lock the page out.
-fn authenticate(req: &Request<Incoming>, state: &AppState, peer: IpAddr) -> Result<(), Refusal> {
-    let Some(creds) = &state.auth.credentials else {
-        return Ok(());
-    };
+/// Basic auth, a bearer key from `MESH_API_KEYS`, or Basic with a key as the password
+/// (how a browser signs in when only keys are set). Any configured credential turns
+/// authentication on; with none (loopback, or `MESH_INSECURE_NO_AUTH`) the server is
+/// open. Throttling (`auth_limit`) decides first whether the credentials are looked at
+/// at all; every refusal is answered at once. A client that signs in without a valid
+/// device cookie gets one (`device_cookie`): the `Set-Cookie` value is returned.
+fn authenticate(
+    req: &Request<Incoming>,
+    state: &AppState,
+    peer: IpAddr,
+) -> Result<Option<HeaderValue>, ApiError> {
+    if !state.auth.auth_required() {
+        return Ok(None);
+    }
     let header = req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes);
-    // Both checks always run (no short circuit), so timing says nothing of which failed.
-    if super::auth::check(header, creds) | super::auth::check_bearer(header, &state.auth.api_keys) {
-        return Ok(());
-    }
-    METRICS.auth_failure();
-    let unauthorized = Refusal {
-        error: ApiError::Unauthorized,
-        after: Duration::ZERO,
-    };
-    // A browser's first request carries no credentials by design; only a wrong
-    // attempt is a guess.
+    // A browser's first request carries no credentials by design: no guess, no count.
     if header.is_none() {
-        return Err(unauthorized);
+        METRICS.auth_failure();
+        return Err(ApiError::Unauthorized);
     }
-    let client = client_ip(peer, req.headers(), state.auth.trust_proxy);
-    match state.auth_throttle.failed(client) {
-        Penalty::None => Err(unauthorized),
-        Penalty::Delay {
-            delay,
-            retry_after_secs,
-            scope,
-        } => {
-            METRICS.auth_throttled(scope);
-            Err(Refusal {
-                error: ApiError::TooManyAuthFailures { retry_after_secs },
-                after: delay,
-            })
+    let device = state.device_cookies.verify(req.headers());
+    let who = match device {
+        Some(d) => Who::Device(d.id),
+        None => Who::Client(client_ip(peer, req.headers(), state.auth.trust_proxy)),
+    };
+    let throttled = |t: Throttled| {
+        METRICS.auth_throttled(t.scope);
+        ApiError::TooManyAuthFailures {
+            retry_after_secs: t.retry_after_secs,
+        }
+    };
+    state.auth_throttle.admit(who).map_err(throttled)?;
+    let auth = &state.auth;
+    match super::auth::authenticate(header, auth.credentials.as_ref(), &auth.api_keys) {
+        Some(principal) => Ok(match device {
+            Some(d) if !d.renew => None,
+            _ => state.device_cookies.issue(principal),
+        }),
+        None => {
+            METRICS.auth_failure();
+            state.auth_throttle.failed(who).map_err(throttled)?;
+            Err(ApiError::Unauthorized)
         }
     }
 }
 
+/// Authenticates, routes, and hands the device cookie to a client that signed in.
 async fn route(
     req: Request<Incoming>,
     state: &Arc<AppState>,
     peer: IpAddr,
 ) -> Result<Response<Body>, ApiError> {
+    let path = req.uri().path();
+    if path == "/health" {
+        allow(req.method(), GET, "GET, HEAD")?;
+        return Ok(api::health(state));
+    }
+    // OpenAI clients read errors only in OpenAI's shape: 401s, 404s, 405s, 413s too.
+    let error_response = if cors::is_v1(path) {
+        api::chat_completions::openai_error
+    } else {
+        ApiError::into_response
+    };
+    let set_cookie = match authenticate(&req, state, peer) {
+        Ok(cookie) => cookie,
+        Err(e) => return Ok(error_response(e)),
+    };
+    let mut resp = dispatch(req, state).await.unwrap_or_else(error_response);
+    if let Some(cookie) = set_cookie {
+        resp.headers_mut().append(SET_COOKIE, cookie);
+    }
+    Ok(resp)
+}
+
+/// Method and path segments to a handler, for an authenticated request.
+async fn dispatch(
+    req: Request<Incoming>,
+    state: &Arc<AppState>,
+) -> Result<Response<Body>, ApiError> {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let query = req.uri().query().map(str::to_string);
     let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(&path).split('/').collect();
-
-    if path == "/health" {
-        allow(&method, GET, "GET, HEAD")?;
-        return Ok(api::health(state));
-    }
-    if let Err(refusal) = authenticate(&req, state, peer) {
-        // Only this request's task sleeps: a timer, no lock held.
-        if !refusal.after.is_zero() {
-            tokio::time::sleep(refusal.after).await;
-        }
-        // OpenAI clients read errors only in OpenAI's shape.
-        return match segments.first() {
-            Some(&"v1") => Ok(api::chat_completions::openai_error(refusal.error)),
-            _ => Err(refusal.error),
-        };
-    }
     let head = method == Method::HEAD;
     match segments.as_slice() {
         [""] | ["index.html"] => {

@@ -1,6 +1,7 @@
 //! The serve loop: bind, accept up to the connection cap, hand each connection to
 //! `connection` (TLS, protocol, timeouts), and drain gracefully on SIGTERM/SIGINT (SPEC §8).
 
+use super::connection_limit::{PeerConnections, PeerSlot};
 use crate::app::AppState;
 use crate::config::Settings;
 use std::future::Future;
@@ -20,8 +21,10 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> st
         Some(files) => Some(super::super::tls::acceptor(files)?),
         None => None,
     };
-    if settings.auth.credentials.is_none() {
-        crate::log_warn!("no MESH_USER/MESH_PASS set: authentication is off (loopback only)");
+    if !settings.auth.auth_required() {
+        crate::log_warn!(
+            "no MESH_USER/MESH_PASS or MESH_API_KEYS set: authentication is off (loopback only)"
+        );
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
     crate::log::announce(format_args!("listening on {scheme}://{addr}"));
@@ -38,6 +41,9 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> st
     );
     let grace = settings.listener.shutdown_grace;
     let max_connections = settings.listener.max_connections;
+    // Behind a trusted edge every connection comes from the edge: no per-peer cap.
+    let per_peer = (settings.auth.trust_proxy == super::client_addr::TrustProxy::Off)
+        .then_some(settings.listener.max_connections_per_peer);
     let state = AppState::new(settings)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     // The catalog fills in the background; serving starts at once.
@@ -51,6 +57,7 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> st
         state,
         tls,
         connections: Arc::new(Semaphore::new(max_connections)),
+        per_peer: PeerConnections::new(per_peer),
     });
 
     tokio::pin!(shutdown);
@@ -70,15 +77,22 @@ struct Server {
     tls: Option<tokio_rustls::TlsAcceptor>,
     /// One permit per open connection: at the cap, new connections get a 503.
     connections: Arc<Semaphore>,
+    /// Open connections per peer address (`MESH_MAX_CONNECTIONS_PER_PEER`).
+    per_peer: Arc<PeerConnections>,
 }
 
 impl Server {
     async fn accepted(self: &Arc<Self>, accepted: std::io::Result<(TcpStream, SocketAddr)>) {
         match accepted {
-            Ok((stream, peer)) => match self.connections.clone().try_acquire_owned() {
-                Ok(permit) => self.spawn_connection(stream, peer, permit),
-                Err(_) => refuse(stream),
-            },
+            Ok((stream, peer)) => {
+                let Some(slot) = self.per_peer.try_open(peer.ip()) else {
+                    return refuse(stream, Refusal::PeerCap);
+                };
+                match self.connections.clone().try_acquire_owned() {
+                    Ok(permit) => self.spawn_connection(stream, peer, (permit, slot)),
+                    Err(_) => refuse(stream, Refusal::ServerCap),
+                }
+            }
             Err(e) => {
                 // Running out of file descriptors must not end the server: log, pause, go on.
                 crate::log_warn!("accept failed: {e}");
@@ -91,7 +105,7 @@ impl Server {
         self: &Arc<Self>,
         stream: TcpStream,
         peer: SocketAddr,
-        permit: OwnedSemaphorePermit,
+        permit: (OwnedSemaphorePermit, PeerSlot),
     ) {
         let _ = stream.set_nodelay(true);
         let state = self.state.clone();
@@ -103,12 +117,25 @@ impl Server {
     }
 }
 
-/// At the connection cap: a short 503 instead of a silent queue, so clients and
+/// Which connection cap a new connection met.
+enum Refusal {
+    ServerCap,
+    PeerCap,
+}
+
+/// At a connection cap: a short 503 instead of a silent queue, so clients and
 /// load balancers know to back off.
-fn refuse(mut stream: TcpStream) {
+fn refuse(mut stream: TcpStream, cap: Refusal) {
     crate::metrics::METRICS.connection_refused();
     tokio::spawn(async move {
-        let body = r#"{"error":{"code":"overloaded","message":"the server is at its connection limit; try again shortly"}}"#;
+        let body = match cap {
+            Refusal::ServerCap => {
+                r#"{"error":{"code":"overloaded","message":"the server is at its connection limit; try again shortly"}}"#
+            }
+            Refusal::PeerCap => {
+                r#"{"error":{"code":"overloaded","message":"too many connections are open from your address (MESH_MAX_CONNECTIONS_PER_PEER); close some and try again"}}"#
+            }
+        };
         let response = format!(
             "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()

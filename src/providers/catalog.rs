@@ -344,6 +344,9 @@ pub fn parse_anthropic_page(body: &Value) -> Result<(Vec<ModelInfo>, Option<Stri
 pub struct Catalog {
     entries: Mutex<HashMap<ProviderId, CatalogEntry>>,
     roster: Roster,
+    /// Held while the provider's list is fetched: a refresh that finds it held
+    /// waits for that fetch instead of starting another (single flight).
+    fetching: HashMap<ProviderId, tokio::sync::Mutex<()>>,
 }
 
 impl Catalog {
@@ -366,6 +369,10 @@ impl Catalog {
         Catalog {
             entries: Mutex::new(entries),
             roster: roster.clone(),
+            fetching: ProviderId::ALL
+                .into_iter()
+                .map(|p| (p, tokio::sync::Mutex::new(())))
+                .collect(),
         }
     }
 
@@ -396,8 +403,25 @@ impl Catalog {
         Some((pi * input_tokens as f64 + po * output_tokens as f64) / 1_000_000.0)
     }
 
-    /// Fetches the provider's live list (10 s), keeping the fallback on failure.
+    /// Fetches the provider's live list (10 s), keeping the fallback on failure. Single
+    /// flight: a refresh asked for while one is under way waits for it and answers
+    /// with its result, so any number of concurrent refreshes make one upstream fetch.
     pub async fn refresh(&self, providers: &Providers, provider: ProviderId) -> CatalogEntry {
+        let Some(fetching) = self.fetching.get(&provider) else {
+            return self.fetch_entry(providers, provider).await;
+        };
+        let _fetching = match fetching.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => {
+                // A fetch is under way: wait for it to end and answer with its result.
+                drop(fetching.lock().await);
+                return self.get(provider);
+            }
+        };
+        self.fetch_entry(providers, provider).await
+    }
+
+    async fn fetch_entry(&self, providers: &Providers, provider: ProviderId) -> CatalogEntry {
         let result = match provider {
             ProviderId::Offline => Err("the offline provider has no live catalog".to_string()),
             _ => match tokio::time::timeout(FETCH_TIMEOUT, fetch(providers, provider)).await {

@@ -48,6 +48,30 @@ pub struct ProviderSettings {
     pub offline_delay: Duration,
 }
 
+/// Every base URL variable, checked by `util::url`.
+const URL_VARS: [&str; 6] = [
+    "OPENROUTER_BASE_URL",
+    "NOUS_BASE_URL",
+    "NOUS_PORTAL_URL",
+    "ANTHROPIC_BASE_URL",
+    "OPENAI_BASE_URL",
+    "CUSTOM_BASE_URL",
+];
+
+/// A user name and password in a base URL are dropped (the HTTP client never sent
+/// them): say so, showing them as `***`.
+fn warn_of_dropped_userinfo(vars: &Vars) {
+    for var in URL_VARS {
+        let Some(raw) = vars.get(var) else { continue };
+        if crate::util::url::check(&raw).is_ok_and(|c| c.dropped_userinfo) {
+            crate::log_warn!(
+                "{var}: the user name and password in \"{}\" are dropped (they are never sent); set the provider's _API_KEY for its key",
+                crate::util::url::redacted(&raw)
+            );
+        }
+    }
+}
+
 impl ProviderSettings {
     pub fn from_env(vars: &Vars) -> Result<ProviderSettings, ConfigError> {
         let key = |k: &str| vars.get(k).map(Secret::new);
@@ -88,6 +112,7 @@ impl ProviderSettings {
             ca_file: None,
             offline_delay: Duration::ZERO,
         };
+        warn_of_dropped_userinfo(vars);
         settings.active = settings.active_from(vars)?;
         settings.ca_file = ca_file(vars)?;
         settings.offline_delay =

@@ -134,6 +134,12 @@ impl SseParser {
         self.retry_ms
     }
 
+    /// The last event ID buffer, also set by events that dispatch nothing (an MCP server's
+    /// priming event has an `id` and empty data): what a reconnection sends as `Last-Event-ID`.
+    pub fn last_event_id(&self) -> Option<&str> {
+        (!self.last_id.is_empty()).then_some(self.last_id.as_str())
+    }
+
     fn feed_inner(&mut self, mut chunk: &[u8], out: &mut Vec<SseEvent>) -> Result<(), SseError> {
         if let Some(already) = self.bom_matched {
             let mut matched = already;

@@ -36,9 +36,21 @@ impl StoreSettings {
             None => None,
         };
         let ca_file = redis_ca_file(vars, url.as_ref())?;
+        let max_active_runs = vars.number("MESH_MAX_ACTIVE_RUNS", 64, 1)? as usize;
+        // Running runs are retained runs, and at most 1,000 are retained: more could
+        // never run at once, and the 429 would name a limit that is not the real one.
+        if max_active_runs > super::MAX_RETAINED_RUNS {
+            return Err(ConfigError::new(
+                "MESH_MAX_ACTIVE_RUNS",
+                format!(
+                    "{max_active_runs} is above {}, the number of runs the server retains (running or finished)",
+                    super::MAX_RETAINED_RUNS
+                ),
+            ));
+        }
         let limits = StoreLimits {
             run_ttl: vars.secs("MESH_RUN_TTL_SECS", 600, 0)?,
-            max_active_runs: vars.number("MESH_MAX_ACTIVE_RUNS", 64, 1)? as usize,
+            max_active_runs,
             disconnect_grace: vars.secs("MESH_DISCONNECT_GRACE_SECS", 10, 0)?,
         };
         let outage = vars.secs("MESH_REDIS_OUTAGE_SECS", 30, 1)?;

@@ -1,4 +1,5 @@
-//! Base64 decoding (standard alphabet), shared by Basic auth and the Nous token reader.
+//! Base64 (standard alphabet): decoding for Basic auth and the Nous token reader,
+//! encoding for MCP's `=?base64?…?=` header values.
 
 /// Standard-alphabet base64 with optional padding (RFC 4648 §4).
 pub fn base64_decode(input: &[u8]) -> Option<Vec<u8>> {
@@ -38,6 +39,28 @@ pub fn base64_decode(input: &[u8]) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+/// Standard-alphabet base64 with padding (RFC 4648 §4).
+pub fn base64_encode(input: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

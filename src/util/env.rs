@@ -123,27 +123,13 @@ impl<'a> Vars<'a> {
     }
 }
 
-/// Checks an http(s) URL with a host; returns it without its trailing `/`.
+/// Checks an http(s) base URL (`super::url`): a query string or fragment is refused,
+/// a user name and password are removed; returns it without its trailing `/`. No
+/// message quotes a secret.
 pub fn validate_url(var: &str, url: &str) -> Result<String, ConfigError> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(|| {
-            ConfigError::new(
-                var,
-                format!("\"{url}\" must start with http:// or https://"),
-            )
-        })?;
-    if rest.is_empty() || rest.starts_with('/') {
-        return Err(ConfigError::new(var, format!("\"{url}\" has no host")));
-    }
-    if url.parse::<hyper::Uri>().is_err() {
-        return Err(ConfigError::new(
-            var,
-            format!("\"{url}\" is not a valid URL"),
-        ));
-    }
-    Ok(url.trim_end_matches('/').to_string())
+    super::url::check(url)
+        .map(|checked| checked.url)
+        .map_err(|why| ConfigError::new(var, why))
 }
 
 /// A path that opens and is a regular file.

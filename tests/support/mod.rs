@@ -42,6 +42,34 @@ pub fn command(env: &[(&str, &str)]) -> Command {
     cmd
 }
 
+/// Runs the binary with `env` and returns its exit code and stderr, for settings that
+/// must stop startup. The wait is bounded: a server that started anyway is killed and
+/// the test fails.
+pub fn exit_of(env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut child = command(env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run agent-mesh");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{env:?} was accepted: the server started");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        pipe.read_to_string(&mut stderr).expect("read stderr");
+    }
+    (status.code(), stderr)
+}
+
 impl Server {
     pub fn start(env: &[(&str, &str)]) -> Server {
         let mut child = command(env)
