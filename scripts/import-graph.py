@@ -18,6 +18,7 @@ Layer order, bottom to top (a module may import only from layers below it):
     model                      the run model every layer shares (`events` counts as
                                model in trees from before src/model/ existed)
     metrics                    counters and histograms
+    trace                      spans and their OTLP export (counts in metrics)
     providers, store           peers: neither imports the other
     pipeline
     mcp                        (when it exists)
@@ -51,6 +52,7 @@ LAYERS = [
     ["secret", "ids", "log"],
     ["model", "events"],
     ["metrics"],
+    ["trace"],
     ["providers", "store"],
     ["pipeline"],
     ["mcp"],

@@ -7,7 +7,8 @@
 #
 #   rust     rustfmt and clippy (rustup components), a C/C++ compiler (Debian's g++)
 #   fuzz     the nightly toolchain and cargo-fuzz, for `make fuzz-build`
-#   python   python3 with prometheus-client (the /metrics test) and openai (pip)
+#   python   python3 with prometheus-client (the /metrics test), openai, and
+#            opentelemetry-proto (the OTLP export test's decoder) (pip)
 #   redis    redis-server (Debian), for the Redis run store's integration tests
 #   browser  Chromium and fonts (Debian), Node 20+, and `npm ci` in e2e/ when
 #            e2e/node_modules is missing or older than e2e/package-lock.json
@@ -23,8 +24,8 @@ cd "$(dirname "$0")/.."
 label=${TEST_DEPS_LABEL:-make test}
 cargo=${CARGO:-cargo}
 chromium=${CHROMIUM_PATH:-/usr/bin/chromium}
-python_modules=(prometheus_client openai)
-python_packages=(prometheus-client openai)
+python_modules=(prometheus_client openai opentelemetry.proto)
+python_packages=(prometheus-client openai opentelemetry-proto)
 npm_stamp=e2e/node_modules/.package-lock.sha256
 mcp_stamp=tests/mcp/node_modules/.package-lock.sha256
 
@@ -145,12 +146,18 @@ if want browser; then
   fi
 fi
 
-# Python packages: find_spec looks the modules up without importing them (fast).
+# Python packages: find_spec looks the modules up without importing them (fast); for a
+# dotted name it imports the parent package, which raises when that is missing.
 python_missing=()
 if want python && command -v python3 >/dev/null 2>&1; then
   for m in $(python3 - "${python_modules[@]}" <<'PY'
 import importlib.util, sys
-print(" ".join(m for m in sys.argv[1:] if importlib.util.find_spec(m) is None))
+def missing(m):
+    try:
+        return importlib.util.find_spec(m) is None
+    except ModuleNotFoundError:
+        return True
+print(" ".join(m for m in sys.argv[1:] if missing(m)))
 PY
   ); do
     for i in "${!python_modules[@]}"; do

@@ -34,5 +34,7 @@ pub mod providers;
 pub mod store;
 /// Direct HTTPS serving.
 pub mod tls;
+/// OpenTelemetry spans exported over OTLP/HTTP.
+pub mod trace;
 /// Small helpers several layers use: locking, character cutting, base64.
 pub mod util;

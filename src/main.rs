@@ -32,6 +32,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let trace_settings = match agent_mesh::trace::TraceSettings::from_env(&ProcessEnv) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("agent-mesh: {e}");
+            return ExitCode::from(2);
+        }
+    };
     agent_mesh::log::set_level(config.log_level);
     let settings = config.app;
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -56,7 +63,20 @@ fn main() -> ExitCode {
                 return 2;
             }
         }
-        match command {
+        let exporter = if matches!(command, Command::Serve | Command::Run { .. }) {
+            let ca_file = settings.providers.ca_file.as_deref();
+            let client = || agent_mesh::providers::client::build(ca_file);
+            match agent_mesh::trace::start_for_process(&trace_settings, client) {
+                Ok(exporter) => exporter,
+                Err(why) => {
+                    eprintln!("agent-mesh: tracing: {why}");
+                    return 2;
+                }
+            }
+        } else {
+            None
+        };
+        let code = match command {
             Command::Run { task, json } => cli::run_in_terminal(settings, task, json).await,
             Command::McpTools { server } => {
                 let ca_file = settings.providers.ca_file.as_deref();
@@ -81,7 +101,13 @@ fn main() -> ExitCode {
                     1
                 }
             },
+        };
+        // Spans still queued go out now, within a bound.
+        if let Some(exporter) = exporter {
+            let deadline = tokio::time::Instant::now() + agent_mesh::trace::FLUSH_ON_EXIT;
+            exporter.shutdown(deadline).await;
         }
+        code
     });
     ExitCode::from(code as u8)
 }

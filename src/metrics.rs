@@ -1,5 +1,5 @@
 //! Process metrics in the Prometheus text format: runs, streams, tokens, upstream calls,
-//! errors and retries, request latency by route, time to first token by provider.
+//! errors and retries, trace export, request latency by route, time to first token by provider.
 //! Every label set is closed (providers, error kinds, routes), so the counters are
 //! fixed arrays of atomics: no locks and no allocation on the token path.
 
@@ -168,6 +168,9 @@ pub struct Metrics {
     auth_failures: AtomicU64,
     auth_throttled: [AtomicU64; ThrottleScope::ALL.len()],
     connections_refused: AtomicU64,
+    trace_spans_exported: AtomicU64,
+    trace_spans_dropped: AtomicU64,
+    trace_export_failures: AtomicU64,
     latency: [Histogram<9>; Route::ALL.len()],
     ttft: [Histogram<10>; PROVIDERS],
 }
@@ -190,6 +193,9 @@ impl Metrics {
             auth_failures: AtomicU64::new(0),
             auth_throttled: [const { AtomicU64::new(0) }; ThrottleScope::ALL.len()],
             connections_refused: AtomicU64::new(0),
+            trace_spans_exported: AtomicU64::new(0),
+            trace_spans_dropped: AtomicU64::new(0),
+            trace_export_failures: AtomicU64::new(0),
             latency: [const { Histogram::new() }; Route::ALL.len()],
             ttft: [const { Histogram::new() }; PROVIDERS],
         }
@@ -236,6 +242,27 @@ impl Metrics {
 
     pub fn connection_refused(&self) {
         self.connections_refused.fetch_add(1, Relaxed);
+    }
+
+    pub fn trace_spans_exported(&self, n: u64) {
+        self.trace_spans_exported.fetch_add(n, Relaxed);
+    }
+
+    pub fn trace_spans_dropped(&self, n: u64) {
+        self.trace_spans_dropped.fetch_add(n, Relaxed);
+    }
+
+    pub fn trace_export_failure(&self) {
+        self.trace_export_failures.fetch_add(1, Relaxed);
+    }
+
+    /// The three trace export counters (for tests and the exporter's own log lines).
+    pub fn trace_counts(&self) -> TraceCounts {
+        TraceCounts {
+            exported: self.trace_spans_exported.load(Relaxed),
+            dropped: self.trace_spans_dropped.load(Relaxed),
+            export_failures: self.trace_export_failures.load(Relaxed),
+        }
     }
 
     pub fn request(&self, route: Route, took: Duration) {
@@ -430,6 +457,27 @@ impl Metrics {
             "agent_mesh_connections_refused_total {}",
             self.connections_refused.load(Relaxed)
         );
+        let trace = self.trace_counts();
+        for (name, help, value) in [
+            (
+                "agent_mesh_trace_spans_exported_total",
+                "Spans the OTLP collector accepted.",
+                trace.exported,
+            ),
+            (
+                "agent_mesh_trace_spans_dropped_total",
+                "Spans dropped: the export queue was full, or the collector refused or could not be reached after retries.",
+                trace.dropped,
+            ),
+            (
+                "agent_mesh_trace_export_failures_total",
+                "Span batches that could not be exported after retries.",
+                trace.export_failures,
+            ),
+        ] {
+            header(&mut out, name, "counter", help);
+            let _ = writeln!(out, "{name} {value}");
+        }
         header(
             &mut out,
             "agent_mesh_http_request_duration_seconds",
@@ -460,6 +508,13 @@ impl Metrics {
         }
         out
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceCounts {
+    pub exported: u64,
+    pub dropped: u64,
+    pub export_failures: u64,
 }
 
 /// Gauges owned by other parts of the process, read when rendering.

@@ -125,6 +125,14 @@ fn metrics_parse_and_count_what_happened() {
         1.0
     );
     assert_eq!(m["agent_mesh_auth_failures_total{}"], 1.0);
+    // Tracing is off: the trace counters are there, at zero.
+    for name in [
+        "agent_mesh_trace_spans_exported_total{}",
+        "agent_mesh_trace_spans_dropped_total{}",
+        "agent_mesh_trace_export_failures_total{}",
+    ] {
+        assert_eq!(m[name], 0.0, "{name}");
+    }
     assert_eq!(
         m[r#"agent_mesh_time_to_first_token_seconds_count{provider="custom"}"#],
         3.0

@@ -1,11 +1,12 @@
-//! Invariant: the OpenAI and Anthropic decoders never panic on any events, and invent no text: each event emits at most one piece, non-empty, equal to a string value of that event's JSON data.
+//! Invariant: the OpenAI and Anthropic decoders never panic on any events, and invent nothing: each event emits at most one piece of text, non-empty, and every piece of text, tool-call id, name, non-empty arguments fragment and finish reason is a string value of that event's JSON data; the tool-call accumulator joins any fragments without panicking.
 //!
 //! Input: raw upstream stream bytes, cut into events by the project's SSE parser (as in
 //! production), then fed to both decoders. Feeding goes on after `Finished` or an
 //! error, so a decoder in any state meets any event; `outcome()` is read at the end.
 #![no_main]
 
-use agent_mesh::providers::decode::{AnthropicDecoder, ChunkDecoder, Flow, OpenAiDecoder};
+use agent_mesh::providers::decode::{AnthropicDecoder, ChunkDecoder, Delta, Flow, OpenAiDecoder};
+use agent_mesh::providers::tool_calls::ToolCallAccumulator;
 use agent_mesh::providers::sse::{SseEvent, SseParser};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
@@ -32,9 +33,24 @@ fn json_strings(data: &str) -> Vec<String> {
 }
 
 fn feed(name: &str, decoder: &mut dyn ChunkDecoder, events: &[SseEvent]) {
+    let mut calls = ToolCallAccumulator::default();
     for event in events {
         let mut pieces: Vec<String> = Vec::new();
-        let flow = decoder.event(event, &mut |text| pieces.push(text.to_string()));
+        // Strings the event's deltas carry besides text: ids, names, arguments, reasons.
+        let mut quoted: Vec<String> = Vec::new();
+        let flow = decoder.event(event, &mut |delta| match delta {
+            Delta::Text(text) => pieces.push(text.to_string()),
+            Delta::ToolCall(fragment) => {
+                calls.push(&fragment);
+                quoted.extend(fragment.id.map(str::to_string));
+                quoted.extend(fragment.name.map(str::to_string));
+                if !fragment.arguments.is_empty() {
+                    quoted.push(fragment.arguments.to_string());
+                }
+            }
+            Delta::Finish(reason) => quoted.push(reason.to_string()),
+            Delta::Usage(_) => {}
+        });
         assert!(
             pieces.len() <= 1,
             "{name}: one event emitted {} pieces",
@@ -42,11 +58,16 @@ fn feed(name: &str, decoder: &mut dyn ChunkDecoder, events: &[SseEvent]) {
         );
         if let Some(piece) = pieces.first() {
             assert!(!piece.is_empty(), "{name}: emitted an empty piece");
-            assert!(
-                json_strings(&event.data).contains(piece),
-                "{name}: emitted {piece:?}, which is not a string in {:?}",
-                event.data
-            );
+        }
+        if !pieces.is_empty() || !quoted.is_empty() {
+            let strings = json_strings(&event.data);
+            for piece in pieces.iter().chain(&quoted) {
+                assert!(
+                    strings.contains(piece),
+                    "{name}: emitted {piece:?}, which is not a string in {:?}",
+                    event.data
+                );
+            }
         }
         match flow {
             Ok(Flow::Finished | Flow::More) => {}
@@ -54,7 +75,7 @@ fn feed(name: &str, decoder: &mut dyn ChunkDecoder, events: &[SseEvent]) {
         }
     }
     // Read at the end of every call in production: must not panic in any state.
-    let _ = (decoder.outcome(), decoder.saw_finish());
+    let _ = (decoder.outcome(), decoder.saw_finish(), calls.finish());
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -340,19 +340,7 @@ pub fn providers(state: &AppState) -> Response<Body> {
         .map(|&id| {
             let configured = settings.is_configured(id);
             let usability = state.providers.usability(id);
-            let auth = match id {
-                ProviderId::Offline => "none",
-                ProviderId::Custom
-                    if settings
-                        .custom
-                        .as_ref()
-                        .is_some_and(|c| c.api_key.is_none()) =>
-                {
-                    "none"
-                }
-                ProviderId::Nous if settings.nous.api_key.is_none() => "hermes_login",
-                _ => "api_key",
-            };
+            let auth = state.providers.auth_kind(id);
             let catalog = state.providers.catalog().get(id);
             json!({
                 "id": id.as_str(),

@@ -23,7 +23,7 @@ use crate::model::run_config::{AgentConfig, Schedule};
 use crate::model::run_context::RunContext;
 use crate::providers::error::ProviderError;
 use crate::providers::routing::resolve_model;
-use crate::providers::{CallRequest, Providers, TokenSink};
+use crate::providers::{CallRequest, Message, Providers, TokenSink};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -330,13 +330,16 @@ pub(crate) async fn call_agent(
         substituted_for,
     }));
     // Every agent sees the earlier turns of a follow-up before its own message.
-    let user = run.config.conversation.with_history(user);
+    let messages = [
+        Message::system(agent.prompt.as_str()),
+        Message::user(run.config.conversation.with_history(user)),
+    ];
     let request = CallRequest {
         agent: &agent.name,
         kind: agent.kind,
         model: &model,
-        system: &agent.prompt,
-        user: &user,
+        messages: &messages,
+        tools: &[],
         max_tokens: agent.max_tokens,
         timeouts: run.config.timeouts,
         task: &run.task,
@@ -397,3 +400,6 @@ pub(crate) async fn call_agent(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -3,10 +3,11 @@
 //! size bounds of SPEC §5.1.
 
 use super::client::HttpClient;
-use super::decode::{ChunkDecoder, Flow};
+use super::decode::{ChunkDecoder, Delta, Flow};
 use super::error::ProviderError;
 use super::redact::redact;
 use super::sse::{SseError, SseParser};
+use super::tool_calls::ToolCallAccumulator;
 use super::{CallOutcome, TokenSink};
 use crate::model::error_kind::ErrorKind;
 use crate::model::run_config::CallTimeouts;
@@ -68,7 +69,8 @@ pub fn json_post(
 }
 
 /// Sends the request and relays its stream. `emitted` turns true with the first
-/// token, after which the caller must not retry.
+/// output (text or a tool call), after which the caller must not retry. The outcome
+/// carries the tool calls joined from their fragments.
 pub async fn stream_call(
     client: &HttpClient,
     request: Request<Full<Bytes>>,
@@ -131,6 +133,7 @@ pub async fn stream_call(
     }
 
     let mut body = response.into_body();
+    let mut calls = ToolCallAccumulator::default();
     let mut parser = SseParser::new();
     let mut events = Vec::new();
     let mut total_bytes = 0usize;
@@ -176,11 +179,11 @@ pub async fn stream_call(
             }
             Ok(None) => {
                 parser.finish(&mut events);
-                if let Some(done) = decode_all(&mut events, decoder, sink, emitted)? {
-                    return Ok(done);
+                if decode_all(&mut events, decoder, sink, emitted, &mut calls)? {
+                    return Ok(with_calls(decoder.outcome(), calls));
                 }
                 if decoder.saw_finish() {
-                    return Ok(decoder.outcome());
+                    return Ok(with_calls(decoder.outcome(), calls));
                 }
                 return Err(ProviderError::new(
                     ErrorKind::Upstream,
@@ -213,9 +216,9 @@ pub async fn stream_call(
                 ProviderError::new(ErrorKind::BadResponse, e.to_string())
             }
         })?;
-        if let Some(done) = decode_all(&mut events, decoder, sink, emitted)? {
+        if decode_all(&mut events, decoder, sink, emitted, &mut calls)? {
             drain_after_end(&mut body).await;
-            return Ok(done);
+            return Ok(with_calls(decoder.outcome(), calls));
         }
     }
 }
@@ -244,22 +247,39 @@ async fn drain_after_end(body: &mut hyper::body::Incoming) {
     .await;
 }
 
+/// Feeds the parsed events to the decoder: text and tool-call fragments go to the
+/// sink, fragments also to `calls`. True once the provider said the answer is complete.
 fn decode_all(
     events: &mut Vec<super::sse::SseEvent>,
     decoder: &mut dyn ChunkDecoder,
     sink: &mut dyn TokenSink,
     emitted: &mut bool,
-) -> Result<Option<CallOutcome>, ProviderError> {
+    calls: &mut ToolCallAccumulator,
+) -> Result<bool, ProviderError> {
     for event in events.drain(..) {
-        let flow = decoder.event(&event, &mut |text| {
-            *emitted = true;
-            sink.token(text);
+        let flow = decoder.event(&event, &mut |delta| match delta {
+            Delta::Text(text) => {
+                *emitted = true;
+                sink.token(text);
+            }
+            Delta::ToolCall(fragment) => {
+                *emitted = true;
+                calls.push(&fragment);
+                sink.tool_call(&fragment);
+            }
+            // Both are kept by the decoder for its outcome.
+            Delta::Usage(_) | Delta::Finish(_) => {}
         })?;
         if flow == Flow::Finished {
-            return Ok(Some(decoder.outcome()));
+            return Ok(true);
         }
     }
-    Ok(None)
+    Ok(false)
+}
+
+fn with_calls(mut outcome: CallOutcome, calls: ToolCallAccumulator) -> CallOutcome {
+    outcome.tool_calls = calls.finish();
+    outcome
 }
 
 async fn read_error_body(body: hyper::body::Incoming) -> String {

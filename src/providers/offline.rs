@@ -2,9 +2,13 @@
 //! real JSON plan chosen by rules on the task's words; the others emit labelled
 //! placeholder Markdown that quotes what they were given, one word at a time.
 
-use super::{CallOutcome, CallRequest, TokenSink};
+use super::call::{CallOutcome, CallRequest, Message, TokenSink};
+use super::error::ProviderError;
+use super::provider::{Attempt, BoxFuture, Provider};
 use crate::model::agent::AgentKind;
 use crate::model::events::Usage;
+use crate::model::provider_id::ProviderId;
+use crate::secret::Secret;
 use std::time::Duration;
 
 pub struct OfflineProvider {
@@ -16,7 +20,14 @@ impl OfflineProvider {
         OfflineProvider { delay }
     }
 
-    pub async fn stream(&self, req: &CallRequest<'_>, sink: &mut dyn TokenSink) -> CallOutcome {
+    /// Streams the placeholder answer one word at a time; `emitted` turns true with
+    /// the first word.
+    pub async fn stream(
+        &self,
+        req: &CallRequest<'_>,
+        sink: &mut dyn TokenSink,
+        emitted_any: &mut bool,
+    ) -> CallOutcome {
         let text = match req.kind {
             AgentKind::Planner => plan_reply(req.task, req.candidates),
             AgentKind::Specialist => specialist_reply(req),
@@ -31,16 +42,53 @@ impl OfflineProvider {
                 tokio::time::sleep(self.delay).await;
             }
             sink.token(piece);
+            *emitted_any = true;
             emitted += 1;
         }
-        CallOutcome {
-            finish_reason: "stop".to_string(),
-            usage: Some(Usage {
-                input_tokens: (words(req.system).count() + words(req.user).count()) as u64,
+        let input_words = req
+            .messages
+            .iter()
+            .flat_map(Message::texts)
+            .map(|t| words(t).count())
+            .sum::<usize>();
+        CallOutcome::new(
+            "stop",
+            Some(Usage {
+                input_tokens: input_words as u64,
                 output_tokens: emitted,
             }),
-            cost_usd: None,
-        }
+        )
+    }
+}
+
+/// Offline answers through the same retry and redaction path as every provider; it
+/// never fails, so it is tried once.
+impl Provider for OfflineProvider {
+    fn id(&self) -> ProviderId {
+        ProviderId::Offline
+    }
+
+    fn auth(&self) -> &'static str {
+        "none"
+    }
+
+    /// Placeholder answers cost nothing, and say so by reporting no cost at all.
+    fn estimates_cost(&self) -> bool {
+        false
+    }
+
+    fn attempt<'a>(
+        &'a self,
+        request: &'a CallRequest<'a>,
+        sink: &'a mut dyn TokenSink,
+        progress: &'a mut Attempt,
+        _secrets: &'a [String],
+    ) -> BoxFuture<'a, Result<CallOutcome, ProviderError>> {
+        Box::pin(async move { Ok(self.stream(request, sink, &mut progress.emitted).await) })
+    }
+
+    fn catalog_endpoint(&self) -> BoxFuture<'_, Result<(String, Option<Secret>), String>> {
+        Box::pin(async { Err("the offline provider has no live catalog".to_string()) })
     }
 }
 

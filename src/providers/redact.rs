@@ -1,6 +1,7 @@
 //! Keeping secrets out of everything a provider sends back: error messages, and token
 //! text even when an upstream echoes a key split across several chunks.
 
+use super::call::ToolCallFragment;
 use super::error::ProviderError;
 use super::TokenSink;
 use std::time::Duration;
@@ -49,14 +50,14 @@ impl<'a> RedactingSink<'a> {
         }
     }
 
-    /// The longest suffix of `pending` that is a proper prefix of a secret, in bytes.
-    fn held_tail(&self) -> usize {
+    /// The longest suffix of `text` that is a proper prefix of a secret, in bytes.
+    fn held_tail(&self, text: &str) -> usize {
         let mut longest = 0;
         for s in self.secrets.iter().filter(|s| !s.is_empty()) {
-            let max = s.len().saturating_sub(1).min(self.pending.len());
+            let max = s.len().saturating_sub(1).min(text.len());
             for len in (longest + 1..=max).rev() {
-                let start = self.pending.len() - len;
-                if self.pending.is_char_boundary(start) && s.starts_with(&self.pending[start..]) {
+                let start = text.len() - len;
+                if text.is_char_boundary(start) && s.starts_with(&text[start..]) {
                     longest = len;
                     break;
                 }
@@ -64,28 +65,47 @@ impl<'a> RedactingSink<'a> {
         }
         longest
     }
+
+    fn holds_secret(&self, text: &str) -> bool {
+        self.secrets
+            .iter()
+            .any(|s| !s.is_empty() && text.contains(s.as_str()))
+    }
 }
 
 impl TokenSink for RedactingSink<'_> {
     fn token(&mut self, text: &str) {
-        if self.secrets.is_empty() {
+        // Nothing held back and nothing to mask or hold: straight through, no copy.
+        if self.secrets.is_empty()
+            || (self.pending.is_empty() && !self.holds_secret(text) && self.held_tail(text) == 0)
+        {
             self.inner.token(text);
             return;
         }
         self.pending.push_str(text);
-        if self
-            .secrets
-            .iter()
-            .any(|s| !s.is_empty() && self.pending.contains(s.as_str()))
-        {
+        if self.holds_secret(&self.pending) {
             self.pending = redact(&self.pending, &self.secrets);
         }
-        let keep = self.held_tail();
+        let keep = self.held_tail(&self.pending);
         let cut = self.pending.len() - keep;
         if cut > 0 {
             let ready: String = self.pending.drain(..cut).collect();
             self.inner.token(&ready);
         }
+    }
+
+    /// Arguments are masked per fragment (the complete calls in the outcome are masked
+    /// whole by the caller).
+    fn tool_call(&mut self, fragment: &ToolCallFragment<'_>) {
+        if !self.holds_secret(fragment.arguments) {
+            self.inner.tool_call(fragment);
+            return;
+        }
+        let masked = redact(fragment.arguments, &self.secrets);
+        self.inner.tool_call(&ToolCallFragment {
+            arguments: &masked,
+            ..*fragment
+        });
     }
 
     fn retrying(&mut self, attempt: u32, delay: Duration, error: &ProviderError) {
@@ -102,6 +122,9 @@ mod tests {
     impl TokenSink for Collect {
         fn token(&mut self, text: &str) {
             self.0.push(text.to_string());
+        }
+        fn tool_call(&mut self, fragment: &ToolCallFragment<'_>) {
+            self.0.push(format!("call:{}", fragment.arguments));
         }
         fn retrying(&mut self, _: u32, _: Duration, _: &ProviderError) {}
     }
@@ -140,5 +163,23 @@ mod tests {
     fn redact_replaces_every_secret() {
         let secrets = vec!["aa11".to_string(), "bb22".to_string()];
         assert_eq!(redact("x aa11 y bb22 aa11", &secrets), "x *** y *** ***");
+    }
+
+    #[test]
+    fn tool_call_arguments_are_masked() {
+        let secrets = vec!["sk-secret-123".to_string()];
+        let mut c = Collect::default();
+        {
+            let mut r = RedactingSink::new(&mut c, secrets);
+            for arguments in [r#"{"key":"sk-secret-123"}"#, r#"{"q":1}"#] {
+                r.tool_call(&ToolCallFragment {
+                    index: 0,
+                    id: None,
+                    name: None,
+                    arguments,
+                });
+            }
+        }
+        assert_eq!(c.0, [r#"call:{"key":"***"}"#, r#"call:{"q":1}"#]);
     }
 }

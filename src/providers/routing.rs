@@ -3,6 +3,7 @@
 
 use crate::model::agent::AgentKind;
 use crate::model::provider_id::ProviderId;
+use crate::providers::descriptor::descriptor;
 
 /// The provider-native id for `model`, and the original id when it had to be substituted.
 pub fn resolve_model(
@@ -21,34 +22,12 @@ pub fn resolve_model(
 
 /// `None` when the provider cannot serve this model (a Llama model on Anthropic).
 pub fn normalize_model_id(provider: ProviderId, model: &str) -> Option<String> {
-    match provider {
-        ProviderId::OpenRouter | ProviderId::Nous | ProviderId::Custom | ProviderId::Offline => {
-            Some(model.to_string())
-        }
-        ProviderId::Anthropic => match model.split_once('/') {
-            None => Some(model.to_string()),
-            // Anthropic's native ids use dashes where OpenRouter's use dots: 4.5 -> 4-5.
-            Some(("anthropic", rest)) => Some(rest.replace('.', "-")),
-            Some(_) => None,
-        },
-        ProviderId::OpenAi => match model.split_once('/') {
-            None => Some(model.to_string()),
-            Some(("openai", rest)) => Some(rest.to_string()),
-            Some(_) => None,
-        },
-    }
+    descriptor(provider).native_model_id(model)
 }
 
 /// What a direct provider uses for an agent of this kind when the roster's model is foreign.
 pub fn default_model(provider: ProviderId, kind: AgentKind) -> &'static str {
-    match (provider, kind) {
-        (ProviderId::Anthropic, AgentKind::Writer) => "claude-sonnet-4-5",
-        (ProviderId::Anthropic, _) => "claude-haiku-4-5",
-        (ProviderId::OpenAi, AgentKind::Writer) => "gpt-4o",
-        (ProviderId::OpenAi, _) => "gpt-4o-mini",
-        (_, AgentKind::Writer) => "anthropic/claude-sonnet-4.5",
-        (_, _) => "anthropic/claude-haiku-4.5",
-    }
+    descriptor(provider).substitute(kind)
 }
 
 #[cfg(test)]

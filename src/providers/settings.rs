@@ -187,16 +187,7 @@ fn ca_file(vars: &Vars) -> Result<Option<PathBuf>, ConfigError> {
 }
 
 fn missing_hint(id: ProviderId) -> &'static str {
-    match id {
-        ProviderId::OpenRouter => "set OPENROUTER_API_KEY",
-        ProviderId::Nous => {
-            "set NOUS_API_KEY or log in with the Hermes CLI (auth.json in HERMES_HOME)"
-        }
-        ProviderId::Anthropic => "set ANTHROPIC_API_KEY",
-        ProviderId::OpenAi => "set OPENAI_API_KEY",
-        ProviderId::Custom => "set CUSTOM_BASE_URL",
-        ProviderId::Offline => "always available",
-    }
+    super::descriptor::descriptor(id).setup_hint
 }
 
 fn default_hermes_home(vars: &Vars) -> Option<PathBuf> {

@@ -6,6 +6,7 @@ pub mod certs;
 pub mod cut_proxy;
 pub mod instances;
 pub mod mock;
+pub mod otlp;
 pub mod redis;
 
 use serde_json::Value;

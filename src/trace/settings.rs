@@ -1,0 +1,595 @@
+//! The tracing variables: the standard `OTEL_*` ones (OTLP endpoint, headers, protocol,
+//! service name, sampler, SDK switch) and `MESH_TRACE_CONTENT` / `MESH_TRACE_URL`,
+//! read and validated before the server binds (a bad value is an exit-2 error).
+
+use super::context::TraceId;
+use super::sampler::{RootSampler, Sampler};
+use crate::secret::Secret;
+use crate::util::env::{ConfigError, Env};
+use hyper::header::{HeaderName, HeaderValue};
+use std::fmt;
+
+/// The OTLP/HTTP body encoding (`OTEL_EXPORTER_OTLP_PROTOCOL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// `http/protobuf`, the default: binary protobuf, `application/x-protobuf`.
+    HttpProtobuf,
+    /// `http/json`: the OTLP JSON mapping, `application/json`.
+    HttpJson,
+}
+
+impl Protocol {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Protocol::HttpProtobuf => "application/x-protobuf",
+            Protocol::HttpJson => "application/json",
+        }
+    }
+}
+
+/// Where and how spans are sent. Present only when an endpoint is configured and the
+/// SDK is not disabled.
+#[derive(Clone)]
+pub struct ExportSettings {
+    /// The full traces URL (`…/v1/traces`).
+    pub endpoint: String,
+    /// Extra request headers (`OTEL_EXPORTER_OTLP_HEADERS`): typically an API key, so
+    /// every value is a `Secret` and only the names are ever printed.
+    pub headers: Vec<(HeaderName, Secret)>,
+    pub protocol: Protocol,
+}
+
+impl fmt::Debug for ExportSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("ExportSettings")
+            .field("endpoint", &self.endpoint)
+            .field("headers", &names)
+            .field("protocol", &self.protocol)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TraceSettings {
+    /// `None`: tracing is off and spans cost nothing.
+    pub export: Option<ExportSettings>,
+    /// `service.name` of every span: `OTEL_SERVICE_NAME`, else the `service.name` of
+    /// `OTEL_RESOURCE_ATTRIBUTES`, else `agent-mesh`.
+    pub service_name: String,
+    /// `OTEL_RESOURCE_ATTRIBUTES`: `key=value,…` added to every batch's resource.
+    pub resource_attributes: Vec<(String, String)>,
+    pub sampler: Sampler,
+    /// `MESH_TRACE_CONTENT=1`: prompts and outputs are recorded on spans.
+    pub record_content: bool,
+    /// `MESH_TRACE_URL`: a link template containing `{trace_id}`.
+    pub trace_url: Option<String>,
+}
+
+pub const DEFAULT_SERVICE_NAME: &str = "agent-mesh";
+
+impl TraceSettings {
+    /// Tracing off: what an empty environment gives.
+    pub fn off() -> TraceSettings {
+        TraceSettings {
+            export: None,
+            service_name: DEFAULT_SERVICE_NAME.to_string(),
+            resource_attributes: Vec::new(),
+            sampler: Sampler::ParentBased(RootSampler::AlwaysOn),
+            record_content: false,
+            trace_url: None,
+        }
+    }
+
+    /// Reads every tracing variable; the first problem is returned. An empty value
+    /// counts as unset, as the OpenTelemetry specification asks.
+    pub fn from_env(env: &dyn Env) -> Result<TraceSettings, ConfigError> {
+        let get = |k: &str| {
+            env.var(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+
+        let disabled = match get("OTEL_SDK_DISABLED").map(|v| v.to_ascii_lowercase()) {
+            None => false,
+            Some(v) if v == "false" => false,
+            Some(v) if v == "true" => true,
+            Some(v) => {
+                return Err(error(
+                    "OTEL_SDK_DISABLED",
+                    format!("\"{v}\" is not true or false"),
+                ))
+            }
+        };
+
+        let endpoint = match (
+            get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+            get("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        ) {
+            (Some(url), _) => Some(check_url("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", url)?),
+            (None, Some(base)) => {
+                let base = check_url("OTEL_EXPORTER_OTLP_ENDPOINT", base)?;
+                Some(format!("{}/v1/traces", base.trim_end_matches('/')))
+            }
+            (None, None) => None,
+        };
+
+        // The traces-specific variable, when set, replaces the general one.
+        let (protocol_var, protocol) = first_set(
+            &get,
+            &[
+                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+                "OTEL_EXPORTER_OTLP_PROTOCOL",
+            ],
+        );
+        let protocol = match protocol.as_deref() {
+            None | Some("http/protobuf") => Protocol::HttpProtobuf,
+            Some("http/json") => Protocol::HttpJson,
+            Some("grpc") => {
+                return Err(error(
+                    protocol_var,
+                    "grpc is not supported: agent-mesh exports over OTLP/HTTP; set http/protobuf (the collector's port 4318) or http/json",
+                ))
+            }
+            Some(v) => {
+                return Err(error(
+                    protocol_var,
+                    format!("\"{v}\" is not http/protobuf or http/json"),
+                ))
+            }
+        };
+
+        let (headers_var, headers) = first_set(
+            &get,
+            &[
+                "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                "OTEL_EXPORTER_OTLP_HEADERS",
+            ],
+        );
+        let headers = match headers {
+            Some(list) => parse_headers(&list).map_err(|reason| error(headers_var, reason))?,
+            None => Vec::new(),
+        };
+
+        let resource_attributes = match get("OTEL_RESOURCE_ATTRIBUTES") {
+            Some(list) => {
+                parse_pairs(&list).map_err(|reason| error("OTEL_RESOURCE_ATTRIBUTES", reason))?
+            }
+            None => Vec::new(),
+        };
+        let service_name = get("OTEL_SERVICE_NAME")
+            .or_else(|| {
+                resource_attributes
+                    .iter()
+                    .find(|(k, _)| k == "service.name")
+                    .map(|(_, v)| v.clone())
+            })
+            .unwrap_or_else(|| DEFAULT_SERVICE_NAME.to_string());
+        let sampler = parse_sampler(&get)?;
+
+        let record_content = match get("MESH_TRACE_CONTENT").as_deref() {
+            None | Some("0") => false,
+            Some("1") => true,
+            Some(v) => {
+                return Err(error(
+                    "MESH_TRACE_CONTENT",
+                    format!("\"{v}\" is not 1 or 0"),
+                ))
+            }
+        };
+
+        let trace_url = match get("MESH_TRACE_URL") {
+            None => None,
+            Some(t) => {
+                if !t.contains("{trace_id}") {
+                    return Err(error(
+                        "MESH_TRACE_URL",
+                        "the template must contain {trace_id}, e.g. https://grafana.example.com/explore?traceId={trace_id}",
+                    ));
+                }
+                if !(t.starts_with("http://") || t.starts_with("https://")) {
+                    return Err(error(
+                        "MESH_TRACE_URL",
+                        "must start with http:// or https://",
+                    ));
+                }
+                Some(t)
+            }
+        };
+
+        Ok(TraceSettings {
+            export: match endpoint {
+                Some(endpoint) if !disabled => Some(ExportSettings {
+                    endpoint,
+                    headers,
+                    protocol,
+                }),
+                _ => None,
+            },
+            service_name,
+            resource_attributes,
+            sampler,
+            record_content,
+            trace_url,
+        })
+    }
+
+    /// The page's link to a trace, from `MESH_TRACE_URL`.
+    pub fn trace_link(&self, trace_id: &TraceId) -> Option<String> {
+        if !trace_id.is_valid() {
+            return None;
+        }
+        self.trace_url
+            .as_ref()
+            .map(|t| t.replace("{trace_id}", &trace_id.to_hex()))
+    }
+}
+
+fn error(variable: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable: variable.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn first_set<'a>(
+    get: &dyn Fn(&str) -> Option<String>,
+    vars: &[&'a str],
+) -> (&'a str, Option<String>) {
+    for var in vars {
+        if let Some(v) = get(var) {
+            return (var, Some(v));
+        }
+    }
+    (vars[vars.len() - 1], None)
+}
+
+/// An http(s) URL with a host; the value is printed only when it is not one (an
+/// endpoint is not a secret, but a user may have put a token in its query).
+fn check_url(var: &str, url: String) -> Result<String, ConfigError> {
+    let uri: hyper::Uri = url
+        .parse()
+        .map_err(|_| error(var, "not a URL like http://localhost:4318"))?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        _ => return Err(error(var, "must start with http:// or https://")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(error(var, "the URL has no host"));
+    }
+    Ok(url)
+}
+
+/// `key=value,key2=value2` in the W3C Baggage format: entries split on commas,
+/// whitespace around keys and values trimmed, both percent-decoded. Errors name the
+/// entry's position and never its value (it may be a secret).
+pub fn parse_pairs(list: &str) -> Result<Vec<(String, String)>, String> {
+    Ok(numbered_pairs(list)?
+        .into_iter()
+        .map(|(_, k, v)| (k, v))
+        .collect())
+}
+
+/// The pairs with their 1-based position in the list, for error messages.
+fn numbered_pairs(list: &str) -> Result<Vec<(usize, String, String)>, String> {
+    let mut out = Vec::new();
+    for (i, entry) in list.split(',').enumerate() {
+        let n = i + 1;
+        if entry.trim().is_empty() {
+            continue;
+        }
+        let (key, value) = entry
+            .split_once('=')
+            .ok_or_else(|| format!("entry {n} is not key=value"))?;
+        let key = percent_decode(key.trim())
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| {
+                format!("entry {n}: the key is empty or not valid percent-encoded UTF-8")
+            })?;
+        let value = percent_decode(value.trim())
+            .ok_or_else(|| format!("entry {n}: the value is not valid percent-encoded UTF-8"))?;
+        out.push((n, key, value));
+    }
+    Ok(out)
+}
+
+/// The OTLP headers: pairs whose keys are header names and values header values.
+pub fn parse_headers(list: &str) -> Result<Vec<(HeaderName, Secret)>, String> {
+    let mut out = Vec::new();
+    for (n, key, value) in numbered_pairs(list)? {
+        let name = HeaderName::from_bytes(key.as_bytes())
+            .map_err(|_| format!("entry {n}: \"{key}\" is not a header name"))?;
+        if HeaderValue::from_str(&value).is_err() {
+            return Err(format!(
+                "entry {n} ({name}): the value is not a valid header value"
+            ));
+        }
+        out.push((name, Secret::new(value)));
+    }
+    Ok(out)
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b.get(i + 1..i + 3)?;
+            let digits = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(digits, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn parse_sampler(get: &dyn Fn(&str) -> Option<String>) -> Result<Sampler, ConfigError> {
+    const VAR: &str = "OTEL_TRACES_SAMPLER";
+    let ratio = || -> Result<RootSampler, ConfigError> {
+        match get("OTEL_TRACES_SAMPLER_ARG") {
+            None => Ok(RootSampler::ratio(1.0)),
+            Some(v) => match v.parse::<f64>() {
+                Ok(r) if (0.0..=1.0).contains(&r) => Ok(RootSampler::ratio(r)),
+                _ => Err(error(
+                    "OTEL_TRACES_SAMPLER_ARG",
+                    format!("\"{v}\" is not a ratio from 0 to 1"),
+                )),
+            },
+        }
+    };
+    let name = get(VAR).map(|v| v.to_ascii_lowercase());
+    Ok(match name.as_deref() {
+        None | Some("parentbased_always_on") => Sampler::ParentBased(RootSampler::AlwaysOn),
+        Some("parentbased_always_off") => Sampler::ParentBased(RootSampler::AlwaysOff),
+        Some("parentbased_traceidratio") => Sampler::ParentBased(ratio()?),
+        Some("always_on") => Sampler::Root(RootSampler::AlwaysOn),
+        Some("always_off") => Sampler::Root(RootSampler::AlwaysOff),
+        Some("traceidratio") => Sampler::Root(ratio()?),
+        Some(v) => {
+            return Err(error(
+                VAR,
+                format!(
+                    "\"{v}\" is not one of always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio"
+                ),
+            ))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)]) -> Result<TraceSettings, ConfigError> {
+        let env: HashMap<&str, &str> = vars.iter().copied().collect();
+        TraceSettings::from_env(&env)
+    }
+
+    fn export(vars: &[(&str, &str)]) -> ExportSettings {
+        load(vars).unwrap().export.expect("export configured")
+    }
+
+    #[test]
+    fn an_empty_environment_turns_tracing_off_with_the_spec_defaults() {
+        let s = load(&[]).unwrap();
+        assert!(s.export.is_none());
+        assert_eq!(s.service_name, "agent-mesh");
+        assert_eq!(s.sampler, Sampler::ParentBased(RootSampler::AlwaysOn));
+        assert!(!s.record_content);
+        assert_eq!(s.trace_url, None);
+        // An empty value is unset.
+        assert!(load(&[("OTEL_EXPORTER_OTLP_ENDPOINT", " ")])
+            .unwrap()
+            .export
+            .is_none());
+    }
+
+    #[test]
+    fn the_base_endpoint_gets_the_traces_path_and_the_traces_endpoint_is_used_as_is() {
+        let e = export(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4318")]);
+        assert_eq!(e.endpoint, "http://localhost:4318/v1/traces");
+        assert_eq!(e.protocol, Protocol::HttpProtobuf);
+        let e = export(&[(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "https://otlp.example.com/base/",
+        )]);
+        assert_eq!(e.endpoint, "https://otlp.example.com/base/v1/traces");
+        let e = export(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://ignored:4318"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "http://c:9/custom/path",
+            ),
+        ]);
+        assert_eq!(e.endpoint, "http://c:9/custom/path");
+    }
+
+    #[test]
+    fn bad_endpoints_name_their_variable() {
+        for (var, url) in [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4318"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://c:4318"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "not a url"),
+        ] {
+            let e = load(&[(var, url)]).unwrap_err();
+            assert_eq!(e.variable, var, "{url}");
+        }
+    }
+
+    #[test]
+    fn sdk_disabled_turns_export_off() {
+        let base = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4318");
+        assert!(load(&[base, ("OTEL_SDK_DISABLED", "TRUE")])
+            .unwrap()
+            .export
+            .is_none());
+        assert!(load(&[base, ("OTEL_SDK_DISABLED", "false")])
+            .unwrap()
+            .export
+            .is_some());
+        let e = load(&[base, ("OTEL_SDK_DISABLED", "yes please")]).unwrap_err();
+        assert_eq!(e.variable, "OTEL_SDK_DISABLED");
+    }
+
+    #[test]
+    fn protocols_and_a_clear_refusal_of_grpc() {
+        let base = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4318");
+        let e = export(&[base, ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]);
+        assert_eq!(e.protocol, Protocol::HttpJson);
+        let e = export(&[
+            base,
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf"),
+        ]);
+        assert_eq!(e.protocol, Protocol::HttpProtobuf);
+        let e = load(&[base, ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]).unwrap_err();
+        assert_eq!(e.variable, "OTEL_EXPORTER_OTLP_PROTOCOL");
+        assert!(e.reason.contains("grpc is not supported"), "{}", e.reason);
+        let e = load(&[base, ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")]).unwrap_err();
+        assert_eq!(e.variable, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL");
+        let e = load(&[base, ("OTEL_EXPORTER_OTLP_PROTOCOL", "http")]).unwrap_err();
+        assert!(e.reason.contains("http/protobuf or http/json"));
+    }
+
+    #[test]
+    fn headers_are_baggage_style_percent_decoded_and_secret() {
+        let e = export(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4318"),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                " x-honeycomb-team = abc%3D%3D ,Authorization=Basic%20dTpw,,",
+            ),
+        ]);
+        let got: Vec<(&str, &str)> = e
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.expose()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("x-honeycomb-team", "abc=="),
+                ("authorization", "Basic dTpw")
+            ]
+        );
+        let printed = format!("{e:?}");
+        assert!(printed.contains("x-honeycomb-team"));
+        assert!(
+            !printed.contains("abc==") && !printed.contains("dTpw"),
+            "{printed}"
+        );
+        // The traces-specific list replaces the general one.
+        let e = export(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4318"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "a=1"),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "b=2"),
+        ]);
+        assert_eq!(e.headers.len(), 1);
+        assert_eq!(e.headers[0].0.as_str(), "b");
+    }
+
+    #[test]
+    fn bad_headers_name_the_entry_but_never_print_the_value() {
+        for (list, want) in [
+            ("a=1,novalue", "entry 2 is not key=value"),
+            ("bad key=secret-1", "not a header name"),
+            ("k=secret-2%zz", "entry 1: the value is not valid"),
+            (
+                "k=secret-3%0a",
+                "entry 1 (k): the value is not a valid header value",
+            ),
+            ("k=secret-4%ff", "not valid percent-encoded UTF-8"),
+        ] {
+            let e = load(&[("OTEL_EXPORTER_OTLP_HEADERS", list)]).unwrap_err();
+            assert_eq!(e.variable, "OTEL_EXPORTER_OTLP_HEADERS");
+            assert!(e.reason.contains(want), "{list}: {}", e.reason);
+            assert!(!e.reason.contains("secret"), "{}", e.reason);
+        }
+    }
+
+    #[test]
+    fn samplers_and_their_argument() {
+        let s = |vars: &[(&str, &str)]| load(vars).unwrap().sampler;
+        assert_eq!(
+            s(&[("OTEL_TRACES_SAMPLER", "always_on")]),
+            Sampler::Root(RootSampler::AlwaysOn)
+        );
+        assert_eq!(
+            s(&[("OTEL_TRACES_SAMPLER", "always_off")]),
+            Sampler::Root(RootSampler::AlwaysOff)
+        );
+        assert_eq!(
+            s(&[("OTEL_TRACES_SAMPLER", "parentbased_always_off")]),
+            Sampler::ParentBased(RootSampler::AlwaysOff)
+        );
+        assert_eq!(
+            s(&[("OTEL_TRACES_SAMPLER", "traceidratio")]),
+            Sampler::Root(RootSampler::AlwaysOn),
+            "the ratio defaults to 1"
+        );
+        match s(&[
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+        ]) {
+            Sampler::ParentBased(RootSampler::TraceIdRatio { ratio, .. }) => {
+                assert_eq!(ratio, 0.25)
+            }
+            other => panic!("{other:?}"),
+        }
+        // The argument only matters to ratio samplers.
+        assert_eq!(
+            s(&[
+                ("OTEL_TRACES_SAMPLER", "always_on"),
+                ("OTEL_TRACES_SAMPLER_ARG", "x")
+            ]),
+            Sampler::Root(RootSampler::AlwaysOn)
+        );
+        for arg in ["1.5", "-0.1", "half"] {
+            let e = load(&[
+                ("OTEL_TRACES_SAMPLER", "traceidratio"),
+                ("OTEL_TRACES_SAMPLER_ARG", arg),
+            ])
+            .unwrap_err();
+            assert_eq!(e.variable, "OTEL_TRACES_SAMPLER_ARG");
+        }
+        let e = load(&[("OTEL_TRACES_SAMPLER", "jaeger_remote")]).unwrap_err();
+        assert_eq!(e.variable, "OTEL_TRACES_SAMPLER");
+    }
+
+    #[test]
+    fn content_recording_service_name_and_trace_links() {
+        let s = load(&[
+            ("MESH_TRACE_CONTENT", "1"),
+            ("OTEL_SERVICE_NAME", "mesh-prod"),
+            (
+                "MESH_TRACE_URL",
+                "https://grafana.example/explore?traceId={trace_id}",
+            ),
+        ])
+        .unwrap();
+        assert!(s.record_content);
+        assert_eq!(s.service_name, "mesh-prod");
+        let id = TraceId([0xab; 16]);
+        assert_eq!(
+            s.trace_link(&id).unwrap(),
+            format!(
+                "https://grafana.example/explore?traceId={}",
+                "ab".repeat(16)
+            )
+        );
+        assert_eq!(s.trace_link(&TraceId::INVALID), None);
+        assert!(!load(&[("MESH_TRACE_CONTENT", "0")]).unwrap().record_content);
+        let e = load(&[("MESH_TRACE_CONTENT", "yes")]).unwrap_err();
+        assert_eq!(e.variable, "MESH_TRACE_CONTENT");
+        for bad in ["https://grafana.example/explore", "grafana/{trace_id}"] {
+            let e = load(&[("MESH_TRACE_URL", bad)]).unwrap_err();
+            assert_eq!(e.variable, "MESH_TRACE_URL");
+        }
+    }
+}
