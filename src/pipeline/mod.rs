@@ -287,6 +287,11 @@ impl TokenSink for RunSink<'_> {
         self.run.push_token(self.agent, text);
     }
 
+    fn queued(&mut self, why: &str) {
+        self.run
+            .push(status_event(Some(self.agent), AgentState::Queued, why));
+    }
+
     fn retrying(&mut self, attempt: u32, delay: Duration, error: &ProviderError) {
         self.run.push(status_event(
             Some(self.agent),
