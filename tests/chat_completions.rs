@@ -881,3 +881,31 @@ fn a_fallback_plan_is_said_in_reasoning_content() {
     assert!(plan_line.contains("fallback"), "{plan_line}");
     assert!(plan_line.contains("researcher, analyst"), "{plan_line}");
 }
+
+/// A server that sends no usage (llama-cpp-python): the usage chunk and the
+/// completion's `usage` are null, never zeros.
+#[test]
+fn usage_a_provider_did_not_report_is_null_never_zero() {
+    let mock = MockProvider::start(|r, _| {
+        Reply::sse(&openai_stream(&[&format!("{} answer", r.agent())], None))
+    });
+    let base = mock.url("/v1");
+    let server = server(&[("CUSTOM_BASE_URL", &base)]);
+    let body = json!({"model": "agent-mesh/researcher", "messages": [user("x")]});
+    let r = post(&server, &body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["usage"], Value::Null);
+    let run_id = r.json()["id"].as_str().unwrap()["chatcmpl-".len()..].to_string();
+    let snap = api_get(&server, &format!("/api/runs/{run_id}"));
+    assert_eq!(snap["usage"], Value::Null);
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    streamed["stream_options"] = json!({"include_usage": true});
+    let datas = ChunkStream::open(&server, &streamed).all();
+    let usage_chunk: Value = serde_json::from_str(&datas[datas.len() - 2]).unwrap();
+    assert_eq!(usage_chunk["choices"], json!([]), "{usage_chunk}");
+    assert!(
+        usage_chunk.get("usage").is_some_and(Value::is_null),
+        "{usage_chunk}"
+    );
+}

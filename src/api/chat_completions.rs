@@ -379,7 +379,12 @@ fn translate(config: &RunConfig, event: EventRef<'_>) -> Option<Value> {
     }
 }
 
-fn usage_of(usage: Usage) -> Value {
+/// OpenAI's usage object; `null` when no call of the run reported usage (a server
+/// that sends none), never zeros.
+fn usage_of(usage: Option<Usage>) -> Value {
+    let Some(usage) = usage else {
+        return Value::Null;
+    };
     let (prompt, completion) = (usage.input_tokens, usage.output_tokens);
     json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion})
 }
