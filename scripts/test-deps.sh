@@ -7,8 +7,9 @@
 #
 #   rust     rustfmt and clippy (rustup components), a C/C++ compiler (Debian's g++)
 #   fuzz     the nightly toolchain and cargo-fuzz, for `make fuzz-build`
-#   python   python3 with prometheus-client (the /metrics test), openai, and
-#            opentelemetry-proto (the OTLP export test's decoder) (pip)
+#   python   python3 with prometheus-client (the /metrics test), openai,
+#            opentelemetry-proto (the OTLP export test's decoder) and mcp (the MCP
+#            server test's client) (pip)
 #   redis    redis-server (Debian), for the Redis run store's integration tests
 #   browser  Chromium and fonts (Debian), Node 20+, and `npm ci` in e2e/ when
 #            e2e/node_modules is missing or older than e2e/package-lock.json
@@ -24,8 +25,8 @@ cd "$(dirname "$0")/.."
 label=${TEST_DEPS_LABEL:-make test}
 cargo=${CARGO:-cargo}
 chromium=${CHROMIUM_PATH:-/usr/bin/chromium}
-python_modules=(prometheus_client openai opentelemetry.proto)
-python_packages=(prometheus-client openai opentelemetry-proto)
+python_modules=(prometheus_client openai opentelemetry.proto mcp)
+python_packages=(prometheus-client openai opentelemetry-proto mcp)
 npm_stamp=e2e/node_modules/.package-lock.sha256
 mcp_stamp=tests/mcp/node_modules/.package-lock.sha256
 

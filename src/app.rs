@@ -31,6 +31,8 @@ pub struct AppState {
     pub started: Instant,
     pub auth_throttle: crate::http::auth_limit::AuthThrottle,
     pub device_cookies: crate::http::device_cookie::DeviceCookies,
+    /// The MCP sessions of `/mcp` (2025-11-25 clients).
+    pub mcp_sessions: crate::api::mcp::session::Sessions,
 }
 
 impl AppState {
@@ -54,7 +56,7 @@ impl AppState {
             None => MemoryStore::new(limits),
         };
         let login = auth.credentials.as_ref().map(|c| &c.pass);
-        let built = Providers::from_settings(&providers, &pipeline.roster, login)?;
+        let built = Providers::from_settings(&providers, &pipeline.roster.model_ids(), login)?;
         // Served over HTTPS: by the server itself, or by the edge in front of it.
         let https =
             listener.tls.is_some() || auth.trust_proxy != crate::http::client_addr::TrustProxy::Off;
@@ -73,6 +75,7 @@ impl AppState {
             started: Instant::now(),
             auth_throttle: Default::default(),
             device_cookies,
+            mcp_sessions: Default::default(),
         }))
     }
 

@@ -352,7 +352,7 @@ pub async fn print_models(settings: Settings, provider: Option<&str>) -> i32 {
     let login = settings.auth.credentials.as_ref().map(|c| &c.pass);
     let built = crate::providers::Providers::from_settings(
         &settings.providers,
-        &settings.pipeline.roster,
+        &settings.pipeline.roster.model_ids(),
         login,
     );
     let providers = match built {

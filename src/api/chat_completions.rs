@@ -7,7 +7,7 @@ use super::run_request::RunRequest;
 use crate::app::AppState;
 use crate::http::body::{json, Body};
 use crate::http::error::ApiError;
-use crate::http::sse::{StreamCount, KEEP_ALIVE, KEEP_ALIVE_COMMENT};
+use crate::http::sse::{ChannelBody, KEEP_ALIVE, KEEP_ALIVE_COMMENT};
 use crate::model::agent::AgentKind;
 use crate::model::conversation::Conversation;
 use crate::model::events::{Event, PlanSource, RunStatus, Usage};
@@ -15,14 +15,10 @@ use crate::model::run_config::RunConfig;
 use crate::store::{EventRef, RunHandle};
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use hyper::body::{Body as HttpBody, Frame};
 use hyper::header::CONTENT_TYPE;
 use hyper::{HeaderMap, Response, StatusCode};
 use serde_json::{json, Value};
-use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -210,35 +206,7 @@ fn note_error(last_error: &mut Option<String>, event: EventRef<'_>) {
 fn stream_response(req: ChatRequest, run: RunHandle) -> Response<Body> {
     let (tx, rx) = mpsc::channel(CHUNK_BUFFER);
     tokio::spawn(relay(req, run, tx));
-    crate::http::body::sse(
-        ChunkBody {
-            chunks: rx,
-            _count: StreamCount::new(),
-        }
-        .boxed(),
-    )
-}
-
-/// The response body of a streamed completion. It counts as an open stream, so a
-/// graceful shutdown lets it deliver the run's last chunks before the process exits.
-struct ChunkBody {
-    chunks: mpsc::Receiver<Bytes>,
-    _count: StreamCount,
-}
-
-impl HttpBody for ChunkBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.get_mut()
-            .chunks
-            .poll_recv(cx)
-            .map(|b| b.map(|b| Ok(Frame::data(b))))
-    }
+    crate::http::body::sse(ChannelBody::new(rx).boxed())
 }
 
 async fn relay(req: ChatRequest, run: RunHandle, tx: mpsc::Sender<Bytes>) {

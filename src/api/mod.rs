@@ -2,6 +2,7 @@
 
 pub mod chat_completions;
 pub mod chat_request;
+pub mod mcp;
 pub mod run_request;
 
 use crate::app::AppState;
@@ -61,23 +62,39 @@ pub async fn start_run(
     if state.store.is_shutting_down() {
         return Err(ApiError::ShuttingDown);
     }
-    let providers = state.providers.clone();
-    let req = run_request::parse_run_request(body, &state.pipeline.roster, &|p| {
-        providers.is_configured(p)
-    })
-    .map_err(|e| ApiError::BadRequest {
+    let req = parse_run_request(state, body).map_err(|e| ApiError::BadRequest {
         message: e.message,
         field: Some(e.field),
     })?;
-    let mut config = state.freeze_run_config(&req);
-    if let Some(parent) = &req.parent {
-        config.conversation = follow_up_of(state, parent).await?;
-    }
-    let run = create_run(state, req.task, config).await?;
+    let run = launch(state, req).await?;
     Ok(json(
         StatusCode::CREATED,
         &json!({"id": run.id(), "stream": format!("/api/stream/{}", run.id())}),
     ))
+}
+
+/// Validates a `POST /api/run` body against this server's roster and providers.
+fn parse_run_request(
+    state: &AppState,
+    body: &[u8],
+) -> Result<run_request::RunRequest, run_request::FieldError> {
+    let providers = state.providers.clone();
+    run_request::parse_run_request(body, &state.pipeline.roster, &|p| {
+        providers.is_configured(p)
+    })
+}
+
+/// Starts a validated run request (`POST /api/run` and MCP's `run_team`): its
+/// frozen config, the conversation of the run it follows up, the store, the pipeline.
+async fn launch(
+    state: &Arc<AppState>,
+    req: run_request::RunRequest,
+) -> Result<RunHandle, ApiError> {
+    let mut config = state.freeze_run_config(&req);
+    if let Some(parent) = &req.parent {
+        config.conversation = follow_up_of(state, parent).await?;
+    }
+    create_run(state, req.task, config).await
 }
 
 /// Creates the run in the store and starts its pipeline.

@@ -63,6 +63,9 @@ pub struct AuthSettings {
     pub api_keys: Vec<Secret>,
     /// Which edge names the client (`MESH_TRUST_PROXY`), for sign-in throttling.
     pub trust_proxy: TrustProxy,
+    /// `MESH_MCP_ALLOWED_ORIGINS`: browser origins allowed to call `/mcp` besides
+    /// loopback and IP-literal ones (see `api::mcp::origin`).
+    pub mcp_allowed_origins: Vec<String>,
 }
 
 impl AuthSettings {
@@ -97,6 +100,10 @@ impl AuthSettings {
             insecure_no_auth,
             api_keys,
             trust_proxy,
+            mcp_allowed_origins: crate::util::origin::parse_origin_list(
+                &vars.get("MESH_MCP_ALLOWED_ORIGINS").unwrap_or_default(),
+            )
+            .map_err(|why| ConfigError::new("MESH_MCP_ALLOWED_ORIGINS", why))?,
         })
     }
 

@@ -102,6 +102,7 @@ fn allow(method: &Method, allowed: &[Method], allow_header: &'static str) -> Res
 
 const GET: &[Method] = &[Method::GET, Method::HEAD];
 const POST: &[Method] = &[Method::POST];
+const MCP: &[Method] = &[Method::POST, Method::GET, Method::DELETE];
 
 /// Basic auth, a bearer key from `MESH_API_KEYS`, or Basic with a key as the password
 /// (how a browser signs in when only keys are set). Any configured credential turns
@@ -252,6 +253,22 @@ async fn dispatch(
                 Ok(body) => api::chat_completions::completions(state, &headers, &body).await,
                 Err(resp) => resp,
             })
+        }
+        ["mcp"] => {
+            // GET is the handler's to refuse (405, no standalone stream), after its Origin check.
+            allow(&method, MCP, "POST, DELETE")?;
+            let headers = req.headers().clone();
+            let host = headers
+                .get(hyper::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string)
+                .or_else(|| req.uri().authority().map(|a| a.to_string()));
+            let body = if method == Method::POST {
+                Some(read_body(req, state.listener.conn_timeout).await?)
+            } else {
+                None
+            };
+            Ok(api::mcp::handle(state, &method, &headers, host.as_deref(), body).await)
         }
         _ => Err(ApiError::NotFound(format!(
             "no route for {}",

@@ -53,6 +53,39 @@ impl Drop for StreamCount {
     }
 }
 
+/// An event-stream body that a task feeds through a channel (`/v1`'s chunks, an MCP
+/// tool call's messages). It counts as an open stream, so a graceful shutdown lets
+/// it deliver a run's last frames before the process exits; the task sees the
+/// channel close as soon as the client goes away.
+pub(crate) struct ChannelBody {
+    frames: tokio::sync::mpsc::Receiver<Bytes>,
+    _count: StreamCount,
+}
+
+impl ChannelBody {
+    pub(crate) fn new(frames: tokio::sync::mpsc::Receiver<Bytes>) -> ChannelBody {
+        ChannelBody {
+            frames,
+            _count: StreamCount::new(),
+        }
+    }
+}
+
+impl HttpBody for ChannelBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.get_mut()
+            .frames
+            .poll_recv(cx)
+            .map(|b| b.map(|b| Ok(Frame::data(b))))
+    }
+}
+
 /// Resolves when no event stream is open.
 pub async fn all_streams_closed() {
     loop {

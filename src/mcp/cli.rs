@@ -4,7 +4,7 @@
 
 use super::client::{McpClient, ServerStatus};
 use super::config::McpConfig;
-use crate::config::Env;
+use crate::util::env::Env;
 use serde_json::Value;
 use std::io::Write;
 use std::path::Path;

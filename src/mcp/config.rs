@@ -1,8 +1,8 @@
 //! `MESH_MCP_CONFIG` (the de-facto `{"mcpServers": {...}}` file) and `MESH_TOOL_TIMEOUT_SECS`,
 //! parsed and validated through the project's [`Env`] trait so bad input names its field.
 
-use crate::config::Env;
 use crate::secret::Secret;
+use crate::util::env::Env;
 use serde_json::{Map, Value};
 use std::fmt;
 use std::time::Duration;

@@ -28,6 +28,11 @@ pub struct Roster {
 }
 
 impl Roster {
+    /// The model ids the roster names, in roster order (the offline catalog lists them).
+    pub fn model_ids(&self) -> Vec<String> {
+        self.agents().iter().map(|a| a.model.clone()).collect()
+    }
+
     pub fn agents(&self) -> &[Agent] {
         &self.agents
     }

@@ -176,7 +176,7 @@ const PLAN: &str = r#"{"agents":["researcher","coder"],"reasoning":"facts then c
 fn registry(fake: &Arc<FakeProvider>) -> Arc<Providers> {
     let client = crate::providers::client::build(None).unwrap();
     let catalog = Arc::new(crate::providers::catalog::Catalog::new(
-        &roster::Roster::builtin(),
+        &roster::Roster::builtin().model_ids(),
     ));
     Arc::new(Providers::from_parts(
         client,

@@ -7,7 +7,6 @@ use super::descriptor::{descriptor, CatalogWire};
 use super::Providers;
 use crate::clock;
 use crate::model::provider_id::ProviderId;
-use crate::pipeline::roster::Roster;
 use crate::secret::Secret;
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -119,7 +118,8 @@ fn model(
 
 /// The compiled-in list used when the live one cannot be fetched. Prices are USD per
 /// million tokens as published by each provider; they only estimate cost.
-pub fn fallback(provider: ProviderId, roster: &Roster) -> Vec<ModelInfo> {
+/// `roster_models` are the model ids the roster names (the offline provider's list).
+pub fn fallback(provider: ProviderId, roster_models: &[String]) -> Vec<ModelInfo> {
     let p = |v: f64| Some(v);
     match provider {
         ProviderId::OpenRouter => vec![
@@ -228,7 +228,7 @@ pub fn fallback(provider: ProviderId, roster: &Roster) -> Vec<ModelInfo> {
         ],
         ProviderId::Custom => Vec::new(),
         ProviderId::Offline => {
-            let mut ids: Vec<&str> = roster.agents().iter().map(|a| a.model.as_str()).collect();
+            let mut ids: Vec<&str> = roster_models.iter().map(String::as_str).collect();
             ids.dedup();
             ids.into_iter()
                 .map(|id| {
@@ -314,7 +314,7 @@ pub fn parse_anthropic_page(body: &Value) -> Result<(Vec<ModelInfo>, Option<Stri
         .get("data")
         .and_then(Value::as_array)
         .ok_or_else(|| "the model list has no \"data\" array".to_string())?;
-    let fallback = fallback(ProviderId::Anthropic, &Roster::builtin());
+    let fallback = fallback(ProviderId::Anthropic, &[]);
     let models = list
         .iter()
         .filter_map(|m| {
@@ -344,7 +344,8 @@ pub fn parse_anthropic_page(body: &Value) -> Result<(Vec<ModelInfo>, Option<Stri
 /// The catalog of every provider, shared by the API, the CLI and the pipeline.
 pub struct Catalog {
     entries: Mutex<HashMap<ProviderId, CatalogEntry>>,
-    roster: Roster,
+    /// The roster's model ids, for the offline provider's fallback list.
+    roster_models: Vec<String>,
     /// Held while the provider's list is fetched: a refresh that finds it held
     /// waits for that fetch instead of starting another (single flight).
     fetching: HashMap<ProviderId, tokio::sync::Mutex<()>>,
@@ -352,7 +353,7 @@ pub struct Catalog {
 
 impl Catalog {
     /// Starts with every provider's fallback list; `refresh` replaces it with the live one.
-    pub fn new(roster: &Roster) -> Catalog {
+    pub fn new(roster_models: &[String]) -> Catalog {
         let entries = ProviderId::ALL
             .into_iter()
             .map(|p| {
@@ -361,7 +362,7 @@ impl Catalog {
                     CatalogEntry {
                         source: Source::Fallback,
                         fetched_at: SystemTime::now(),
-                        models: fallback(p, roster),
+                        models: fallback(p, roster_models),
                         error: None,
                     },
                 )
@@ -369,7 +370,7 @@ impl Catalog {
             .collect();
         Catalog {
             entries: Mutex::new(entries),
-            roster: roster.clone(),
+            roster_models: roster_models.to_vec(),
             fetching: ProviderId::ALL
                 .into_iter()
                 .map(|p| (p, tokio::sync::Mutex::new(())))
@@ -446,7 +447,7 @@ impl Catalog {
                 CatalogEntry {
                     source: Source::Fallback,
                     fetched_at: SystemTime::now(),
-                    models: fallback(provider, &self.roster),
+                    models: fallback(provider, &self.roster_models),
                     error: Some(e),
                 }
             }

@@ -77,7 +77,7 @@ fn anthropic_pages_report_the_next_cursor() {
 
 #[test]
 fn catalog_cost_uses_prices_per_million() {
-    let c = Catalog::new(&Roster::builtin());
+    let c = Catalog::new(&[]);
     let cost = c
         .cost(
             ProviderId::Anthropic,

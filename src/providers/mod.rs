@@ -55,7 +55,7 @@ impl Providers {
     /// `login` is the server's Basic password, masked in upstream text like the keys.
     pub fn from_settings(
         p: &settings::ProviderSettings,
-        roster: &crate::pipeline::roster::Roster,
+        roster_models: &[String],
         login: Option<&crate::secret::Secret>,
     ) -> Result<Providers, String> {
         let client = client::build(p.ca_file.as_deref())?;
@@ -103,7 +103,7 @@ impl Providers {
             client,
             providers,
             other_secrets,
-            Arc::new(catalog::Catalog::new(roster)),
+            Arc::new(catalog::Catalog::new(roster_models)),
         )
         .with_concurrency_limits(&p.max_concurrency))
     }
