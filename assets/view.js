@@ -211,7 +211,8 @@ export class RunView {
     const { statTime, statTokens, statCost } = this.els;
     const elapsed = s.elapsedMs ?? (s.finished ? null : Math.max(0, Date.now() - s.createdAt));
     statTime.textContent = formatElapsed(elapsed) || '—';
-    statTokens.textContent = formatTokens(totalUsage(s)) || '—';
+    // A finished run whose provider sent no token counts: say so, never "0 in · 0 out".
+    statTokens.textContent = formatTokens(totalUsage(s)) || (s.finished ? 'not reported' : '—');
     const cost = totalCost(s);
     const offline = s.agents.some((a) => a.provider === 'offline') && s.agents.every((a) => !a.provider || a.provider === 'offline');
     statCost.textContent = formatCost(cost) || (offline ? 'free' : 'not reported');
@@ -384,7 +385,7 @@ export class RunView {
       card.error.hidden = true;
     }
 
-    card.tokens.textContent = formatTokens(a.usage) || (ACTIVE.has(a.state) ? 'streaming…' : '—');
+    card.tokens.textContent = formatTokens(a.usage) || (ACTIVE.has(a.state) ? 'streaming…' : a.state === 'done' ? 'not reported' : '—');
     const offline = a.provider === 'offline';
     card.cost.textContent = formatCost(a.cost) || (a.usage ? (offline ? 'free' : 'not reported') : '—');
     if (a.elapsedMs !== null && a.elapsedMs !== undefined) card.time.textContent = formatElapsed(a.elapsedMs);

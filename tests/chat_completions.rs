@@ -70,16 +70,28 @@ impl ChunkStream {
         }
     }
 
-    /// The next `data:` payload, or `None` when the body ended.
+    /// The next `data:` payload, or `None` when the body ended; comments skipped.
     fn next_data(&mut self) -> Option<String> {
+        loop {
+            if let Block::Data(data) = self.next_block()? {
+                return Some(data);
+            }
+        }
+    }
+
+    /// The next SSE block: a `data:` payload or a `:` comment.
+    fn next_block(&mut self) -> Option<Block> {
         loop {
             if let Some(end) = self.pending.find("\n\n") {
                 let block = self.pending[..end].to_string();
                 self.pending.drain(..end + 2);
+                if let Some(comment) = block.strip_prefix(':') {
+                    return Some(Block::Comment(comment.trim().to_string()));
+                }
                 let data = block
                     .strip_prefix("data: ")
                     .unwrap_or_else(|| panic!("not a data line: {block:?}"));
-                return Some(data.to_string());
+                return Some(Block::Data(data.to_string()));
             }
             let chunk = self.body.next_chunk()?;
             self.pending.push_str(std::str::from_utf8(&chunk).unwrap());
@@ -89,6 +101,12 @@ impl ChunkStream {
     fn all(&mut self) -> Vec<String> {
         std::iter::from_fn(|| self.next_data()).collect()
     }
+}
+
+#[derive(Debug)]
+enum Block {
+    Data(String),
+    Comment(String),
 }
 
 /// `GET` on the run API, signed in with the bearer key.
@@ -596,4 +614,298 @@ fn an_empty_key_in_the_list_exits_2_naming_the_variable_without_the_keys() {
         assert!(err.contains("MESH_API_KEYS"), "{err}");
         assert!(!err.contains("secret-a"), "{err}");
     }
+}
+
+/// While the team works nothing is relayed: a comment after 15 s of silence keeps
+/// proxies (nginx's 60 s read timeout) from cutting the stream.
+#[test]
+fn a_silent_stream_gets_a_keep_alive_comment_after_15_s() {
+    // One token every 20 s: after the first progress chunks the stream is silent.
+    let server = server(&[("MESH_OFFLINE_DELAY_MS", "20000")]);
+    let mut s = ChunkStream::open(
+        &server,
+        &json!({"model": "agent-mesh", "stream": true, "messages": [user("slow")]}),
+    );
+    assert_eq!(s.head.status, 200);
+    let mut last_data = Instant::now();
+    loop {
+        match s.next_block().expect("the stream stays open") {
+            Block::Comment(c) => {
+                assert_eq!(c, "keep-alive");
+                let silent = last_data.elapsed();
+                assert!(silent >= Duration::from_secs(14), "too early: {silent:?}");
+                assert!(silent < Duration::from_secs(18), "too late: {silent:?}");
+                break;
+            }
+            Block::Data(d) => {
+                let v: Value = serde_json::from_str(&d).unwrap();
+                assert!(
+                    v["choices"][0]["delta"]["content"]
+                        .as_str()
+                        .unwrap_or("")
+                        .is_empty(),
+                    "no answer text expected before 20 s: {d}"
+                );
+                last_data = Instant::now();
+            }
+        }
+    }
+}
+
+/// Asserts OpenAI's error object and returns it.
+fn openai_error_of(r: &support::Response, status: u16) -> Value {
+    assert_eq!(r.status, status, "{}", r.text());
+    let e = r.json()["error"].clone();
+    assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{e}");
+    assert!(e["type"].is_string(), "{e}");
+    assert!(e.get("param").is_some() && e.get("code").is_some(), "{e}");
+    e
+}
+
+#[test]
+fn a_model_is_retrieved_by_id_and_an_unknown_one_is_an_openai_404() {
+    let server = server(&[]);
+    let auth = bearer();
+    let get = |path: &str| server.request("GET", path, &[("Authorization", &auth)], b"");
+    for (path, id) in [
+        ("/v1/models/agent-mesh", "agent-mesh"),
+        ("/v1/models/agent-mesh/researcher", "agent-mesh/researcher"),
+        // How the SDKs send it: the slash escaped.
+        (
+            "/v1/models/agent-mesh%2Fcoder%2Banalyst",
+            "agent-mesh/coder+analyst",
+        ),
+    ] {
+        let r = get(path);
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        let m = r.json();
+        assert_eq!(m["id"], id);
+        assert_eq!(m["object"], "model");
+        assert_eq!(m["owned_by"], "agent-mesh");
+        assert!(m["created"].as_u64().unwrap() > 0);
+    }
+    for path in ["/v1/models/gpt-4o", "/v1/models/agent-mesh%2Fwizard"] {
+        let e = openai_error_of(&get(path), 404);
+        assert_eq!(e["code"], "model_not_found", "{path}");
+        assert_eq!(e["type"], "invalid_request_error");
+    }
+}
+
+#[test]
+fn every_v1_error_is_in_openais_shape() {
+    let server = server(&[]);
+    let auth = bearer();
+    let e = openai_error_of(
+        &server.request("GET", "/v1/embeddings", &[("Authorization", &auth)], b""),
+        404,
+    );
+    assert_eq!(e["code"], "not_found");
+    let r = server.request("DELETE", "/v1/models", &[("Authorization", &auth)], b"");
+    let e = openai_error_of(&r, 405);
+    assert_eq!(e["code"], "method_not_allowed");
+    assert_eq!(r.header("allow"), Some("GET, HEAD"));
+    let big = vec![b'x'; 70 * 1024];
+    let e = openai_error_of(
+        &server.request(
+            "POST",
+            "/v1/chat/completions",
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            &big,
+        ),
+        413,
+    );
+    assert_eq!(e["code"], "payload_too_large");
+    // The rest of the API keeps its own shape.
+    let r = server.request("GET", "/api/nothing", &[("Authorization", &auth)], b"");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["error"]["code"], "not_found");
+    assert!(r.json()["error"].get("type").is_none());
+}
+
+const FRONT_END: &str = "https://chat.example";
+
+fn preflight(server: &Server, origin: &str) -> support::Response {
+    server.request(
+        "OPTIONS",
+        "/v1/chat/completions",
+        &[
+            ("Origin", origin),
+            ("Access-Control-Request-Method", "POST"),
+            (
+                "Access-Control-Request-Headers",
+                "authorization, content-type, x-stainless-os",
+            ),
+        ],
+        b"",
+    )
+}
+
+#[test]
+fn cors_lets_a_listed_origin_call_v1_and_no_other() {
+    let server = server(&[(
+        "MESH_CORS_ORIGINS",
+        "https://chat.example, http://localhost:3000",
+    )]);
+    // The preflight carries no credentials and is answered anyway.
+    let r = preflight(&server, FRONT_END);
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(r.header("access-control-allow-origin"), Some(FRONT_END));
+    let methods = r.header("access-control-allow-methods").unwrap();
+    assert!(
+        methods.contains("POST") && methods.contains("GET"),
+        "{methods}"
+    );
+    let allowed = r.header("access-control-allow-headers").unwrap();
+    for h in ["authorization", "content-type", "x-stainless-os"] {
+        assert!(allowed.contains(h), "{allowed}");
+    }
+    assert!(r.header("access-control-max-age").is_some());
+    // An origin not listed gets no permission.
+    let r = preflight(&server, "https://evil.example");
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("access-control-allow-origin"), None);
+    assert_eq!(r.header("access-control-allow-methods"), None);
+
+    let auth = bearer();
+    let get = |origin: &str, auth: &str| {
+        server.request(
+            "GET",
+            "/v1/models",
+            &[("Authorization", auth), ("Origin", origin)],
+            b"",
+        )
+    };
+    let r = get(FRONT_END, &auth);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("access-control-allow-origin"), Some(FRONT_END));
+    assert!(r.header("vary").unwrap().contains("Origin"));
+    // An error is readable too, so the page can say why.
+    let r = get("http://localhost:3000", "Bearer wrong");
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("http://localhost:3000")
+    );
+    let r = get("https://evil.example", &auth);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("access-control-allow-origin"), None);
+    // The rest of the API is not opened.
+    let r = server.request(
+        "GET",
+        "/api/agents",
+        &[("Authorization", &auth), ("Origin", FRONT_END)],
+        b"",
+    );
+    assert_eq!(r.header("access-control-allow-origin"), None);
+}
+
+#[test]
+fn without_cors_origins_there_is_no_cors() {
+    let server = server(&[]);
+    let r = preflight(&server, FRONT_END);
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(r.header("access-control-allow-origin"), None);
+    let auth = bearer();
+    let r = server.request(
+        "GET",
+        "/v1/models",
+        &[("Authorization", &auth), ("Origin", FRONT_END)],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("access-control-allow-origin"), None);
+}
+
+/// An unreachable provider: the error a non-streamed request answers with keeps the
+/// cause, word for word as the stream's error object.
+#[test]
+fn a_failure_names_its_cause_streamed_or_not() {
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}/v1");
+    let server = server(&[("CUSTOM_BASE_URL", &base)]);
+    for model in ["agent-mesh/researcher", "agent-mesh"] {
+        let body = json!({"model": model, "messages": [user("x")]});
+        let r = post(&server, &body);
+        assert_eq!(r.status, 500, "{}", r.text());
+        let plain = r.json()["error"]["message"].as_str().unwrap().to_string();
+        let mut streamed_body = body.clone();
+        streamed_body["stream"] = json!(true);
+        let datas = ChunkStream::open(&server, &streamed_body).all();
+        let streamed = last_before_done(&datas)["error"]["message"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(plain.contains("cannot reach 127.0.0.1"), "{model}: {plain}");
+        assert_eq!(plain, streamed, "{model}");
+    }
+}
+
+/// An orchestrator that answers prose, not a plan: the fallback team is said in
+/// `reasoning_content`, with why, as on /api/stream.
+#[test]
+fn a_fallback_plan_is_said_in_reasoning_content() {
+    let mock = MockProvider::start(|r, _| {
+        Reply::sse(&openai_stream(
+            &[&format!("{} speaks prose", r.agent())],
+            None,
+        ))
+    });
+    let base = mock.url("/v1");
+    let server = server(&[("CUSTOM_BASE_URL", &base)]);
+    let datas = ChunkStream::open(
+        &server,
+        &json!({"model": "agent-mesh", "stream": true, "messages": [user("x")]}),
+    )
+    .all();
+    let reasoning: String = datas
+        .iter()
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["reasoning_content"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    let plan_line = reasoning
+        .lines()
+        .find(|l| l.starts_with("Plan: "))
+        .unwrap_or_else(|| panic!("no plan line: {reasoning}"));
+    assert!(plan_line.contains("fallback"), "{plan_line}");
+    assert!(plan_line.contains("researcher, analyst"), "{plan_line}");
+}
+
+/// A server that sends no usage (llama-cpp-python): the usage chunk and the
+/// completion's `usage` are null, never zeros.
+#[test]
+fn usage_a_provider_did_not_report_is_null_never_zero() {
+    let mock = MockProvider::start(|r, _| {
+        Reply::sse(&openai_stream(&[&format!("{} answer", r.agent())], None))
+    });
+    let base = mock.url("/v1");
+    let server = server(&[("CUSTOM_BASE_URL", &base)]);
+    let body = json!({"model": "agent-mesh/researcher", "messages": [user("x")]});
+    let r = post(&server, &body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["usage"], Value::Null);
+    let run_id = r.json()["id"].as_str().unwrap()["chatcmpl-".len()..].to_string();
+    let snap = api_get(&server, &format!("/api/runs/{run_id}"));
+    assert_eq!(snap["usage"], Value::Null);
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    streamed["stream_options"] = json!({"include_usage": true});
+    let datas = ChunkStream::open(&server, &streamed).all();
+    let usage_chunk: Value = serde_json::from_str(&datas[datas.len() - 2]).unwrap();
+    assert_eq!(usage_chunk["choices"], json!([]), "{usage_chunk}");
+    assert!(
+        usage_chunk.get("usage").is_some_and(Value::is_null),
+        "{usage_chunk}"
+    );
 }

@@ -338,8 +338,20 @@ fn a_bad_last_event_id_is_a_400() {
         b"",
     );
     assert_eq!(r.status, 400, "an id the run never issued");
-    // The last id itself is fine: nothing to replay, the stream ends at once.
-    let mut s = server.stream(&id, &[("Last-Event-ID", &last.to_string())]);
+    // The last id of a finished run: nothing left to send, so 204, which ends an
+    // EventSource's reconnecting (the SSE standard); no body.
+    let r = server.request(
+        "GET",
+        &format!("/api/stream/{id}"),
+        &[("Last-Event-ID", &last.to_string())],
+        b"",
+    );
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert!(r.body.is_empty());
+    // An earlier id still replays the rest, `done` last.
+    let mut s = server.stream(&id, &[("Last-Event-ID", &(last - 1).to_string())]);
     assert_eq!(s.head.status, 200);
-    assert!(s.collect().is_empty());
+    let rest = s.collect();
+    assert_eq!(rest.len(), 1, "{rest:?}");
+    assert_eq!(rest[0].event, "done");
 }

@@ -22,6 +22,13 @@ def main():
     client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=30)
 
     say("models", [m.id for m in client.models.list()])
+    one = client.models.retrieve("agent-mesh/researcher")
+    say("retrieved", {"id": one.id, "object": one.object, "owned_by": one.owned_by})
+    try:
+        client.models.retrieve("gpt-4o")
+        say("retrieve_error", None)
+    except openai.NotFoundError as e:
+        say("retrieve_error", {"status": e.status_code, "code": e.code, "type": e.type})
 
     done = client.chat.completions.create(
         model="agent-mesh/researcher",

@@ -1,5 +1,5 @@
 //! The official `openai` Python package against the real server: tests/openai_client.py
-//! lists the models, asks a non-streaming and a streaming (follow-up) question, and
+//! lists the models, retrieves one (and an unknown one), asks a non-streaming and a streaming (follow-up) question, and
 //! provokes a 400 and a 401; this test asserts on what the package parsed. The server
 //! has API keys and nothing else: keys alone turn authentication on (issue 25).
 
@@ -65,6 +65,14 @@ fn the_openai_python_package_streams_completes_and_reads_errors() {
     let models = got["models"].as_array().unwrap();
     assert_eq!(models[0], "agent-mesh");
     assert!(models.contains(&json!("agent-mesh/researcher")));
+    assert_eq!(
+        got["retrieved"],
+        json!({"id": "agent-mesh/researcher", "object": "model", "owned_by": "agent-mesh"})
+    );
+    assert_eq!(
+        got["retrieve_error"],
+        json!({"status": 404, "code": "model_not_found", "type": "invalid_request_error"})
+    );
 
     assert_eq!(got["nonstream_object"], "chat.completion");
     assert_eq!(got["nonstream_finish"], "stop");

@@ -2,15 +2,15 @@
 //! each request a normal store run whose events are translated to Chat Completions
 //! chunks; errors in OpenAI's `{"error":{message,type,param,code}}` shape.
 
-use super::chat_request::{parse_chat_request, ChatError, ChatRequest, MODEL};
+use super::chat_request::{parse_chat_request, parse_model, ChatError, ChatRequest, MODEL};
 use super::run_request::RunRequest;
 use crate::app::AppState;
 use crate::http::body::{json, Body};
 use crate::http::error::ApiError;
-use crate::http::sse::ChannelBody;
+use crate::http::sse::{ChannelBody, KEEP_ALIVE, KEEP_ALIVE_COMMENT};
 use crate::model::agent::AgentKind;
 use crate::model::conversation::Conversation;
-use crate::model::events::{Event, RunStatus, Usage};
+use crate::model::events::{Event, PlanSource, RunStatus, Usage};
 use crate::model::run_config::RunConfig;
 use crate::store::{EventRef, RunHandle};
 use bytes::Bytes;
@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 /// Chunks waiting for a slow client; beyond this the relay waits (the run goes on
 /// logging into the store meanwhile, so nothing is lost).
@@ -29,12 +30,32 @@ const CHUNK_BUFFER: usize = 64;
 /// `GET /v1/models`: the orchestrated team, then one fixed one-specialist team each.
 pub fn models(state: &AppState) -> Response<Body> {
     let created = unix_now();
-    let entry = |id: String| json!({"id": id, "object": "model", "created": created, "owned_by": "agent-mesh"});
-    let mut data = vec![entry(MODEL.to_string())];
+    let mut data = vec![model_object(MODEL, created)];
     for name in state.pipeline.roster.specialist_names() {
-        data.push(entry(format!("{MODEL}/{name}")));
+        data.push(model_object(&format!("{MODEL}/{name}"), created));
     }
     json(StatusCode::OK, &json!({"object": "list", "data": data}))
+}
+
+/// `GET /v1/models/{id}` (`id` as it came in the path, `/` possibly escaped as
+/// `%2F`): the model object of any model a completion accepts, listed or a team
+/// like `agent-mesh/researcher+coder`; otherwise OpenAI's 404 `model_not_found`.
+pub fn model(state: &AppState, raw_id: &str) -> Response<Body> {
+    let id = crate::util::percent_decode(raw_id).unwrap_or_else(|| raw_id.to_string());
+    match parse_model(&id, &state.pipeline.roster) {
+        Ok(_) => json(StatusCode::OK, &model_object(&id, unix_now())),
+        Err(e) => error_response(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            &e.message,
+            Some(&e.param),
+            e.code,
+        ),
+    }
+}
+
+fn model_object(id: &str, created: u64) -> Value {
+    json!({"id": id, "object": "model", "created": created, "owned_by": "agent-mesh"})
 }
 
 /// `POST /v1/chat/completions`. Always a response: failures are OpenAI-shaped errors.
@@ -208,8 +229,12 @@ async fn relay(req: ChatRequest, run: RunHandle, tx: mpsc::Sender<Bytes>) {
     let mut after = 0;
     let mut last_error = None;
     let mut batch = Vec::new();
+    let mut last_sent = Instant::now();
     loop {
-        // Translated under the run's lock (no waiting there), sent after it.
+        // Translated under the run's lock (no waiting there), sent after it. While
+        // the specialists work nothing may be sent for minutes: a comment after
+        // `KEEP_ALIVE` of silence keeps proxies (nginx cuts at 60 s) from closing
+        // the stream, as on /api/stream. Waiting for events is cancel-safe.
         let more = tokio::select! {
             more = events.next_events(&mut after, |_, event| {
                 note_error(&mut last_error, event);
@@ -218,7 +243,14 @@ async fn relay(req: ChatRequest, run: RunHandle, tx: mpsc::Sender<Bytes>) {
                 }
             }) => more,
             _ = tx.closed() => return,
+            _ = tokio::time::sleep_until(last_sent + KEEP_ALIVE) => {
+                batch.push(Bytes::from_static(KEEP_ALIVE_COMMENT));
+                true
+            }
         };
+        if !batch.is_empty() {
+            last_sent = Instant::now();
+        }
         for chunk in batch.drain(..) {
             if tx.send(chunk).await.is_err() {
                 return;
@@ -286,12 +318,20 @@ fn translate(config: &RunConfig, event: EventRef<'_>) -> Option<Value> {
             Some(json!({"content": text}))
         }
         EventRef::Other(Event::Plan(p)) => {
+            let team = p.agents.join(", ");
+            // A fallback plan is not the orchestrator's choice: say so, and why.
+            if p.source == PlanSource::Fallback {
+                return reasoning(format!(
+                    "Plan: {team} (a fallback team, not the orchestrator's choice: {})\n",
+                    p.reason
+                ));
+            }
             let why = if p.reasoning.is_empty() {
                 String::new()
             } else {
                 format!(" ({})", p.reasoning)
             };
-            reasoning(format!("Plan: {}{why}\n", p.agents.join(", ")))
+            reasoning(format!("Plan: {team}{why}\n"))
         }
         EventRef::Other(Event::StreamStart(s)) if kind(&s.agent) == Some(AgentKind::Specialist) => {
             reasoning(format!("{} started ({})\n", s.agent, s.model))
@@ -307,7 +347,12 @@ fn translate(config: &RunConfig, event: EventRef<'_>) -> Option<Value> {
     }
 }
 
-fn usage_of(usage: Usage) -> Value {
+/// OpenAI's usage object; `null` when no call of the run reported usage (a server
+/// that sends none), never zeros.
+fn usage_of(usage: Option<Usage>) -> Value {
+    let Some(usage) = usage else {
+        return Value::Null;
+    };
     let (prompt, completion) = (usage.input_tokens, usage.output_tokens);
     json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion})
 }

@@ -196,7 +196,7 @@ pub fn parse_chat_request(body: &[u8], roster: &Roster) -> Result<ChatRequest, C
 }
 
 /// `agent-mesh` → `None`; `agent-mesh/<a>+<b>` → that team in roster order.
-fn parse_model(model: &str, roster: &Roster) -> Result<Option<Vec<String>>, ChatError> {
+pub(crate) fn parse_model(model: &str, roster: &Roster) -> Result<Option<Vec<String>>, ChatError> {
     let unknown = |why: String| ChatError {
         param: "model".to_string(),
         message: format!(

@@ -238,6 +238,13 @@ pub async fn stream(
                 format!("Last-Event-ID {id} is beyond this run's last event ({last})"),
             ));
         }
+        // A finished run the client has read to its end (an EventSource reconnecting
+        // after `done`): 204 tells it, per the SSE standard, to stop reconnecting.
+        if id == last && run.is_finished() {
+            let mut resp = Response::new(crate::http::body::empty());
+            *resp.status_mut() = StatusCode::NO_CONTENT;
+            return Ok(resp);
+        }
     }
     let client = crate::http::client_addr::client_ip(peer, headers, state.auth.trust_proxy);
     let slot = state

@@ -38,6 +38,9 @@ pub struct ListenerSettings {
     /// How long running pipelines may finish after SIGTERM (`MESH_SHUTDOWN_GRACE_SECS`,
     /// default 25 s).
     pub shutdown_grace: Duration,
+    /// `MESH_CORS_ORIGINS`: the browser origins (`https://chat.example`) allowed to
+    /// call `/v1`; empty (the default) means no CORS at all.
+    pub cors_origins: Vec<String>,
 }
 
 impl ListenerSettings {
@@ -54,6 +57,7 @@ impl ListenerSettings {
             max_subscribers_per_peer: vars.number("MESH_MAX_SUBSCRIBERS_PER_PEER", 128, 1)?
                 as usize,
             shutdown_grace: vars.secs("MESH_SHUTDOWN_GRACE_SECS", 25, 0)?,
+            cors_origins: cors_origins(vars)?,
         })
     }
 }
@@ -101,6 +105,41 @@ fn tls_files(vars: &Vars) -> Result<Option<TlsFiles>, ConfigError> {
         )),
         (None, None) => Ok(None),
     }
+}
+
+/// `MESH_CORS_ORIGINS`: comma-separated origins, each `http(s)://host[:port]` exactly
+/// as a browser sends it in `Origin` (no path, no trailing slash); `*` is refused, so
+/// only origins someone chose can read answers made with a key.
+fn cors_origins(vars: &Vars) -> Result<Vec<String>, ConfigError> {
+    const VAR: &str = "MESH_CORS_ORIGINS";
+    let Some(list) = vars.get(VAR) else {
+        return Ok(Vec::new());
+    };
+    list.split(',')
+        .map(|origin| {
+            let origin = origin.trim().to_ascii_lowercase();
+            let host = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"));
+            match host {
+                Some(host)
+                    if !host.is_empty()
+                        && host
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b)) =>
+                {
+                    Ok(origin)
+                }
+                _ => Err(ConfigError::new(
+                    VAR,
+                    format!(
+                        "\"{}\" is not an origin like https://chat.example or http://localhost:3000 (no path, no trailing slash, no *)",
+                        crate::util::cut_chars(&origin, 80)
+                    ),
+                )),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -170,5 +209,29 @@ mod tests {
         assert_eq!((c.max_subscribers, c.max_subscribers_per_peer), (10, 3));
         let e = load(&[("MESH_MAX_SUBSCRIBERS_PER_PEER", "0")]).unwrap_err();
         assert_eq!(e.variable, "MESH_MAX_SUBSCRIBERS_PER_PEER");
+    }
+
+    #[test]
+    fn cors_origins_are_exact_origins_or_refused() {
+        assert!(load(&[]).unwrap().cors_origins.is_empty());
+        let c = load(&[(
+            "MESH_CORS_ORIGINS",
+            "https://Chat.Example, http://localhost:3000",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.cors_origins,
+            ["https://chat.example", "http://localhost:3000"]
+        );
+        for bad in [
+            "*",
+            "chat.example",
+            "https://chat.example/",
+            "https://a,",
+            "ftp://x",
+        ] {
+            let e = load(&[("MESH_CORS_ORIGINS", bad)]).unwrap_err();
+            assert_eq!(e.variable, "MESH_CORS_ORIGINS", "{bad}");
+        }
     }
 }

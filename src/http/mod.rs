@@ -9,6 +9,7 @@ pub mod client_addr;
 pub mod conn_io;
 pub mod connection;
 pub mod connection_limit;
+pub mod cors;
 pub mod device_cookie;
 pub mod error;
 pub mod idle;

@@ -4,6 +4,7 @@
 use super::auth_limit::{Throttled, Who};
 use super::body::Body;
 use super::client_addr::client_ip;
+use super::cors;
 use super::error::ApiError;
 use crate::api;
 use crate::app::AppState;
@@ -34,10 +35,23 @@ pub async fn handle(
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let route_kind = classify(&path);
-    let mut resp = match route(req, &state, peer).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
+    let v1 = cors::is_v1(&path);
+    let cors_origins = &state.listener.cors_origins;
+    let preflight = v1
+        .then(|| cors::preflight(cors_origins, &method, req.headers()))
+        .flatten();
+    let origin =
+        (v1 && !cors_origins.is_empty()).then(|| cors::listed_origin(cors_origins, req.headers()));
+    let mut resp = match preflight {
+        Some(resp) => resp,
+        None => match route(req, &state, peer).await {
+            Ok(r) => r,
+            Err(e) => e.into_response(),
+        },
     };
+    if let Some(origin) = origin {
+        cors::allow_origin(&mut resp, origin);
+    }
     let h = resp.headers_mut();
     h.insert(
         "x-content-type-options",
@@ -147,17 +161,19 @@ async fn route(
         allow(req.method(), GET, "GET, HEAD")?;
         return Ok(api::health(state));
     }
+    // OpenAI clients read errors only in OpenAI's shape: 401s, 404s, 405s, 413s too.
+    let error_response = if cors::is_v1(path) {
+        api::chat_completions::openai_error
+    } else {
+        ApiError::into_response
+    };
     let set_cookie = match authenticate(&req, state, peer) {
         Ok(cookie) => cookie,
-        // OpenAI clients read errors only in OpenAI's shape.
-        Err(e) if path == "/v1" || path.starts_with("/v1/") => {
-            return Ok(api::chat_completions::openai_error(e))
-        }
-        Err(e) => return Err(e),
+        Err(e) => return Ok(error_response(e)),
     };
     let mut resp = dispatch(req, state, peer)
         .await
-        .unwrap_or_else(ApiError::into_response);
+        .unwrap_or_else(error_response);
     if let Some(cookie) = set_cookie {
         resp.headers_mut().append(SET_COOKIE, cookie);
     }
@@ -225,6 +241,10 @@ async fn dispatch(
         ["v1", "models"] => {
             allow(&method, GET, "GET, HEAD")?;
             Ok(api::chat_completions::models(state))
+        }
+        ["v1", "models", id @ ..] => {
+            allow(&method, GET, "GET, HEAD")?;
+            Ok(api::chat_completions::model(state, &id.join("/")))
         }
         ["v1", "chat", "completions"] => {
             allow(&method, POST, "POST")?;

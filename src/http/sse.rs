@@ -28,6 +28,8 @@ use tokio::time::{Instant, Sleep};
 /// A `: keep-alive` comment goes out after this much silence, so proxies and
 /// browsers do not close an idle stream.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// The comment sent after `KEEP_ALIVE` of silence (SSE clients ignore comments).
+pub const KEEP_ALIVE_COMMENT: &[u8] = b": keep-alive\n\n";
 
 /// Live stream subscribers in this process (for metrics and shutdown).
 pub static ACTIVE_STREAMS: AtomicUsize = AtomicUsize::new(0);
@@ -188,7 +190,7 @@ impl HttpBody for RunStream {
                     let due = this.last_sent + KEEP_ALIVE;
                     if Instant::now() >= due {
                         this.keep_alive.as_mut().reset(Instant::now() + KEEP_ALIVE);
-                        return this.send(Bytes::from_static(b": keep-alive\n\n"));
+                        return this.send(Bytes::from_static(KEEP_ALIVE_COMMENT));
                     }
                     this.keep_alive.as_mut().reset(due);
                 },

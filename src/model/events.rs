@@ -49,6 +49,15 @@ impl Usage {
         self.input_tokens += other.input_tokens;
         self.output_tokens += other.output_tokens;
     }
+
+    /// Adds a call's usage to a run's total. The total stays `None` (null: not
+    /// reported) until some call reports usage; a server that reports none is never
+    /// shown as 0 tokens.
+    pub fn add_to(total: &mut Option<Usage>, call: Option<Usage>) {
+        if let Some(u) = call {
+            total.get_or_insert_with(Usage::default).add(u);
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -124,7 +133,8 @@ pub struct ErrorEvent {
 pub struct DoneEvent {
     pub status: RunStatus,
     pub output: String,
-    pub usage: Usage,
+    /// Null when no call of the run reported usage.
+    pub usage: Option<Usage>,
     pub cost_usd: Option<f64>,
     pub elapsed_ms: u64,
 }
@@ -415,7 +425,7 @@ mod tests {
             Event::Done(DoneEvent {
                 status: RunStatus::Cancelled,
                 output: tricky.into(),
-                usage: Usage::default(),
+                usage: None,
                 cost_usd: None,
                 elapsed_ms: 1,
             }),

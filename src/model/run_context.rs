@@ -52,7 +52,7 @@ pub struct RunContext {
     events: Arc<dyn EventSink>,
     cancel: CancelSignal,
     /// Tokens and cost of every finished agent call so far (from their `stream_end`s).
-    totals: Mutex<(Usage, Option<f64>)>,
+    totals: Mutex<(Option<Usage>, Option<f64>)>,
 }
 
 impl RunContext {
@@ -73,16 +73,14 @@ impl RunContext {
             started: Instant::now(),
             events,
             cancel,
-            totals: Mutex::new((Usage::default(), None)),
+            totals: Mutex::new((None, None)),
         }
     }
 
     pub fn push(&self, event: Event) {
         if let Event::StreamEnd(end) = &event {
             let mut totals = lock(&self.totals);
-            if let Some(u) = end.usage {
-                totals.0.add(u);
-            }
+            Usage::add_to(&mut totals.0, end.usage);
             if let Some(c) = end.cost_usd {
                 totals.1 = Some(totals.1.unwrap_or(0.0) + c);
             }
@@ -103,7 +101,7 @@ impl RunContext {
     }
 
     /// Tokens and cost summed over every finished agent call so far.
-    pub fn totals(&self) -> (Usage, Option<f64>) {
+    pub fn totals(&self) -> (Option<Usage>, Option<f64>) {
         *lock(&self.totals)
     }
 }

@@ -159,6 +159,24 @@ async fn workflow(
     let result = call_agent(run, providers, writer, &user, None, &[], &outputs).await;
     in_flight.end(&writer.name);
     match result {
+        // An empty deliverable is no answer: the run fails rather than report a
+        // deliverable that is not there (no retry: the same prompt to the same model
+        // is likely to answer the same).
+        Ok(text) if text.trim().is_empty() => {
+            let message = "the writer returned no text: there is no deliverable";
+            run.push(Event::Error(ErrorEvent {
+                agent: Some(writer.name.clone()),
+                kind: ErrorKind::BadResponse,
+                message: message.to_string(),
+                status: None,
+            }));
+            run.push(status_event(
+                Some(&writer.name),
+                AgentState::Failed,
+                &format!("{message} (the run fails)"),
+            ));
+            (RunStatus::Failed, text)
+        }
         Ok(text) => (RunStatus::Completed, text),
         Err(failure) => (RunStatus::Failed, failure.partial),
     }
@@ -287,6 +305,11 @@ impl TokenSink for RunSink<'_> {
         self.run.push_token(self.agent, text);
     }
 
+    fn queued(&mut self, why: &str) {
+        self.run
+            .push(status_event(Some(self.agent), AgentState::Queued, why));
+    }
+
     fn retrying(&mut self, attempt: u32, delay: Duration, error: &ProviderError) {
         self.run.push(status_event(
             Some(self.agent),
@@ -374,6 +397,13 @@ pub(crate) async fn call_agent(
                 ttft_ms: first_token.map(|t| (t - started).as_millis() as u64),
                 elapsed_ms: started.elapsed().as_millis() as u64,
             }));
+            if agent.kind == AgentKind::Specialist && text.trim().is_empty() {
+                run.push(status_event(
+                    Some(&agent.name),
+                    AgentState::Done,
+                    "returned no text: the agents after it are told their input is empty",
+                ));
+            }
             Ok(text)
         }
         Err(e) => {

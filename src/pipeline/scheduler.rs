@@ -133,15 +133,17 @@ pub async fn run_specialists(
             for &j in &needs[i] {
                 let title = &team[j].title;
                 match &outcomes[j] {
-                    Some(Outcome::Done(text)) if !text.is_empty() => {
+                    Some(Outcome::Done(text)) if !text.trim().is_empty() => {
                         digests.push((title.clone(), digest::digest(text, digest::DIGEST_CHARS)))
                     }
-                    // Sequential keeps SPEC §4.2's prompt: digests of the earlier ones
-                    // that produced text, nothing about the others.
-                    _ if !parallel => {}
+                    // An empty answer is said in both schedules: the dependant would
+                    // otherwise build on work it never sees, unaware.
                     Some(Outcome::Done(_)) => {
                         missing.push((title.clone(), "it produced no text".to_string()))
                     }
+                    // Sequential keeps SPEC §4.2's prompt otherwise: nothing about a
+                    // failed one.
+                    _ if !parallel => {}
                     Some(Outcome::Failed(why)) => {
                         missing.push((title.clone(), format!("it failed: {why}")))
                     }
@@ -181,7 +183,7 @@ pub async fn run_specialists(
     team.iter()
         .zip(outcomes)
         .filter_map(|(a, o)| match o {
-            Some(Outcome::Done(text)) if !text.is_empty() => Some((a.title.clone(), text)),
+            Some(Outcome::Done(text)) if !text.trim().is_empty() => Some((a.title.clone(), text)),
             _ => None,
         })
         .collect()

@@ -192,4 +192,7 @@ pub trait TokenSink: Send {
     fn tool_call(&mut self, _fragment: &ToolCallFragment<'_>) {}
     /// The call failed before its first output and will be tried again after `delay`.
     fn retrying(&mut self, attempt: u32, delay: Duration, error: &ProviderError);
+    /// The provider already has as many calls in flight as it takes: this one waits
+    /// in agent-mesh's queue (`why` says so) until one ends.
+    fn queued(&mut self, _why: &str) {}
 }

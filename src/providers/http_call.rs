@@ -180,10 +180,10 @@ pub async fn stream_call(
             Ok(None) => {
                 parser.finish(&mut events);
                 if decode_all(&mut events, decoder, sink, emitted, &mut calls)? {
-                    return Ok(with_calls(decoder.outcome(), calls));
+                    return complete(decoder, calls, *emitted);
                 }
                 if decoder.saw_finish() {
-                    return Ok(with_calls(decoder.outcome(), calls));
+                    return complete(decoder, calls, *emitted);
                 }
                 return Err(ProviderError::new(
                     ErrorKind::Upstream,
@@ -218,7 +218,7 @@ pub async fn stream_call(
         })?;
         if decode_all(&mut events, decoder, sink, emitted, &mut calls)? {
             drain_after_end(&mut body).await;
-            return Ok(with_calls(decoder.outcome(), calls));
+            return complete(decoder, calls, *emitted);
         }
     }
 }
@@ -275,6 +275,26 @@ fn decode_all(
         }
     }
     Ok(false)
+}
+
+/// The outcome of a stream the provider ended. One that ended with no output and no
+/// finish reason (a bare `[DONE]`) is no answer: a server that serves one request at
+/// a time (llama.cpp's `interrupt_requests`) ends a stream so when a second request
+/// arrives. Nothing was emitted, so it is tried again like any failed attempt.
+fn complete(
+    decoder: &dyn ChunkDecoder,
+    calls: ToolCallAccumulator,
+    emitted: bool,
+) -> Result<CallOutcome, ProviderError> {
+    if !emitted && !decoder.saw_finish() {
+        let mut e = ProviderError::new(
+            ErrorKind::BadResponse,
+            "the stream ended with no content and no finish reason (a server that serves one request at a time may have cut it off: see <PROVIDER>_MAX_CONCURRENCY)",
+        );
+        e.retryable = true;
+        return Err(e);
+    }
+    Ok(with_calls(decoder.outcome(), calls))
 }
 
 fn with_calls(mut outcome: CallOutcome, calls: ToolCallAccumulator) -> CallOutcome {

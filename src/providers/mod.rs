@@ -33,6 +33,7 @@ use crate::model::provider_id::ProviderId;
 use error::ProviderError;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Retries before the first token (SPEC §5.1).
 pub const MAX_RETRIES: u32 = 2;
@@ -46,6 +47,8 @@ pub struct Providers {
     /// Secrets that are not any provider's (the page's password), masked too.
     other_secrets: Vec<String>,
     catalog: Arc<catalog::Catalog>,
+    /// Per-provider limits on calls at once (`<PROVIDER>_MAX_CONCURRENCY`).
+    limits: Vec<(ProviderId, usize, Arc<Semaphore>)>,
 }
 
 impl Providers {
@@ -101,7 +104,17 @@ impl Providers {
             providers,
             other_secrets,
             Arc::new(catalog::Catalog::new(roster_models)),
-        ))
+        )
+        .with_concurrency_limits(&p.max_concurrency))
+    }
+
+    /// At most `n` calls at once to each listed provider; the rest wait their turn.
+    pub fn with_concurrency_limits(mut self, limits: &[(ProviderId, usize)]) -> Providers {
+        self.limits = limits
+            .iter()
+            .map(|&(id, n)| (id, n, Arc::new(Semaphore::new(n))))
+            .collect();
+        self
     }
 
     /// A registry of the given providers (tests register fakes through this).
@@ -116,6 +129,7 @@ impl Providers {
             providers,
             other_secrets,
             catalog,
+            limits: Vec::new(),
         }
     }
 
@@ -202,6 +216,9 @@ impl Providers {
             METRICS.upstream_error(provider, e.kind);
             return Err(e);
         };
+        // Held for the whole call, retries included; the call's timeouts start when
+        // an attempt is sent, so time spent waiting here never counts against them.
+        let _slot = self.call_slot(provider, sink).await;
         p.prepare().await?;
         let mut sink = redact::RedactingSink::new(sink, self.all_secrets());
         let result = self.with_retries(p.as_ref(), request, &mut sink).await;
@@ -231,6 +248,26 @@ impl Providers {
                 Err(e)
             }
         }
+    }
+
+    /// A place among the provider's calls in flight when it has a limit: at once if
+    /// one is free, else after saying (through `sink`) that the call is queued.
+    async fn call_slot(
+        &self,
+        provider: ProviderId,
+        sink: &mut dyn TokenSink,
+    ) -> Option<OwnedSemaphorePermit> {
+        let (_, limit, slots) = self.limits.iter().find(|(id, _, _)| *id == provider)?;
+        if let Ok(permit) = slots.clone().try_acquire_owned() {
+            return Some(permit);
+        }
+        let calls = if *limit == 1 { "call" } else { "calls" };
+        sink.queued(&format!(
+            "waiting for {provider}: it takes {limit} {calls} at once ({}_MAX_CONCURRENCY)",
+            provider.as_str().to_ascii_uppercase()
+        ));
+        // The semaphore is never closed.
+        slots.clone().acquire_owned().await.ok()
     }
 
     async fn with_retries(

@@ -111,6 +111,10 @@ impl TokenSink for RedactingSink<'_> {
     fn retrying(&mut self, attempt: u32, delay: Duration, error: &ProviderError) {
         self.inner.retrying(attempt, delay, error);
     }
+
+    fn queued(&mut self, why: &str) {
+        self.inner.queued(why);
+    }
 }
 
 #[cfg(test)]

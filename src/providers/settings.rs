@@ -46,6 +46,29 @@ pub struct ProviderSettings {
     pub ca_file: Option<PathBuf>,
     /// `MESH_OFFLINE_DELAY_MS` (default 12 ms): the offline provider's pace per token.
     pub offline_delay: Duration,
+    /// `<PROVIDER>_MAX_CONCURRENCY` (`CUSTOM_MAX_CONCURRENCY`, …): calls a provider
+    /// takes at once; beyond, calls wait in agent-mesh's queue. Unset: no limit.
+    pub max_concurrency: Vec<(ProviderId, usize)>,
+}
+
+/// The providers a concurrency limit can be set for, with its variable (the offline
+/// provider is not a server).
+const CONCURRENCY_VARS: [(ProviderId, &str); 5] = [
+    (ProviderId::OpenRouter, "OPENROUTER_MAX_CONCURRENCY"),
+    (ProviderId::Nous, "NOUS_MAX_CONCURRENCY"),
+    (ProviderId::Anthropic, "ANTHROPIC_MAX_CONCURRENCY"),
+    (ProviderId::OpenAi, "OPENAI_MAX_CONCURRENCY"),
+    (ProviderId::Custom, "CUSTOM_MAX_CONCURRENCY"),
+];
+
+fn max_concurrency(vars: &Vars) -> Result<Vec<(ProviderId, usize)>, ConfigError> {
+    let mut limits = Vec::new();
+    for (id, var) in CONCURRENCY_VARS {
+        if vars.get(var).is_some() {
+            limits.push((id, vars.number(var, 0, 1)? as usize));
+        }
+    }
+    Ok(limits)
 }
 
 /// Every base URL variable, checked by `util::url`.
@@ -111,6 +134,7 @@ impl ProviderSettings {
             active: ProviderId::Offline,
             ca_file: None,
             offline_delay: Duration::ZERO,
+            max_concurrency: max_concurrency(vars)?,
         };
         warn_of_dropped_userinfo(vars);
         settings.active = settings.active_from(vars)?;
@@ -273,5 +297,23 @@ mod tests {
         let c = load(&[("MESH_CA_FILE", pem.to_str().unwrap())]).unwrap();
         assert_eq!(c.ca_file.as_deref(), Some(pem.as_path()));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn concurrency_limits_are_per_provider_and_at_least_one() {
+        assert!(load(&[]).unwrap().max_concurrency.is_empty());
+        let c = load(&[
+            ("CUSTOM_MAX_CONCURRENCY", "1"),
+            ("OPENAI_MAX_CONCURRENCY", "8"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.max_concurrency,
+            [(ProviderId::OpenAi, 8), (ProviderId::Custom, 1)]
+        );
+        for bad in ["0", "x", "-1"] {
+            let e = load(&[("CUSTOM_MAX_CONCURRENCY", bad)]).unwrap_err();
+            assert_eq!(e.variable, "CUSTOM_MAX_CONCURRENCY", "{bad}");
+        }
     }
 }

@@ -10,4 +10,4 @@ pub mod url;
 
 pub use base64::base64_decode;
 pub use lock::lock;
-pub use text::cut_chars;
+pub use text::{cut_chars, percent_decode};

@@ -76,10 +76,26 @@ impl Recorded {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Part {
     Bytes(Vec<u8>),
     Sleep(Duration),
+    /// When the flag is set by the time this part is reached: these bytes, then the
+    /// end of the response (a server cutting a stream short).
+    EndIf(Arc<std::sync::atomic::AtomicBool>, Vec<u8>),
+    /// Runs when reached (a mock server's own bookkeeping, e.g. freeing its slot).
+    Call(Arc<dyn Fn() + Send + Sync>),
+}
+
+impl std::fmt::Debug for Part {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Part::Bytes(b) => write!(f, "Bytes({:?})", String::from_utf8_lossy(b)),
+            Part::Sleep(d) => write!(f, "Sleep({d:?})"),
+            Part::EndIf(..) => f.write_str("EndIf"),
+            Part::Call(_) => f.write_str("Call"),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -363,18 +379,18 @@ fn serve<S: Read + Write>(
     for part in &reply.parts {
         match part {
             Part::Sleep(d) => std::thread::sleep(*d),
+            Part::Call(f) => f(),
+            Part::EndIf(flag, b) => {
+                if flag.load(std::sync::atomic::Ordering::SeqCst) {
+                    if write_chunk(stream, b) {
+                        break;
+                    }
+                    closes.lock().unwrap().push(Instant::now());
+                    return;
+                }
+            }
             Part::Bytes(b) => {
-                let framed = [
-                    format!("{:x}\r\n", b.len()).into_bytes(),
-                    b.clone(),
-                    b"\r\n".to_vec(),
-                ]
-                .concat();
-                if stream
-                    .write_all(&framed)
-                    .and_then(|_| stream.flush())
-                    .is_err()
-                {
+                if !write_chunk(stream, b) {
                     closes.lock().unwrap().push(Instant::now());
                     return;
                 }
@@ -395,6 +411,15 @@ fn serve<S: Read + Write>(
     }
     let _ = stream.write_all(b"0\r\n\r\n");
     let _ = stream.flush();
+}
+
+/// One chunk of a chunked body; false when the client is gone.
+fn write_chunk(stream: &mut impl Write, b: &[u8]) -> bool {
+    let framed = [format!("{:x}\r\n", b.len()).as_bytes(), b, b"\r\n"].concat();
+    stream
+        .write_all(&framed)
+        .and_then(|_| stream.flush())
+        .is_ok()
 }
 
 /// A server config with a certificate of a throwaway CA, and that CA's PEM.

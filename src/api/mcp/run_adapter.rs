@@ -53,7 +53,8 @@ pub struct Outcome {
     pub status: RunStatus,
     pub task: String,
     pub deliverable: String,
-    pub usage: Usage,
+    /// Null when no call of the run reported usage.
+    pub usage: Option<Usage>,
     pub cost_usd: Option<f64>,
     pub elapsed_ms: Option<u64>,
     /// The last error the run logged (why a failed run failed).

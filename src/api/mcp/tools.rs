@@ -84,7 +84,8 @@ fn run_output_schema(with_summary: bool) -> Value {
         "run_id": {"type": "string", "pattern": RUN_ID_PATTERN},
         "status": {"type": "string", "enum": ["running", "completed", "failed", "cancelled"]},
         "usage": {
-            "type": "object",
+            "type": ["object", "null"],
+            "description": "null when the provider reports no token counts",
             "properties": {
                 "input_tokens": {"type": "integer", "minimum": 0},
                 "output_tokens": {"type": "integer", "minimum": 0},
@@ -181,10 +182,10 @@ pub fn run_result(outcome: &Outcome, summary: bool) -> Value {
     let mut structured = json!({
         "run_id": outcome.run_id,
         "status": outcome.status.as_str(),
-        "usage": {
-            "input_tokens": outcome.usage.input_tokens,
-            "output_tokens": outcome.usage.output_tokens,
-        },
+        "usage": outcome.usage.map(|u| json!({
+            "input_tokens": u.input_tokens,
+            "output_tokens": u.output_tokens,
+        })),
         "cost_usd": outcome.cost_usd,
     });
     if summary {
@@ -311,10 +312,10 @@ mod tests {
             status: RunStatus::Failed,
             task: "t".into(),
             deliverable: String::new(),
-            usage: Usage {
+            usage: Some(Usage {
                 input_tokens: 3,
                 output_tokens: 4,
-            },
+            }),
             cost_usd: None,
             elapsed_ms: Some(5),
             error: Some("writer: upstream 500".into()),

@@ -26,7 +26,7 @@ use super::seam::{
     spawn_detached, BoxFuture, CancelOutcome, CreateError, Created, RunStore, StoreError,
     StoreHealth, StoreLimits, MAX_RETAINED_RUNS,
 };
-use crate::model::events::{DoneEvent, Event, RunStatus, Usage};
+use crate::model::events::{DoneEvent, Event, RunStatus};
 use crate::model::run_config::RunConfig;
 use crate::model::run_context::EventSink;
 use crate::util::{cut_chars, lock};
@@ -270,7 +270,7 @@ impl RunStore for RedisStore {
                 run.push(Event::Done(DoneEvent {
                     status: RunStatus::Failed,
                     output: String::new(),
-                    usage: Usage::default(),
+                    usage: None,
                     cost_usd: None,
                     elapsed_ms: 0,
                 }));

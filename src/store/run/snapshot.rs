@@ -62,7 +62,7 @@ pub struct RunSnapshot {
     pub plan: Option<PlanEvent>,
     pub agents: Vec<AgentSnapshot>,
     pub output: String,
-    pub usage: Usage,
+    pub usage: Option<Usage>,
     pub elapsed_ms: Option<u64>,
     pub cost_usd: Option<f64>,
     pub last_event_id: u64,
@@ -106,7 +106,7 @@ pub(crate) struct Fold {
     pub plan: Option<PlanEvent>,
     pub agents: Vec<AgentSnapshot>,
     pub output: String,
-    pub usage: Usage,
+    pub usage: Option<Usage>,
     pub cost_usd: Option<f64>,
     /// The whole run's duration, from its `done` event.
     pub elapsed_ms: Option<u64>,
@@ -141,7 +141,7 @@ impl Fold {
             plan: None,
             agents,
             output: String::new(),
-            usage: Usage::default(),
+            usage: None,
             cost_usd: None,
             elapsed_ms: None,
         }
@@ -201,9 +201,7 @@ impl Fold {
                     a.elapsed_ms = Some(e.elapsed_ms);
                     a.ttft_ms = e.ttft_ms;
                 }
-                if let Some(u) = e.usage {
-                    self.usage.add(u);
-                }
+                Usage::add_to(&mut self.usage, e.usage);
                 if let Some(c) = e.cost_usd {
                     self.cost_usd = Some(self.cost_usd.unwrap_or(0.0) + c);
                 }

@@ -35,7 +35,7 @@ fn a_new_run_has_every_agent_queued_and_nothing_else() {
     assert_eq!(f.agents.len(), 3);
     assert!(f.agents.iter().all(|a| a.state == AgentState::Queued));
     assert_eq!(agent(&f, "analyst").model, "analyst-model");
-    assert_eq!((f.output.as_str(), f.usage), ("", Usage::default()));
+    assert_eq!((f.output.as_str(), f.usage), ("", None));
     assert!(f.finished_at.is_none() && f.plan.is_none());
 }
 
@@ -114,10 +114,10 @@ fn stream_ends_record_each_call_and_sum_the_run() {
     );
     assert_eq!(
         f.usage,
-        Usage {
+        Some(Usage {
             input_tokens: 11,
             output_tokens: 22
-        }
+        })
     );
     assert_eq!(f.cost_usd, Some(0.75));
 }

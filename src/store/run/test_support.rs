@@ -93,7 +93,7 @@ pub fn done(status: RunStatus, output: &str) -> Event {
     Event::Done(DoneEvent {
         status,
         output: output.to_string(),
-        usage: Usage::default(),
+        usage: None,
         cost_usd: None,
         elapsed_ms: 42,
     })
