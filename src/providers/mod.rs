@@ -315,6 +315,7 @@ pub(crate) fn test_call<'a>(
         candidates: &[],
         context: &[],
         history: &[],
+        traceparent: None,
     }
 }
 
