@@ -134,6 +134,7 @@ impl AppState {
                 total: CALL_TOTAL_TIMEOUT,
             },
             conversation: Default::default(),
+            trace_parent: None,
         }
     }
 }

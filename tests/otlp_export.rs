@@ -10,12 +10,12 @@ mod support;
 use agent_mesh::metrics::METRICS;
 use agent_mesh::trace::genai;
 use agent_mesh::trace::{self, ExportOptions, SpanContext, SpanKind, TraceSettings};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::HashMap;
-use std::io::{Read, Write};
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::otlp::{closed_port, Answer, Collector};
+use support::otlp::{closed_port, decode, wait_exit, wait_output, Answer, Collector};
 
 const API_KEY: &str = "otlp-key-7d1f0c";
 const BEARER: &str = "tok-4455aa";
@@ -53,67 +53,6 @@ fn runtime() -> tokio::runtime::Runtime {
 
 fn client() -> agent_mesh::providers::client::HttpClient {
     agent_mesh::providers::client::build(None).expect("client")
-}
-
-/// Decodes the bodies with the official definitions.
-fn decode(encoding: &str, bodies: &[Vec<u8>]) -> Value {
-    let input: Vec<Value> = bodies
-        .iter()
-        .map(|b| {
-            let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-            json!({ "encoding": encoding, "body_hex": hex })
-        })
-        .collect();
-    let mut child = Command::new("python3")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/otlp_decode.py"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(serde_json::to_string(&input).unwrap().as_bytes())
-        .unwrap();
-    let (out, err) = wait_output(child, TEST_LIMIT);
-    serde_json::from_str(&out).unwrap_or_else(|_| panic!("decoder failed:\n{out}\n{err}"))
-}
-
-fn wait_output(child: std::process::Child, limit: Duration) -> (String, String) {
-    let (_, out, err) = wait_exit(child, limit);
-    (out, err)
-}
-
-fn wait_exit(
-    mut child: std::process::Child,
-    limit: Duration,
-) -> (std::process::ExitStatus, String, String) {
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the child process did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    (status, out.join().unwrap(), err.join().unwrap())
 }
 
 /// Starts tracing against `endpoint`, lets `record` make spans, then shuts the

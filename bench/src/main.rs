@@ -14,6 +14,7 @@ mod report;
 mod server;
 mod snapshot_phase;
 mod sys;
+mod tracing_phase;
 
 use http::{token_stamp, wait_until, Client, EventStream};
 use mock::{Mock, Shape};
@@ -99,7 +100,7 @@ fn main() {
             "--out" => out = args.next().map(PathBuf::from).unwrap_or(out),
             "--phase" => phase = args.next(),
             _ => {
-                eprintln!("usage: agent-mesh-bench [--repo DIR] [--out results.json] [--phase latency|pipeline|throughput|redis|redis-throughput|redis-latency|memory|startup|parallel|snapshot|instructions]");
+                eprintln!("usage: agent-mesh-bench [--repo DIR] [--out results.json] [--phase latency|pipeline|throughput|redis|redis-throughput|redis-latency|memory|startup|parallel|snapshot|instructions|tracing]");
                 std::process::exit(2);
             }
         }
@@ -120,6 +121,58 @@ fn main() {
             std::process::exit(1);
         }
     }
+}
+
+/// Latency with tracing off, then on (every span exported to a sink answering 200):
+/// per level, server CPU per token and added relay latency, and their ratios.
+fn phase_tracing(ctx: &Ctx) -> Result<(), String> {
+    let sink = tracing_phase::start_sink()?;
+    let endpoint = format!("http://{sink}");
+    let mut figures = Vec::new();
+    for traced in [false, true] {
+        let env: &[(&str, &str)] = if traced {
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+                ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+            ]
+        } else {
+            &[]
+        };
+        let srv = ctx.server_with(env)?;
+        for c in LEVELS {
+            let mut rounds = Vec::new();
+            for _ in 0..LAT_ROUNDS {
+                let d = direct_latency(ctx, c)?;
+                let r = relay_latency(ctx, &srv, &srv, c)?;
+                rounds.push((d, r));
+            }
+            let l = Level::from_rounds(c, rounds);
+            println!(
+                "tracing {}: {c:>3} runs: server CPU {:.2} µs/token, added p50 {:.1} p99 {:.1} µs, {} failures",
+                if traced { "on " } else { "off" },
+                l.cpu_us_per_token, l.added_p50, l.added_p99, l.failures
+            );
+            figures.push((traced, c, l.cpu_us_per_token, l.added_p50, l.added_p99));
+        }
+    }
+    for c in LEVELS {
+        let of = |traced: bool| {
+            figures
+                .iter()
+                .find(|f| f.0 == traced && f.1 == c)
+                .copied()
+                .unwrap_or((traced, c, 0.0, 0.0, 0.0))
+        };
+        let (off, on) = (of(false), of(true));
+        let ratio = |a: f64, b: f64| if a > 0.0 { b / a } else { f64::NAN };
+        println!(
+            "{c:>3} runs: on/off CPU per token {:.3}, added p50 {:+.1} µs, added p99 {:+.1} µs (target: CPU within 5 %)",
+            ratio(off.2, on.2),
+            on.3 - off.3,
+            on.4 - off.4
+        );
+    }
+    Ok(())
 }
 
 fn run_phase(repo: &std::path::Path, phase: &str) -> Result<(), String> {
@@ -161,6 +214,7 @@ fn run_phase(repo: &std::path::Path, phase: &str) -> Result<(), String> {
                 );
             }
         }
+        "tracing" => phase_tracing(&ctx)?,
         "pipeline" => {
             let srv = ctx.server()?;
             let p = phase_pipeline(&ctx, &srv)?;

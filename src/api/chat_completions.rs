@@ -91,6 +91,7 @@ async fn start(
         parent: None,
     };
     let mut config = state.freeze_run_config(&run_req);
+    config.trace_parent = super::incoming_trace(headers);
     config.conversation = Conversation::from_turns(req.history.clone());
     if let Some(instruction) = &req.instruction {
         if let Some(writer) = config

@@ -67,11 +67,20 @@ pub async fn start_run(
         message: e.message,
         field: Some(e.field),
     })?;
-    let run = launch(state, req).await?;
+    let run = launch(state, req, incoming_trace(headers)).await?;
     Ok(json(
         StatusCode::CREATED,
         &json!({"id": run.id(), "stream": format!("/api/stream/{}", run.id())}),
     ))
+}
+
+/// The W3C trace context a request carries (`traceparent`), which becomes its run's
+/// parent; a missing or malformed header means none (the standard: start afresh).
+pub(crate) fn incoming_trace(headers: &HeaderMap) -> Option<crate::trace::SpanContext> {
+    headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::trace::SpanContext::from_traceparent)
 }
 
 /// Validates a `POST /api/run` body against this server's roster and providers.
@@ -87,11 +96,13 @@ fn parse_run_request(
 
 /// Starts a validated run request (`POST /api/run` and MCP's `run_team`): its
 /// frozen config, the conversation of the run it follows up, the store, the pipeline.
-async fn launch(
+pub(crate) async fn launch(
     state: &Arc<AppState>,
     req: run_request::RunRequest,
+    trace_parent: Option<crate::trace::SpanContext>,
 ) -> Result<RunHandle, ApiError> {
     let mut config = state.freeze_run_config(&req);
+    config.trace_parent = trace_parent;
     if let Some(parent) = &req.parent {
         config.conversation = follow_up_of(state, parent).await?;
     }

@@ -137,6 +137,10 @@ pub struct DoneEvent {
     pub usage: Option<Usage>,
     pub cost_usd: Option<f64>,
     pub elapsed_ms: u64,
+    /// The run's trace (32 hex digits) when tracing is on; absent otherwise, so
+    /// clients of a server without tracing see nothing new.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -428,6 +432,7 @@ mod tests {
                 usage: None,
                 cost_usd: None,
                 elapsed_ms: 1,
+                trace_id: None,
             }),
         ];
         for e in events {

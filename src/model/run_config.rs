@@ -67,6 +67,10 @@ pub struct RunConfig {
     pub max_parallel: usize,
     /// The earlier turns a follow-up continues (empty for a first question).
     pub conversation: Conversation,
+    /// The W3C trace context of the request that started the run (its `traceparent`
+    /// header): the run span's parent. Not stored: it only matters while the run runs.
+    #[serde(skip)]
+    pub trace_parent: Option<crate::trace::SpanContext>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]

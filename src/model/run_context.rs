@@ -3,8 +3,9 @@
 //! [`EventSink`]; the pipeline writes to it. Neither knows the other, so any store
 //! (in memory, or shared) and any schedule plug in here.
 
-use super::events::{Event, Usage};
+use super::events::{Event, RunStatus, Usage};
 use super::run_config::RunConfig;
+use crate::trace::{self, genai, Span};
 use crate::util::lock;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -53,6 +54,9 @@ pub struct RunContext {
     cancel: CancelSignal,
     /// Tokens and cost of every finished agent call so far (from their `stream_end`s).
     totals: Mutex<(Option<Usage>, Option<f64>)>,
+    /// The run's `invoke_workflow` span from `begin_trace` to `end_trace`: the parent
+    /// of its agents' spans. Touched once per agent call, never per token.
+    span: Mutex<Option<Span>>,
 }
 
 impl RunContext {
@@ -74,7 +78,50 @@ impl RunContext {
             events,
             cancel,
             totals: Mutex::new((None, None)),
+            span: Mutex::new(None),
         }
+    }
+
+    /// Starts the run's root span in the process tracer, under the trace context of
+    /// the request that started the run, if it had one.
+    pub fn begin_trace(&self) {
+        let mut span = genai::run_span(
+            trace::global(),
+            self.config.trace_parent.as_ref(),
+            &self.id,
+            self.task.chars().count(),
+        );
+        span.set_static(genai::MESH_RUN_SCHEDULE, self.config.schedule.as_str());
+        *lock(&self.span) = Some(span);
+    }
+
+    /// A span under the run's span (`start` builds it from the parent); a
+    /// non-recording one carrying no context before `begin_trace`.
+    pub fn child_span(&self, start: impl FnOnce(&Span) -> Span) -> Span {
+        match lock(&self.span).as_ref() {
+            Some(run_span) => start(run_span),
+            None => start(&Span::non_recording(
+                trace::SpanContext::INVALID,
+                trace::global().clone(),
+            )),
+        }
+    }
+
+    /// Ends the run's span with the run's status (and `error.type` when it did not
+    /// complete); returns the trace id for the `done` event when tracing is on.
+    pub fn end_trace(&self, status: RunStatus) -> Option<String> {
+        let mut span = lock(&self.span).take()?;
+        span.set_static(genai::MESH_RUN_STATUS, status.as_str());
+        match status {
+            RunStatus::Completed => {}
+            RunStatus::Cancelled => span.record_error("cancelled", "the run was cancelled"),
+            _ => span.record_error(genai::ERROR_OTHER, "the run failed"),
+        }
+        let trace_id = trace::global()
+            .is_enabled()
+            .then(|| span.context().trace_id.to_hex());
+        span.end();
+        trace_id
     }
 
     pub fn push(&self, event: Event) {

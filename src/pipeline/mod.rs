@@ -23,7 +23,8 @@ use crate::model::run_config::{AgentConfig, Schedule};
 use crate::model::run_context::RunContext;
 use crate::providers::error::ProviderError;
 use crate::providers::routing::resolve_model;
-use crate::providers::{CallRequest, Message, Providers, TokenSink};
+use crate::providers::{CallRequest, Message, Providers, Role, TokenSink};
+use crate::trace::genai;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,12 +49,14 @@ pub fn spawn(run: RunContext, providers: Arc<Providers>) {
                     status: None,
                 }));
                 let (usage, cost_usd) = run.totals();
+                let trace_id = run.end_trace(RunStatus::Failed);
                 run.push(Event::Done(DoneEvent {
                     status: RunStatus::Failed,
                     output: String::new(),
                     usage,
                     cost_usd,
                     elapsed_ms: run.started.elapsed().as_millis() as u64,
+                    trace_id,
                 }));
             }
         }
@@ -63,6 +66,7 @@ pub fn spawn(run: RunContext, providers: Arc<Providers>) {
 /// Runs one pipeline to its `done` event. Cancellation (endpoint, disconnect grace,
 /// shutdown) drops whatever call is in flight, which closes its upstream connection.
 pub async fn run_workflow(run: Arc<RunContext>, providers: Arc<Providers>) {
+    run.begin_trace();
     let in_flight = scheduler::InFlight::default();
     let result = tokio::select! {
         biased;
@@ -98,12 +102,14 @@ pub async fn run_workflow(run: Arc<RunContext>, providers: Arc<Providers>) {
     };
     tokens_first().await;
     let (usage, cost_usd) = run.totals();
+    let trace_id = run.end_trace(status);
     run.push(Event::Done(DoneEvent {
         status,
         output,
         usage,
         cost_usd,
         elapsed_ms: run.started.elapsed().as_millis() as u64,
+        trace_id,
     }));
 }
 
@@ -289,6 +295,8 @@ struct RunSink<'a> {
     provider: ProviderId,
     text: String,
     first_token: Option<Instant>,
+    /// Attempts retried before output (for the `chat` span's `mesh.retries`).
+    retries: u32,
 }
 
 impl TokenSink for RunSink<'_> {
@@ -311,6 +319,7 @@ impl TokenSink for RunSink<'_> {
     }
 
     fn retrying(&mut self, attempt: u32, delay: Duration, error: &ProviderError) {
+        self.retries = attempt;
         self.run.push(status_event(
             Some(self.agent),
             AgentState::Retrying,
@@ -357,6 +366,22 @@ pub(crate) async fn call_agent(
         Message::system(agent.prompt.as_str()),
         Message::user(run.config.conversation.with_history(user)),
     ];
+    // One agent turn is one model call today: `invoke_agent` holds one `chat`.
+    let provider_name = agent.provider.as_str();
+    let agent_span =
+        run.child_span(|parent| genai::agent_span(parent, &agent.name, provider_name, &model));
+    let mut chat_span = genai::chat_span(
+        &agent_span,
+        provider_name,
+        &model,
+        Some(agent.max_tokens),
+        None,
+    );
+    chat_span.set_content(genai::SYSTEM_INSTRUCTIONS, agent.prompt.as_str());
+    if chat_span.records_content() {
+        chat_span.set_content(genai::INPUT_MESSAGES, &input_messages_json(&messages));
+    }
+    let traceparent = chat_span.traceparent();
     let request = CallRequest {
         agent: &agent.name,
         kind: agent.kind,
@@ -370,6 +395,7 @@ pub(crate) async fn call_agent(
         candidates,
         context,
         history: &run.config.conversation.turns,
+        traceparent: traceparent.as_deref(),
     };
     let started = Instant::now();
     let mut sink = RunSink {
@@ -378,14 +404,44 @@ pub(crate) async fn call_agent(
         provider: agent.provider,
         text: String::new(),
         first_token: None,
+        retries: 0,
     };
     let result = providers.stream(agent.provider, &request, &mut sink).await;
     let RunSink {
-        text, first_token, ..
+        text,
+        first_token,
+        retries,
+        ..
     } = sink;
     if let Some(t) = first_token {
         METRICS.first_token(agent.provider, t - started);
+        chat_span.set_f64(
+            genai::RESPONSE_TIME_TO_FIRST_CHUNK,
+            (t - started).as_secs_f64(),
+        );
     }
+    chat_span.set_int(genai::MESH_RETRIES, i64::from(retries));
+    match &result {
+        Ok(outcome) => {
+            chat_span.set_str_array(
+                genai::RESPONSE_FINISH_REASONS,
+                &[outcome.finish_reason.as_str()],
+            );
+            if let Some(u) = outcome.usage {
+                chat_span.set_int(genai::USAGE_INPUT_TOKENS, u.input_tokens as i64);
+                chat_span.set_int(genai::USAGE_OUTPUT_TOKENS, u.output_tokens as i64);
+            }
+            if chat_span.records_content() {
+                chat_span.set_content(
+                    genai::OUTPUT_MESSAGES,
+                    &output_messages_json(&text, &outcome.finish_reason),
+                );
+            }
+        }
+        Err(e) => chat_span.record_error(&error_type(e), &e.message),
+    }
+    chat_span.end();
+    drop(agent_span);
     match result {
         Ok(outcome) => {
             run.push(Event::StreamEnd(StreamEndEvent {
@@ -429,6 +485,44 @@ pub(crate) async fn call_agent(
             })
         }
     }
+}
+
+/// `error.type` for a failed call: the HTTP status a provider answered with, else
+/// the error's kind (both low-cardinality, as the conventions ask).
+fn error_type(e: &ProviderError) -> String {
+    match e.status {
+        Some(status) => status.to_string(),
+        None => e.kind.as_str().to_string(),
+    }
+}
+
+/// `gen_ai.input.messages` in the conventions' JSON shape (content recording only).
+fn input_messages_json(messages: &[Message]) -> String {
+    let parts: Vec<serde_json::Value> = messages
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "role": match m.role {
+                    Role::System => "system",
+                    Role::User => "user",
+                    Role::Assistant => "assistant",
+                    Role::Tool => "tool",
+                },
+                "parts": m.texts().map(|t| serde_json::json!({"type": "text", "content": t})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    serde_json::Value::Array(parts).to_string()
+}
+
+/// `gen_ai.output.messages` in the conventions' JSON shape (content recording only).
+fn output_messages_json(text: &str, finish_reason: &str) -> String {
+    serde_json::json!([{
+        "role": "assistant",
+        "parts": [{"type": "text", "content": text}],
+        "finish_reason": finish_reason,
+    }])
+    .to_string()
 }
 
 #[cfg(test)]

@@ -168,6 +168,7 @@ fn config(schedule: Schedule) -> RunConfig {
         schedule,
         max_parallel: 4,
         conversation: Default::default(),
+        trace_parent: None,
     }
 }
 

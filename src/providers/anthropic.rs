@@ -67,10 +67,13 @@ pub fn build_request(
     key: &str,
     req: &CallRequest<'_>,
 ) -> Result<Request<Full<Bytes>>, ProviderError> {
-    let headers = [
+    let mut headers = vec![
         ("x-api-key", key.to_string(), true),
         ("anthropic-version", API_VERSION.to_string(), false),
     ];
+    if let Some(tp) = req.traceparent {
+        headers.push(("traceparent", tp.to_string(), false));
+    }
     json_post(&format!("{base_url}/v1/messages"), &headers, body(req))
 }
 

@@ -112,6 +112,9 @@ pub struct CallRequest<'a> {
     pub context: &'a [(String, String)],
     /// The earlier turns of the conversation (already in the user message), oldest first.
     pub history: &'a [crate::model::conversation::Turn],
+    /// The W3C `traceparent` of the call's `chat` span, sent upstream so a provider
+    /// that traces can join the run's trace; `None` when there is no trace.
+    pub traceparent: Option<&'a str>,
 }
 
 impl CallRequest<'_> {

@@ -352,6 +352,7 @@ pub(crate) fn test_call<'a>(
         candidates: &[],
         context: &[],
         history: &[],
+        traceparent: None,
     }
 }
 

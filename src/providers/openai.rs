@@ -109,6 +109,9 @@ pub fn build_request(
         headers.push(("http-referer", OPENROUTER_REFERER.to_string(), false));
         headers.push(("x-title", OPENROUTER_TITLE.to_string(), false));
     }
+    if let Some(tp) = req.traceparent {
+        headers.push(("traceparent", tp.to_string(), false));
+    }
     json_post(
         &format!("{}/chat/completions", wire.base_url),
         &headers,

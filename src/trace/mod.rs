@@ -92,7 +92,11 @@ pub fn start_for_process(
         return Ok(None);
     }
     let client = client()?;
-    let (tracer, exporter) = start(settings, client, ExportOptions::default())?;
+    let mut options = ExportOptions::default();
+    if let Some(delay) = settings.export.as_ref().and_then(|e| e.schedule_delay) {
+        options.batch_delay = delay;
+    }
+    let (tracer, exporter) = start(settings, client, options)?;
     if let Some(export) = &settings.export {
         let protocol = match export.protocol {
             settings::Protocol::HttpProtobuf => "http/protobuf",

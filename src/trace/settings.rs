@@ -37,6 +37,9 @@ pub struct ExportSettings {
     /// every value is a `Secret` and only the names are ever printed.
     pub headers: Vec<(HeaderName, Secret)>,
     pub protocol: Protocol,
+    /// `OTEL_BSP_SCHEDULE_DELAY` (milliseconds): how long a batch waits for more
+    /// spans; `None` keeps the default (5 s).
+    pub schedule_delay: Option<std::time::Duration>,
 }
 
 impl fmt::Debug for ExportSettings {
@@ -178,6 +181,19 @@ impl TraceSettings {
             }
         };
 
+        let schedule_delay = match get("OTEL_BSP_SCHEDULE_DELAY") {
+            None => None,
+            Some(v) => match v.parse::<u64>() {
+                Ok(ms) => Some(std::time::Duration::from_millis(ms)),
+                Err(_) => {
+                    return Err(error(
+                        "OTEL_BSP_SCHEDULE_DELAY",
+                        format!("\"{v}\" is not a number of milliseconds"),
+                    ))
+                }
+            },
+        };
+
         let trace_url = match get("MESH_TRACE_URL") {
             None => None,
             Some(t) => {
@@ -203,6 +219,7 @@ impl TraceSettings {
                     endpoint,
                     headers,
                     protocol,
+                    schedule_delay,
                 }),
                 _ => None,
             },

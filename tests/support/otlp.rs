@@ -8,10 +8,16 @@ use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
 use std::collections::VecDeque;
+use std::io::{Read, Write};
 use std::net::SocketAddr;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// How long the Python decoder may take.
+const DECODE_LIMIT: Duration = Duration::from_secs(20);
 
 #[derive(Debug, Clone)]
 pub struct Received {
@@ -193,4 +199,65 @@ async fn answer(
 pub fn closed_port() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr")
+}
+
+/// Decodes the bodies with the official definitions.
+pub fn decode(encoding: &str, bodies: &[Vec<u8>]) -> Value {
+    let input: Vec<Value> = bodies
+        .iter()
+        .map(|b| {
+            let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            json!({ "encoding": encoding, "body_hex": hex })
+        })
+        .collect();
+    let mut child = Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/otlp_decode.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(&input).unwrap().as_bytes())
+        .unwrap();
+    let (out, err) = wait_output(child, DECODE_LIMIT);
+    serde_json::from_str(&out).unwrap_or_else(|_| panic!("decoder failed:\n{out}\n{err}"))
+}
+
+pub fn wait_output(child: std::process::Child, limit: Duration) -> (String, String) {
+    let (_, out, err) = wait_exit(child, limit);
+    (out, err)
+}
+
+pub fn wait_exit(
+    mut child: std::process::Child,
+    limit: Duration,
+) -> (std::process::ExitStatus, String, String) {
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the child process did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (status, out.join().unwrap(), err.join().unwrap())
 }

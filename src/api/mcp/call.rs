@@ -30,6 +30,8 @@ pub struct Call {
     pub modern: bool,
     /// The client accepts `text/event-stream`.
     pub stream: bool,
+    /// The request's W3C trace context: the parent of a run it starts.
+    pub trace_parent: Option<crate::trace::SpanContext>,
 }
 
 impl Call {
@@ -46,6 +48,7 @@ impl Call {
             modern: session.is_none(),
             session,
             stream: accepts_stream(headers),
+            trace_parent: crate::api::incoming_trace(headers),
         }
     }
 
@@ -97,7 +100,7 @@ pub async fn call_tool(state: &Arc<AppState>, call: Call) -> Response<Body> {
                 Ok(req) => req,
                 Err(e) => return call.respond(tools::argument_error(&e)),
             };
-            let run = match run_adapter::start(state, req).await {
+            let run = match run_adapter::start(state, req, call.trace_parent).await {
                 Ok(run) => run,
                 // Limits, shutdown, an unknown parent: the model can read and act on it.
                 Err(e) => return call.respond(tools::error_result(&e.message())),

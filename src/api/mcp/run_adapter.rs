@@ -66,9 +66,10 @@ pub struct Outcome {
 pub async fn start(
     state: &Arc<AppState>,
     req: crate::api::run_request::RunRequest,
+    trace_parent: Option<crate::trace::SpanContext>,
 ) -> Result<TeamRun, ApiError> {
     Ok(TeamRun {
-        run: crate::api::launch(state, req).await?,
+        run: crate::api::launch(state, req, trace_parent).await?,
     })
 }
 

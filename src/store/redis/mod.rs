@@ -273,6 +273,7 @@ impl RunStore for RedisStore {
                     usage: None,
                     cost_usd: None,
                     elapsed_ms: 0,
+                    trace_id: None,
                 }));
                 shared.local.discard(&run.id);
                 crate::log_warn!("run store: cannot create a run: {}", e.0);

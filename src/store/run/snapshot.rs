@@ -66,6 +66,9 @@ pub struct RunSnapshot {
     pub elapsed_ms: Option<u64>,
     pub cost_usd: Option<f64>,
     pub last_event_id: u64,
+    /// The run's trace once it is done, when tracing is on (from its `done` event).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 /// One entry of `GET /api/runs`.
@@ -110,6 +113,8 @@ pub(crate) struct Fold {
     pub cost_usd: Option<f64>,
     /// The whole run's duration, from its `done` event.
     pub elapsed_ms: Option<u64>,
+    /// The run's trace id, from its `done` event (tracing on only).
+    pub trace_id: Option<String>,
 }
 
 impl Fold {
@@ -144,6 +149,7 @@ impl Fold {
             usage: None,
             cost_usd: None,
             elapsed_ms: None,
+            trace_id: None,
         }
     }
 
@@ -224,6 +230,7 @@ impl Fold {
         self.finished_at = Some(SystemTime::now());
         self.output.clone_from(&d.output);
         self.elapsed_ms = Some(d.elapsed_ms);
+        self.trace_id.clone_from(&d.trace_id);
         for a in &mut self.agents {
             match a.state {
                 AgentState::Queued => a.state = AgentState::Skipped,

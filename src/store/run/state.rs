@@ -194,6 +194,7 @@ impl Run {
                 usage,
                 cost_usd,
                 elapsed_ms,
+                trace_id: None,
             }),
         ]
     }
@@ -253,6 +254,7 @@ impl Run {
             elapsed_ms: f.elapsed_ms,
             cost_usd: f.cost_usd,
             last_event_id: st.log.len(),
+            trace_id: f.trace_id.clone(),
         }
     }
 }

@@ -45,6 +45,7 @@ pub fn config(detach: bool) -> RunConfig {
         schedule: Schedule::Sequential,
         max_parallel: 1,
         conversation: Conversation::default(),
+        trace_parent: None,
     }
 }
 
@@ -96,5 +97,6 @@ pub fn done(status: RunStatus, output: &str) -> Event {
         usage: None,
         cost_usd: None,
         elapsed_ms: 42,
+        trace_id: None,
     })
 }
