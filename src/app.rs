@@ -46,6 +46,7 @@ impl AppState {
             providers,
             store,
             pipeline,
+            mcp,
         } = settings;
         let limits = store.limits;
         let store: Arc<dyn RunStore> = match &store.redis {
@@ -56,7 +57,12 @@ impl AppState {
             None => MemoryStore::new(limits),
         };
         let login = auth.credentials.as_ref().map(|c| &c.pass);
-        let built = Providers::from_settings(&providers, &pipeline.roster, login)?;
+        let mut built = Providers::from_settings(&providers, &pipeline.roster, login)?;
+        // The MCP client shares the providers' HTTP client (one HTTP stack, one CA set).
+        if let Some(mcp) = &mcp {
+            let client = crate::mcp::McpClient::new(mcp, built.client());
+            built = built.with_tools(Arc::new(client));
+        }
         // Served over HTTPS: by the server itself, or by the edge in front of it.
         let https =
             listener.tls.is_some() || auth.trust_proxy != crate::http::client_addr::TrustProxy::Off;

@@ -46,6 +46,8 @@ pub struct Providers {
     /// Secrets that are not any provider's (the page's password), masked too.
     other_secrets: Vec<String>,
     catalog: Arc<catalog::Catalog>,
+    /// The MCP servers whose tools agents may call (`None`: no `MESH_MCP_CONFIG`).
+    tools: Option<Arc<crate::mcp::McpClient>>,
 }
 
 impl Providers {
@@ -116,7 +118,19 @@ impl Providers {
             providers,
             other_secrets,
             catalog,
+            tools: None,
         }
+    }
+
+    /// The same registry with the MCP client whose tools agents may call.
+    pub fn with_tools(mut self, tools: Arc<crate::mcp::McpClient>) -> Providers {
+        self.tools = Some(tools);
+        self
+    }
+
+    /// The MCP client, when `MESH_MCP_CONFIG` configured one.
+    pub fn tools(&self) -> Option<&Arc<crate::mcp::McpClient>> {
+        self.tools.as_ref()
     }
 
     fn provider(&self, id: ProviderId) -> Option<&Arc<dyn Provider>> {
