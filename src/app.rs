@@ -127,6 +127,7 @@ impl AppState {
             detach: req.detach,
             schedule: req.schedule.unwrap_or(self.pipeline.schedule),
             max_parallel: self.pipeline.max_parallel,
+            tool_rounds: self.pipeline.tool_rounds,
             timeouts: CallTimeouts {
                 first_token: self.pipeline.ttft_timeout,
                 idle: self.pipeline.idle_timeout,

@@ -167,6 +167,7 @@ fn config(schedule: Schedule) -> RunConfig {
         },
         schedule,
         max_parallel: 4,
+        tool_rounds: 8,
         conversation: Default::default(),
     }
 }
