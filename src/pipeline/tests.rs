@@ -420,3 +420,6 @@ async fn cancel_mid_call_ends_the_agent_and_the_run() {
     assert_eq!(fake.seen().in_flight, 0, "the call was dropped");
     assert!(!events.iter().any(|e| e.contains("writer")));
 }
+
+#[path = "tool_loop_tests.rs"]
+mod tool_loop_tests;
