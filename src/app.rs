@@ -48,6 +48,7 @@ impl AppState {
             providers,
             store,
             pipeline,
+            mcp,
         } = settings;
         let limits = store.limits;
         let store: Arc<dyn RunStore> = match &store.redis {
@@ -58,11 +59,16 @@ impl AppState {
             None => MemoryStore::new(limits),
         };
         let login = auth.credentials.as_ref().map(|c| &c.pass);
-        let built = Providers::from_settings(&providers, &pipeline.roster.model_ids(), login)?;
+        let mut built = Providers::from_settings(&providers, &pipeline.roster.model_ids(), login)?;
         let subscribers = crate::http::subscriber_limit::SubscriberCaps::new(
             listener.max_subscribers,
             listener.max_subscribers_per_peer,
         );
+        // The MCP client shares the providers' HTTP client (one HTTP stack, one CA set).
+        if let Some(mcp) = &mcp {
+            let client = crate::mcp::McpClient::new(mcp, built.client());
+            built = built.with_tools(Arc::new(client));
+        }
         // Served over HTTPS: by the server itself, or by the edge in front of it.
         let https =
             listener.tls.is_some() || auth.trust_proxy != crate::http::client_addr::TrustProxy::Off;
@@ -128,6 +134,7 @@ impl AppState {
             detach: req.detach,
             schedule: req.schedule.unwrap_or(self.pipeline.schedule),
             max_parallel: self.pipeline.max_parallel,
+            tool_rounds: self.pipeline.tool_rounds,
             timeouts: CallTimeouts {
                 first_token: self.pipeline.ttft_timeout,
                 idle: self.pipeline.idle_timeout,

@@ -141,6 +141,10 @@ pub async fn run_in_terminal(settings: Settings, task: String, json: bool) -> i3
         schedule: None,
         parent: None,
     };
+    // A one-shot run: its tools are listed before it starts.
+    if let Some(tools) = state.providers.tools() {
+        tools.connect_all().await;
+    }
     let run_config = state.freeze_run_config(&req);
     let created = match state.store.create(req.task.clone(), run_config).await {
         Ok(c) => c,
@@ -188,6 +192,9 @@ pub async fn run_in_terminal(settings: Settings, task: String, json: bool) -> i3
     cancel_on_ctrl_c.abort();
     // A shared store gets the run's last events before the process exits.
     state.store.wait_idle().await;
+    if let Some(tools) = state.providers.tools() {
+        tools.shutdown().await;
+    }
     i32::from(status != "completed")
 }
 

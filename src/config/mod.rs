@@ -26,6 +26,8 @@ pub struct Settings {
     pub providers: ProviderSettings,
     pub store: StoreSettings,
     pub pipeline: PipelineSettings,
+    /// `MESH_MCP_CONFIG`: the MCP servers whose tools the team may use (`None`: no tools).
+    pub mcp: Option<crate::mcp::McpConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +48,14 @@ impl Config {
         let providers = ProviderSettings::from_env(&vars)?;
         let store = StoreSettings::from_env(&vars)?;
         let pipeline = PipelineSettings::from_env(&vars)?;
+        // Its error already names the variable, the server and the field.
+        let mcp = crate::mcp::McpConfig::from_env(env).map_err(|e| ConfigError {
+            variable: e.variable.to_string(),
+            reason: match &e.server {
+                Some(server) => format!("server \"{server}\": {}: {}", e.field, e.reason),
+                None => format!("{}: {}", e.field, e.reason),
+            },
+        })?;
         Ok(Config {
             log_level: Level::from_env(&vars)?,
             app: Settings {
@@ -54,6 +64,7 @@ impl Config {
                 providers,
                 store,
                 pipeline,
+                mcp,
             },
         })
     }

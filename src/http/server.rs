@@ -52,6 +52,12 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> st
         state.providers.clone(),
         state.providers.configured().to_vec(),
     ));
+    // MCP servers connect in the background too: a slow or dead one delays nothing,
+    // and its error shows in GET /api/tools.
+    let tools = state.providers.tools().cloned();
+    if let Some(tools) = tools.clone() {
+        tokio::spawn(async move { tools.connect_all().await });
+    }
 
     let server = Arc::new(Server {
         state,
@@ -68,6 +74,10 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> st
         }
     }
     drain(server, grace, listener).await;
+    // Sessions end and stdio children are stopped, not left behind.
+    if let Some(tools) = tools {
+        tools.shutdown().await;
+    }
     Ok(())
 }
 

@@ -65,6 +65,8 @@ pub struct RunConfig {
     pub schedule: Schedule,
     /// Agent calls of this run at once at most (`MESH_MAX_PARALLEL`).
     pub max_parallel: usize,
+    /// Tool rounds one agent turn may take at most (`MESH_TOOL_ROUNDS`).
+    pub tool_rounds: u32,
     /// The earlier turns a follow-up continues (empty for a first question).
     pub conversation: Conversation,
     /// The W3C trace context of the request that started the run (its `traceparent`

@@ -10,13 +10,14 @@ pub mod prompts;
 pub mod roster;
 pub mod scheduler;
 pub mod settings;
+pub(crate) mod tool_loop;
 
 use crate::metrics::METRICS;
 use crate::model::agent::AgentKind;
 use crate::model::error_kind::ErrorKind;
 use crate::model::events::{
     AgentState, DoneEvent, ErrorEvent, Event, PlanEvent, PlanSource, RunStatus, StatusEvent,
-    StreamEndEvent, StreamStartEvent,
+    StreamEndEvent, StreamStartEvent, Usage,
 };
 use crate::model::provider_id::ProviderId;
 use crate::model::run_config::{AgentConfig, Schedule};
@@ -362,11 +363,12 @@ pub(crate) async fn call_agent(
         substituted_for,
     }));
     // Every agent sees the earlier turns of a follow-up before its own message.
-    let messages = [
+    let mut messages = vec![
         Message::system(agent.prompt.as_str()),
         Message::user(run.config.conversation.with_history(user)),
     ];
-    // One agent turn is one model call today: `invoke_agent` holds one `chat`.
+    // `invoke_agent` holds one `chat` span for the turn, whose tool rounds are calls of
+    // the same conversation (each sends the span's traceparent).
     let provider_name = agent.provider.as_str();
     let agent_span =
         run.child_span(|parent| genai::agent_span(parent, &agent.name, provider_name, &model));
@@ -382,21 +384,7 @@ pub(crate) async fn call_agent(
         chat_span.set_content(genai::INPUT_MESSAGES, &input_messages_json(&messages));
     }
     let traceparent = chat_span.traceparent();
-    let request = CallRequest {
-        agent: &agent.name,
-        kind: agent.kind,
-        model: &model,
-        messages: &messages,
-        tools: &[],
-        max_tokens: agent.max_tokens,
-        timeouts: run.config.timeouts,
-        task: &run.task,
-        subtask,
-        candidates,
-        context,
-        history: &run.config.conversation.turns,
-        traceparent: traceparent.as_deref(),
-    };
+    let tools = tool_loop::turn_tools(providers, agent).await;
     let started = Instant::now();
     let mut sink = RunSink {
         run,
@@ -406,7 +394,63 @@ pub(crate) async fn call_agent(
         first_token: None,
         retries: 0,
     };
-    let result = providers.stream(agent.provider, &request, &mut sink).await;
+    // One stream_start/stream_end per turn: every tool round streams its text and tool
+    // events between them, and the stream_end carries the sum of every round.
+    let mut usage: Option<Usage> = None;
+    let mut cost_usd: Option<f64> = None;
+    let mut rounds = 0u32;
+    let result = loop {
+        let offered = match &tools {
+            Some(t) if rounds < run.config.tool_rounds => t.specs.as_slice(),
+            _ => &[],
+        };
+        let request = CallRequest {
+            agent: &agent.name,
+            kind: agent.kind,
+            model: &model,
+            messages: &messages,
+            tools: offered,
+            max_tokens: agent.max_tokens,
+            timeouts: run.config.timeouts,
+            task: &run.task,
+            subtask,
+            candidates,
+            context,
+            history: &run.config.conversation.turns,
+            traceparent: traceparent.as_deref(),
+        };
+        let round_text_from = sink.text.len();
+        let outcome = match providers.stream(agent.provider, &request, &mut sink).await {
+            Ok(outcome) => outcome,
+            Err(e) => break Err(e),
+        };
+        if let Some(u) = outcome.usage {
+            usage.get_or_insert_with(Usage::default).add(u);
+        }
+        if let Some(c) = outcome.cost_usd {
+            cost_usd = Some(cost_usd.unwrap_or(0.0) + c);
+        }
+        let Some(turn_tools) = tools.as_ref().filter(|_| !offered.is_empty()) else {
+            break Ok(outcome);
+        };
+        if !outcome.wants_tools() {
+            break Ok(outcome);
+        }
+        rounds += 1;
+        let round_text = &sink.text[round_text_from..];
+        messages.push(tool_loop::assistant_message(
+            round_text,
+            &outcome.tool_calls,
+        ));
+        messages
+            .push(tool_loop::run_round(run, &agent.name, turn_tools, &outcome.tool_calls).await);
+        if run.cancel_reason().is_some() {
+            break Err(ProviderError::cancelled());
+        }
+        if rounds >= run.config.tool_rounds {
+            messages.push(Message::user(tool_loop::ANSWER_NOW));
+        }
+    };
     let RunSink {
         text,
         first_token,
@@ -448,8 +492,8 @@ pub(crate) async fn call_agent(
                 agent: agent.name.clone(),
                 finish_reason: outcome.finish_reason,
                 chars: text.chars().count() as u64,
-                usage: outcome.usage,
-                cost_usd: outcome.cost_usd,
+                usage,
+                cost_usd,
                 ttft_ms: first_token.map(|t| (t - started).as_millis() as u64),
                 elapsed_ms: started.elapsed().as_millis() as u64,
             }));

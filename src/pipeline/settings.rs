@@ -18,6 +18,9 @@ pub struct PipelineSettings {
     pub ttft_timeout: Duration,
     /// `MESH_IDLE_TIMEOUT_SECS` (default 60 s): a call's longest silence mid-stream.
     pub idle_timeout: Duration,
+    /// `MESH_TOOL_ROUNDS` (default 8, 1-100): tool rounds per agent turn, after which
+    /// the agent is asked to answer without tools.
+    pub tool_rounds: u32,
 }
 
 impl PipelineSettings {
@@ -36,6 +39,7 @@ impl PipelineSettings {
             max_parallel: max_parallel(vars)?,
             ttft_timeout: vars.secs("MESH_TTFT_TIMEOUT_SECS", 90, 1)?,
             idle_timeout: vars.secs("MESH_IDLE_TIMEOUT_SECS", 60, 1)?,
+            tool_rounds: tool_rounds(vars)?,
         })
     }
 }
@@ -49,6 +53,19 @@ fn roster(vars: &Vars) -> Result<Roster, ConfigError> {
         .map_err(|e| ConfigError::new("MESH_AGENTS", format!("cannot read {shown}: {e}")))?;
     Roster::from_json(&text)
         .map_err(|(at, why)| ConfigError::new("MESH_AGENTS", format!("{shown}: {at}: {why}")))
+}
+
+fn tool_rounds(vars: &Vars) -> Result<u32, ConfigError> {
+    let Some(v) = vars.get("MESH_TOOL_ROUNDS") else {
+        return Ok(8);
+    };
+    match v.trim().parse::<u32>() {
+        Ok(n) if (1..=100).contains(&n) => Ok(n),
+        _ => Err(ConfigError::new(
+            "MESH_TOOL_ROUNDS",
+            format!("\"{v}\" is not a whole number from 1 to 100"),
+        )),
+    }
 }
 
 fn max_parallel(vars: &Vars) -> Result<usize, ConfigError> {

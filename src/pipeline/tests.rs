@@ -167,6 +167,7 @@ fn config(schedule: Schedule) -> RunConfig {
         },
         schedule,
         max_parallel: 4,
+        tool_rounds: 8,
         conversation: Default::default(),
         trace_parent: None,
     }
@@ -420,3 +421,6 @@ async fn cancel_mid_call_ends_the_agent_and_the_run() {
     assert_eq!(fake.seen().in_flight, 0, "the call was dropped");
     assert!(!events.iter().any(|e| e.contains("writer")));
 }
+
+#[path = "tool_loop_tests.rs"]
+mod tool_loop_tests;

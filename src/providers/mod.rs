@@ -49,6 +49,8 @@ pub struct Providers {
     catalog: Arc<catalog::Catalog>,
     /// Per-provider limits on calls at once (`<PROVIDER>_MAX_CONCURRENCY`).
     limits: Vec<(ProviderId, usize, Arc<Semaphore>)>,
+    /// The MCP servers whose tools agents may call (`None`: no `MESH_MCP_CONFIG`).
+    tools: Option<Arc<crate::mcp::McpClient>>,
 }
 
 impl Providers {
@@ -130,7 +132,19 @@ impl Providers {
             other_secrets,
             catalog,
             limits: Vec::new(),
+            tools: None,
         }
+    }
+
+    /// The same registry with the MCP client whose tools agents may call.
+    pub fn with_tools(mut self, tools: Arc<crate::mcp::McpClient>) -> Providers {
+        self.tools = Some(tools);
+        self
+    }
+
+    /// The MCP client, when `MESH_MCP_CONFIG` configured one.
+    pub fn tools(&self) -> Option<&Arc<crate::mcp::McpClient>> {
+        self.tools.as_ref()
     }
 
     fn provider(&self, id: ProviderId) -> Option<&Arc<dyn Provider>> {

@@ -44,6 +44,7 @@ pub fn config(detach: bool) -> RunConfig {
         },
         schedule: Schedule::Sequential,
         max_parallel: 1,
+        tool_rounds: 8,
         conversation: Conversation::default(),
         trace_parent: None,
     }

@@ -1,0 +1,245 @@
+//! The tools of one agent's turn: which MCP tools it is offered (named so the model's
+//! name maps back to one server and tool), and running one round of the model's tool
+//! calls at once, with their `tool_call` / `tool_result` events and the results the
+//! model reads next.
+
+use crate::mcp::McpClient;
+use crate::model::agent::AgentKind;
+use crate::model::events::{Event, ToolCallEvent, ToolResultEvent};
+use crate::model::run_config::AgentConfig;
+use crate::model::run_context::RunContext;
+use crate::providers::call::{Block, Message, Role, ToolCall, ToolResult, ToolSpec};
+use crate::providers::Providers;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Instant;
+
+/// The longest tool name the providers accept (OpenAI's and Anthropic's limit).
+const MAX_TOOL_NAME: usize = 64;
+
+/// Sent after the last allowed round, with the tools taken away.
+pub(crate) const ANSWER_NOW: &str =
+    "You have used all the tool calls allowed for this turn. Answer now with what you have, without tools.";
+
+/// The tools an agent is offered in one turn, by the names the model sees.
+pub(crate) struct TurnTools {
+    client: Arc<McpClient>,
+    pub specs: Vec<ToolSpec>,
+    /// Model-facing name -> (server, tool).
+    targets: HashMap<String, (String, String)>,
+}
+
+/// The tools `agent` may use now: by default every specialist gets every tool of every
+/// connected server, the orchestrator and the writer none. `None`: a turn without tools.
+pub(crate) async fn turn_tools(providers: &Providers, agent: &AgentConfig) -> Option<TurnTools> {
+    if agent.kind != AgentKind::Specialist {
+        return None;
+    }
+    let client = providers.tools()?.clone();
+    let mut specs = Vec::new();
+    let mut targets = HashMap::new();
+    for server in client.servers().await {
+        if !server.connected {
+            continue;
+        }
+        for tool in server.tools {
+            let name = model_tool_name(&server.name, &tool.name, &targets);
+            targets.insert(name.clone(), (server.name.clone(), tool.name.clone()));
+            specs.push(ToolSpec {
+                name,
+                description: tool.description,
+                input_schema: tool.input_schema,
+            });
+        }
+    }
+    (!specs.is_empty()).then_some(TurnTools {
+        client,
+        specs,
+        targets,
+    })
+}
+
+/// `server__tool`, kept to what every provider accepts (`[a-zA-Z0-9_-]`, 64 characters);
+/// a name that collides after that gets a numbered suffix, so each maps back to one tool.
+fn model_tool_name(server: &str, tool: &str, taken: &HashMap<String, (String, String)>) -> String {
+    let clean: String = format!("{server}__{tool}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut name: String = clean.chars().take(MAX_TOOL_NAME).collect();
+    let mut n = 2;
+    while taken.contains_key(&name) {
+        let suffix = format!("_{n}");
+        let base: String = clean.chars().take(MAX_TOOL_NAME - suffix.len()).collect();
+        name = format!("{base}{suffix}");
+        n += 1;
+    }
+    name
+}
+
+/// The assistant's message of a tool round: its text so far and every call it made.
+pub(crate) fn assistant_message(text: &str, calls: &[ToolCall]) -> Message {
+    let mut content = Vec::with_capacity(calls.len() + 1);
+    if !text.is_empty() {
+        content.push(Block::Text(text.to_string()));
+    }
+    content.extend(calls.iter().cloned().map(Block::ToolCall));
+    Message {
+        role: Role::Assistant,
+        content,
+    }
+}
+
+/// Runs one round of calls at once: a `tool_call` event for each first, then each
+/// `tool_result` as it finishes. Returns the message of results, in the calls' order.
+pub(crate) async fn run_round(
+    run: &RunContext,
+    agent: &str,
+    tools: &TurnTools,
+    calls: &[ToolCall],
+) -> Message {
+    for call in calls {
+        let (server, tool) = match tools.targets.get(&call.name) {
+            Some((server, tool)) => (server.clone(), tool.clone()),
+            None => (String::new(), call.name.clone()),
+        };
+        run.push(Event::ToolCall(ToolCallEvent {
+            agent: agent.to_string(),
+            call_id: call.id.clone(),
+            server,
+            tool,
+            arguments: serde_json::from_str(&call.arguments)
+                .unwrap_or_else(|_| Value::String(call.arguments.clone())),
+        }));
+    }
+    let results = join_all(
+        calls
+            .iter()
+            .map(|call| execute_tool(run, agent, tools, call))
+            .collect(),
+    )
+    .await;
+    Message {
+        role: Role::Tool,
+        content: results.into_iter().map(Block::ToolResult).collect(),
+    }
+}
+
+/// One tool call, start to `tool_result`: a bad call (unknown tool, arguments that are
+/// not a JSON object) and a failed one become an error result for the model; the run
+/// goes on. The run's cancel signal and the tool timeout bound it.
+async fn execute_tool(
+    run: &RunContext,
+    agent: &str,
+    tools: &TurnTools,
+    call: &ToolCall,
+) -> ToolResult {
+    let started = Instant::now();
+    let (ok, content) = match (tools.targets.get(&call.name), arguments_of(call)) {
+        (None, _) => (false, format!("there is no tool named \"{}\"", call.name)),
+        (_, Err(why)) => (false, why),
+        (Some((server, tool)), Ok(arguments)) => {
+            match tools
+                .client
+                .call_tool(server, tool, arguments, run.cancelled())
+                .await
+            {
+                Ok(result) => (!result.is_error, result.text()),
+                Err(e) => (false, e.to_string()),
+            }
+        }
+    };
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    run.push(Event::ToolResult(ToolResultEvent::cut(
+        agent, &call.id, ok, &content, elapsed_ms,
+    )));
+    ToolResult {
+        call_id: call.id.clone(),
+        content,
+        is_error: !ok,
+    }
+}
+
+/// The call's arguments as a JSON object (no arguments at all count as `{}`).
+fn arguments_of(call: &ToolCall) -> Result<Value, String> {
+    if call.arguments.trim().is_empty() {
+        return Ok(Value::Object(Default::default()));
+    }
+    match serde_json::from_str::<Value>(&call.arguments) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(_) => Err("the arguments must be a JSON object".to_string()),
+        Err(e) => Err(format!("the arguments are not valid JSON: {e}")),
+    }
+}
+
+/// Every future driven at once on this task (tool calls borrow the run, so they are not
+/// spawned); outputs in the futures' order.
+async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut pending: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    poll_fn(|cx| {
+        let mut waiting = false;
+        for (future, output) in pending.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(v) => *output = Some(v),
+                    Poll::Pending => waiting = true,
+                }
+            }
+        }
+        if waiting {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_tool_names_fit_the_providers_and_map_back_uniquely() {
+        let mut taken = HashMap::new();
+        let a = model_tool_name("my server", "get.sum", &taken);
+        assert_eq!(a, "my_server__get_sum");
+        taken.insert(a.clone(), ("my server".into(), "get.sum".into()));
+        let b = model_tool_name("my_server", "get_sum", &taken);
+        assert_eq!(b, "my_server__get_sum_2");
+        let long = model_tool_name(&"s".repeat(50), &"t".repeat(50), &taken);
+        assert_eq!(long.len(), MAX_TOOL_NAME);
+        taken.insert(long.clone(), (String::new(), String::new()));
+        let long2 = model_tool_name(&"s".repeat(50), &"t".repeat(50), &taken);
+        assert!(long2.len() <= MAX_TOOL_NAME && long2.ends_with("_2") && long2 != long);
+    }
+
+    #[test]
+    fn arguments_must_be_a_json_object_or_nothing() {
+        let call = |a: &str| ToolCall {
+            id: "c".into(),
+            name: "t".into(),
+            arguments: a.into(),
+        };
+        assert_eq!(arguments_of(&call("")).unwrap(), serde_json::json!({}));
+        assert_eq!(arguments_of(&call(r#"{"a":1}"#)).unwrap()["a"], 1);
+        assert!(arguments_of(&call("[1]"))
+            .unwrap_err()
+            .contains("JSON object"));
+        assert!(arguments_of(&call("{\"a\":"))
+            .unwrap_err()
+            .contains("not valid JSON"));
+    }
+}
