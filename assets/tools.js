@@ -58,6 +58,12 @@ export class ToolsPanel {
     this.els.status.textContent = 'Loading the tools…';
     let servers = [];
     let failure = '';
+    // A server that knows tools says which each agent may use in its roster; one
+    // without that field has no GET /api/tools either, so it is not asked.
+    if (!this.roster.some((a) => Array.isArray(a.tools))) {
+      this.render([]);
+      return;
+    }
     try {
       servers = serversOf(await api('/api/tools'));
     } catch (e) {

@@ -6,7 +6,7 @@
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, openPage, screenshot } from './lib.mjs';
+import { startServer, launchBrowser, openPage, screenshot, api } from './lib.mjs';
 
 let server;
 let browser;
@@ -256,8 +256,15 @@ describe('the tools each agent may use, in the settings panel', () => {
         { name: 'search', connected: false, error: 'connection refused (127.0.0.1:9)', tools: [] },
       ],
     };
+    // The roster of a server with tools carries each agent's `tools` patterns.
+    const { body: roster } = await api(server.url, '/api/agents');
+    const patterns = { researcher: ['everything/echo', 'search/*'], coder: ['everything/*'] };
+    const withTools = roster.map((a) => ({ ...a, tools: patterns[a.name] || [] }));
     const { page, context } = await openPage(browser, server.url, {
-      beforeGoto: (p) => p.route('**/api/tools', (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(body) })),
+      beforeGoto: async (p) => {
+        await p.route('**/api/agents', (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(withTools) }));
+        await p.route('**/api/tools', (route) => route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(body) }));
+      },
     });
     try {
       await page.locator('#open-settings').click();
@@ -268,6 +275,9 @@ describe('the tools each agent may use, in the settings panel', () => {
       assert.equal(await row('writer'), 'no tools');
       assert.equal(await row('orchestrator'), 'no tools');
       assert.match(await page.locator('#tool-servers [data-server="search"]').textContent(), /unavailable: connection refused \(127\.0\.0\.1:9\)/);
+      // The researcher may use the down server's tools: it says why they are missing.
+      assert.deepEqual(await page.locator('#agent-tools [data-agent="researcher"] .tool-server-down').allTextContents(), ['search: unavailable (connection refused (127.0.0.1:9))']);
+      assert.equal(await page.locator('#agent-tools [data-agent="coder"] .tool-server-down').count(), 0);
       assert.match(await page.locator('#tool-servers [data-server="everything"]').textContent(), /connected · 2 tools/);
       assert.deepEqual(await page.problems(), []);
     } finally {
@@ -276,8 +286,7 @@ describe('the tools each agent may use, in the settings panel', () => {
   });
 
   test('a server without tools says so and every agent has "no tools"', { timeout: 60000 }, async () => {
-    // A server built without GET /api/tools answers 404: that too means no tools.
-    const { page, context } = await openPage(browser, server.url, { allow: (text, url) => /status of 404/.test(text) && /\/api\/tools$/.test(url) });
+    const { page, context } = await openPage(browser, server.url);
     try {
       await page.locator('#open-settings').click();
       await page.waitForFunction(() => /No tool servers are configured/.test(document.getElementById('tools-status').textContent));
