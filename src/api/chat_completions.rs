@@ -275,7 +275,7 @@ fn sse_data(v: &Value) -> Bytes {
 }
 
 /// One run event as a chunk's delta: the writer's tokens are the answer; the plan,
-/// each specialist's start and end, and errors are progress, sent as
+/// each specialist's start and end, tool calls and their results, and errors are progress, sent as
 /// `reasoning_content` (the field reasoning models use, which clients show apart
 /// from the answer or ignore).
 fn translate(config: &RunConfig, event: EventRef<'_>) -> Option<Value> {
@@ -298,6 +298,17 @@ fn translate(config: &RunConfig, event: EventRef<'_>) -> Option<Value> {
         }
         EventRef::Other(Event::StreamEnd(e)) if kind(&e.agent) == Some(AgentKind::Specialist) => {
             reasoning(format!("{} finished ({} characters)\n", e.agent, e.chars))
+        }
+        EventRef::Other(Event::ToolCall(c)) => reasoning(format!(
+            "{} calls {}/{} {}\n",
+            c.agent, c.server, c.tool, c.arguments
+        )),
+        EventRef::Other(Event::ToolResult(r)) => {
+            let outcome = if r.ok { "result" } else { "error" };
+            reasoning(format!(
+                "{} tool {outcome} ({} ms): {}\n",
+                r.agent, r.elapsed_ms, r.content
+            ))
         }
         EventRef::Other(Event::Error(e)) => {
             let who = e.agent.as_deref().unwrap_or("run");

@@ -112,6 +112,58 @@ pub struct StreamEndEvent {
     pub elapsed_ms: u64,
 }
 
+/// An agent asked for a tool (SPEC §11): logged before the call runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ToolCallEvent {
+    pub agent: String,
+    pub call_id: String,
+    pub server: String,
+    pub tool: String,
+    /// The arguments as the model sent them (a JSON value; a string when not JSON).
+    pub arguments: serde_json::Value,
+}
+
+/// A tool call's result (SPEC §11); `content` is cut for the event (the snapshot
+/// keeps the full bounded result).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ToolResultEvent {
+    pub agent: String,
+    pub call_id: String,
+    pub ok: bool,
+    pub content: String,
+    pub elapsed_ms: u64,
+}
+
+/// How much of a tool result a `tool_result` event carries.
+pub const TOOL_RESULT_EVENT_CHARS: usize = 2_000;
+
+impl ToolResultEvent {
+    /// The event for a result, its content cut to [`TOOL_RESULT_EVENT_CHARS`] with a note.
+    pub fn cut(agent: &str, call_id: &str, ok: bool, content: &str, elapsed_ms: u64) -> Self {
+        ToolResultEvent {
+            agent: agent.to_string(),
+            call_id: call_id.to_string(),
+            ok,
+            content: cut_for_event(content),
+            elapsed_ms,
+        }
+    }
+}
+
+fn cut_for_event(content: &str) -> String {
+    match content.char_indices().nth(TOOL_RESULT_EVENT_CHARS) {
+        None => content.to_string(),
+        Some((end, _)) => {
+            let total = content.chars().count();
+            format!(
+                "{}\n[… {} more characters; the run's snapshot has the full result]",
+                &content[..end],
+                total - TOOL_RESULT_EVENT_CHARS
+            )
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ErrorEvent {
     pub agent: Option<String>,
@@ -136,6 +188,8 @@ pub enum Event {
     StreamStart(StreamStartEvent),
     Token(TokenEvent),
     StreamEnd(StreamEndEvent),
+    ToolCall(ToolCallEvent),
+    ToolResult(ToolResultEvent),
     Error(ErrorEvent),
     Done(DoneEvent),
 }
@@ -148,6 +202,8 @@ impl Event {
             Event::StreamStart(_) => "stream_start",
             Event::Token(_) => "token",
             Event::StreamEnd(_) => "stream_end",
+            Event::ToolCall(_) => "tool_call",
+            Event::ToolResult(_) => "tool_result",
             Event::Error(_) => "error",
             Event::Done(_) => "done",
         }
@@ -165,6 +221,8 @@ impl Event {
             "stream_start" => Event::StreamStart(parse(data)?),
             "token" => Event::Token(parse(data)?),
             "stream_end" => Event::StreamEnd(parse(data)?),
+            "tool_call" => Event::ToolCall(parse(data)?),
+            "tool_result" => Event::ToolResult(parse(data)?),
             "error" => Event::Error(parse(data)?),
             "done" => Event::Done(parse(data)?),
             _ => return None,
@@ -179,6 +237,8 @@ impl Event {
             Event::StreamStart(e) => serde_json::to_string(e),
             Event::Token(e) => serde_json::to_string(e),
             Event::StreamEnd(e) => serde_json::to_string(e),
+            Event::ToolCall(e) => serde_json::to_string(e),
+            Event::ToolResult(e) => serde_json::to_string(e),
             Event::Error(e) => serde_json::to_string(e),
             Event::Done(e) => serde_json::to_string(e),
         };
@@ -197,6 +257,8 @@ impl Event {
             Event::StreamStart(e) => serde_json::to_writer(w, e),
             Event::Token(e) => serde_json::to_writer(w, e),
             Event::StreamEnd(e) => serde_json::to_writer(w, e),
+            Event::ToolCall(e) => serde_json::to_writer(w, e),
+            Event::ToolResult(e) => serde_json::to_writer(w, e),
             Event::Error(e) => serde_json::to_writer(w, e),
             Event::Done(e) => serde_json::to_writer(w, e),
         };
@@ -400,6 +462,20 @@ mod tests {
                 ttft_ms: None,
                 elapsed_ms: 0,
             }),
+            Event::ToolCall(ToolCallEvent {
+                agent: "researcher".into(),
+                call_id: "call_1".into(),
+                server: "everything".into(),
+                tool: "echo".into(),
+                arguments: serde_json::json!({"message": tricky, "n": [1, 2.5, null]}),
+            }),
+            Event::ToolResult(ToolResultEvent {
+                agent: "researcher".into(),
+                call_id: "call_1".into(),
+                ok: false,
+                content: tricky.into(),
+                elapsed_ms: 3,
+            }),
             Event::Error(ErrorEvent {
                 agent: Some("coder".into()),
                 kind: ErrorKind::RateLimit,
@@ -432,6 +508,31 @@ mod tests {
         }
         assert!(Event::from_wire("tokens", r#"{"agent":"a","text":"b"}"#).is_none());
         assert!(Event::from_wire("token", r#"{"agent":"a"}"#).is_none());
+    }
+
+    #[test]
+    fn tool_result_events_cut_long_content_with_a_note() {
+        let short = ToolResultEvent::cut("a", "c", true, "héllo", 5);
+        assert_eq!(short.content, "héllo");
+        let long = "é".repeat(TOOL_RESULT_EVENT_CHARS + 10);
+        let cut = ToolResultEvent::cut("a", "c", true, &long, 5);
+        assert!(cut
+            .content
+            .starts_with(&"é".repeat(TOOL_RESULT_EVENT_CHARS)));
+        assert!(cut
+            .content
+            .ends_with("[… 10 more characters; the run's snapshot has the full result]"));
+        assert_eq!(
+            Event::ToolCall(ToolCallEvent {
+                agent: "a".into(),
+                call_id: "c".into(),
+                server: "s".into(),
+                tool: "t".into(),
+                arguments: serde_json::json!({"x": 1}),
+            })
+            .data_json(),
+            r#"{"agent":"a","call_id":"c","server":"s","tool":"t","arguments":{"x":1}}"#
+        );
     }
 
     #[test]

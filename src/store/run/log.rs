@@ -39,6 +39,8 @@ impl EventRef<'_> {
             EventRef::Other(Event::StreamStart(e)) => to_value(e),
             EventRef::Other(Event::Token(e)) => to_value(e),
             EventRef::Other(Event::StreamEnd(e)) => to_value(e),
+            EventRef::Other(Event::ToolCall(e)) => to_value(e),
+            EventRef::Other(Event::ToolResult(e)) => to_value(e),
             EventRef::Other(Event::Error(e)) => to_value(e),
             EventRef::Other(Event::Done(e)) => to_value(e),
         };

@@ -28,6 +28,21 @@ pub struct AgentSnapshot {
     pub error: Option<String>,
     pub error_kind: Option<ErrorKind>,
     pub error_status: Option<u16>,
+    /// The agent's tool calls of its current turn, in the order it made them.
+    pub tools: Vec<ToolCallSnapshot>,
+}
+
+/// One tool call of an agent: its `tool_call` event, then its `tool_result`
+/// (`ok`, `content` and `elapsed_ms` stay `None` while the call runs).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolCallSnapshot {
+    pub call_id: String,
+    pub server: String,
+    pub tool: String,
+    pub arguments: serde_json::Value,
+    pub ok: Option<bool>,
+    pub content: Option<String>,
+    pub elapsed_ms: Option<u64>,
 }
 
 /// One run of a conversation in the snapshot's `thread`.
@@ -133,6 +148,7 @@ impl Fold {
                 error: None,
                 error_kind: None,
                 error_status: None,
+                tools: Vec::new(),
             })
             .collect();
         Fold {
@@ -190,6 +206,30 @@ impl Fold {
                     a.error = None;
                     a.error_kind = None;
                     a.error_status = None;
+                    a.tools.clear();
+                }
+            }
+            Event::ToolCall(c) => {
+                if let Some(a) = self.agent_mut(&c.agent) {
+                    a.tools.push(ToolCallSnapshot {
+                        call_id: c.call_id.clone(),
+                        server: c.server.clone(),
+                        tool: c.tool.clone(),
+                        arguments: c.arguments.clone(),
+                        ok: None,
+                        content: None,
+                        elapsed_ms: None,
+                    });
+                }
+            }
+            Event::ToolResult(r) => {
+                let call = self
+                    .agent_mut(&r.agent)
+                    .and_then(|a| a.tools.iter_mut().rev().find(|t| t.call_id == r.call_id));
+                if let Some(call) = call {
+                    call.ok = Some(r.ok);
+                    call.content = Some(r.content.clone());
+                    call.elapsed_ms = Some(r.elapsed_ms);
                 }
             }
             Event::Token(t) => self.apply_token(&t.agent, &t.text),

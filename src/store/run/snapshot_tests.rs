@@ -276,3 +276,37 @@ fn a_follow_up_names_its_parent_in_snapshot_and_summary() {
         ]
     );
 }
+
+#[test]
+fn tool_calls_are_kept_under_their_agent_with_their_results() {
+    use crate::model::events::{ToolCallEvent, ToolResultEvent};
+    let call = |id: &str, tool: &str| {
+        Event::ToolCall(ToolCallEvent {
+            agent: "analyst".into(),
+            call_id: id.into(),
+            server: "everything".into(),
+            tool: tool.into(),
+            arguments: serde_json::json!({"message": "hi"}),
+        })
+    };
+    let f = fold_of(&[
+        start("analyst"),
+        call("c1", "echo"),
+        call("c2", "get-sum"),
+        Event::ToolResult(ToolResultEvent::cut("analyst", "c2", false, "boom", 7)),
+        Event::ToolResult(ToolResultEvent::cut("nobody", "c1", true, "x", 1)),
+    ]);
+    let tools = &agent(&f, "analyst").tools;
+    assert_eq!(tools.len(), 2);
+    assert_eq!((tools[0].tool.as_str(), tools[0].ok), ("echo", None));
+    assert_eq!(tools[1].ok, Some(false));
+    assert_eq!(tools[1].content.as_deref(), Some("boom"));
+    assert_eq!(tools[1].elapsed_ms, Some(7));
+    let json = serde_json::to_value(agent(&f, "analyst")).unwrap();
+    assert_eq!(json["tools"][0]["arguments"]["message"], "hi");
+    assert_eq!(json["tools"][0]["server"], "everything");
+    // A retry starts the agent's turn over, its tool calls too.
+    let mut f = f;
+    f.apply(&start("analyst"));
+    assert!(agent(&f, "analyst").tools.is_empty());
+}
