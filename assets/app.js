@@ -6,6 +6,7 @@
 import { RunSession } from './run.js';
 import { RunView } from './view.js';
 import { Settings } from './settings.js';
+import { ToolsPanel } from './tools.js';
 import { api, h, timeAgo, slugify } from './util.js';
 
 const CURRENT_KEY = 'agent-mesh.current';
@@ -17,6 +18,7 @@ const state = {
   sessions: new Map(),
   current: null,
   settings: null,
+  tools: null,
   view: null,
   cancelling: new Set(),
   opening: 0,
@@ -95,6 +97,7 @@ async function boot() {
   });
   updateSettingsSummary();
   state.settings.loadCatalog();
+  state.tools = new ToolsPanel({ roster: state.roster, els: { status: $('tools-status'), servers: $('tool-servers'), agents: $('agent-tools') } });
 
   renderBrigade();
   wireComposer();
@@ -436,7 +439,10 @@ function wireDeliverable() {
 function wireDialogs() {
   const pairs = [
     ['open-history', 'history-dialog', () => refreshRecent()],
-    ['open-settings', 'settings-dialog', () => state.settings.loadCatalog()],
+    ['open-settings', 'settings-dialog', () => {
+      state.settings.loadCatalog();
+      state.tools.load();
+    }],
   ];
   for (const [buttonId, dialogId, onOpen] of pairs) {
     const dialog = $(dialogId);

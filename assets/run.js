@@ -26,7 +26,30 @@ function agentFrom(meta, name) {
     startedAt: null,
     error: null, // {kind, message, status}
     cancelled: false,
+    // Tool calls in the order they were made; `at` is how much of `text` came before
+    // each, so the card keeps tokens and calls in the order they happened.
+    tools: [],
   };
+}
+
+/** One tool call of an agent, from a `tool_call` event or a snapshot entry. */
+function toolFrom(d, at) {
+  return {
+    callId: String(d.call_id ?? ''),
+    server: d.server || '',
+    tool: d.tool || '',
+    arguments: d.arguments ?? null,
+    ok: null, // null until the result arrives
+    content: '',
+    elapsedMs: null,
+    at,
+  };
+}
+
+function settleTool(call, d) {
+  call.ok = d.ok !== false;
+  call.content = typeof d.content === 'string' ? d.content : d.content === null || d.content === undefined ? '' : JSON.stringify(d.content);
+  call.elapsedMs = d.elapsed_ms ?? null;
 }
 
 export class RunSession {
@@ -104,6 +127,13 @@ export class RunSession {
       agent.usage = a.usage || null;
       agent.cost = a.cost_usd ?? null;
       agent.elapsedMs = a.elapsed_ms ?? null;
+      // The snapshot does not say where in the text a call happened; a call made
+      // before any token (the usual case) sits first, as it did live.
+      agent.tools = (Array.isArray(a.tools) ? a.tools : []).map((t) => {
+        const call = toolFrom(t, Number.isSafeInteger(t.at) ? Math.min(t.at, agent.text.length) : 0);
+        if (t.ok !== undefined && t.ok !== null) settleTool(call, t);
+        return call;
+      });
       if (a.error) {
         const cancelled = /^cancelled\b/i.test(a.error);
         agent.error = { kind: cancelled ? 'cancelled' : null, message: a.error, status: null };
@@ -179,6 +209,7 @@ export class RunSession {
         a.provider = d.provider || '';
         a.substitutedFor = d.substituted_for || null;
         a.text = '';
+        a.tools = [];
         a.error = null;
         a.startedAt = Date.now();
         this.emit(`agent:${d.agent}`);
@@ -188,6 +219,28 @@ export class RunSession {
         const a = this.agent(d.agent);
         a.text += d.text;
         this.emit(`text:${d.agent}`);
+        break;
+      }
+      case 'tool_call': {
+        const a = this.agent(d.agent);
+        const id = String(d.call_id ?? '');
+        // A call id seen before (a repeated event) updates that call, never adds one.
+        const known = a.tools.find((t) => t.callId === id);
+        if (known) Object.assign(known, { server: d.server || known.server, tool: d.tool || known.tool, arguments: d.arguments ?? known.arguments });
+        else a.tools.push(toolFrom(d, a.text.length));
+        this.emit(`tools:${d.agent}`);
+        break;
+      }
+      case 'tool_result': {
+        const a = this.agent(d.agent);
+        const id = String(d.call_id ?? '');
+        let call = a.tools.find((t) => t.callId === id);
+        if (!call) {
+          call = toolFrom(d, a.text.length);
+          a.tools.push(call);
+        }
+        settleTool(call, d);
+        this.emit(`tools:${d.agent}`);
         break;
       }
       case 'stream_end': {

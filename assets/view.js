@@ -98,7 +98,10 @@ export class RunView {
 
   changed(what) {
     const d = this.dirty;
-    if (what.startsWith('text:')) {
+    if (what.startsWith('tools:')) {
+      d.text.add(what.slice(6));
+      d.run = true;
+    } else if (what.startsWith('text:')) {
       const name = what.slice(5);
       d.text.add(name);
       if (this.session.agent(name).kind === 'writer') d.doc = true;
@@ -201,8 +204,11 @@ export class RunView {
         return `${active.title} is writing the deliverable…`;
       case 'retrying':
         return `${active.title} is retrying after a hiccup…`;
-      default:
+      default: {
+        const pending = active.tools?.find((t) => t.ok === null);
+        if (pending) return `${active.title} is calling the tool ${pending.tool} on ${pending.server}…`;
         return `${active.title} is working…`;
+      }
     }
   }
 
@@ -335,7 +341,7 @@ export class RunView {
       ),
     );
     if (HEX.test(agent.color)) li.style.setProperty('--accent', agent.color);
-    const card = { li, badge, model, provider, note, sub, error, output, raw, rawDetails, tokens, cost, time, rendered: null, rawLen: 0 };
+    const card = { li, badge, model, provider, note, sub, error, output, raw, rawDetails, tokens, cost, time, rendered: null, rawLen: 0, toolEls: new Map(), toolsDrawn: '' };
     this.cards.set(agent.name, card);
     this.els.cards.appendChild(li);
     return card;
@@ -392,7 +398,7 @@ export class RunView {
     else if (ACTIVE.has(a.state) && a.startedAt) card.time.textContent = formatElapsed(Date.now() - a.startedAt);
     else card.time.textContent = '—';
 
-    const hasOutput = a.text.length > 0;
+    const hasOutput = a.text.length > 0 || (a.kind === 'specialist' && a.tools.length > 0);
     if (a.kind === 'writer') {
       card.rawDetails.hidden = !hasOutput;
       card.output.textContent = a.state === 'writing' ? 'Writing the deliverable now — it streams into the Deliverable panel.' : hasOutput ? 'Wrote the deliverable.' : 'Writes the deliverable once the specialists are done.';
@@ -432,10 +438,14 @@ export class RunView {
       });
       return;
     }
-    if (card.rendered === a.text && card.renderedStreaming === streaming) return;
+    const toolsKey = toolsSignature(a, streaming);
+    if (card.rendered === a.text && card.renderedStreaming === streaming && card.toolsDrawn === toolsKey) return;
     const paint = streaming ? stickToBottom : (el, fn) => fn();
     paint(out, () => {
-      if (!a.text) {
+      if (a.tools.length > 0) {
+        out.replaceChildren(...this.textWithTools(card, a, streaming));
+        if (streaming && a.text.length > (a.tools[a.tools.length - 1].at || 0)) appendCaret(out);
+      } else if (!a.text) {
         out.replaceChildren(h('p', { className: 'placeholder', text: streaming ? 'Thinking…' : a.state === 'queued' ? 'Waiting for its turn.' : '' }));
       } else {
         out.replaceChildren(renderMarkdown(a.text));
@@ -444,7 +454,35 @@ export class RunView {
     });
     card.rendered = a.text;
     card.renderedStreaming = streaming;
+    card.toolsDrawn = toolsKey;
     out.setAttribute('aria-busy', streaming ? 'true' : 'false');
+  }
+
+  /**
+   * The agent's text cut at each tool call, with the call's box in between: the
+   * order things happened. A call's box is built once and updated in place, so an
+   * opened result stays open while tokens keep arriving.
+   */
+  textWithTools(card, a, streaming) {
+    const parts = [];
+    let from = 0;
+    for (const call of a.tools) {
+      const at = Math.max(from, Math.min(call.at || 0, a.text.length));
+      if (at > from) parts.push(renderMarkdown(a.text.slice(from, at)));
+      from = at;
+      let el = card.toolEls.get(call.callId);
+      if (!el) {
+        el = toolBox(call);
+        card.toolEls.set(call.callId, el);
+      }
+      updateToolBox(el, call, streaming);
+      parts.push(el.root);
+    }
+    if (a.text.length > from) parts.push(renderMarkdown(a.text.slice(from)));
+    // Boxes of calls the agent no longer has (a restarted stream) are dropped.
+    const live = new Set(a.tools.map((t) => t.callId));
+    for (const id of card.toolEls.keys()) if (!live.has(id)) card.toolEls.delete(id);
+    return parts;
   }
 
   // ------------------------------------------------------------ deliverable
@@ -477,6 +515,87 @@ export class RunView {
     docState.className = `doc-state${state ? ` doc-state-${state.replace(/\W/g, '').toLowerCase()}` : ''}`;
     copy.disabled = !text;
     download.disabled = !text;
+  }
+}
+
+// ------------------------------------------------------------ tool calls
+
+const ARGS_SHOWN = 160;
+
+/** A tool call's arguments on one line: compact JSON, cut with an ellipsis. */
+export function compactArguments(args) {
+  if (args === null || args === undefined) return '';
+  let text = typeof args === 'string' ? args : JSON.stringify(args);
+  if (text === undefined) text = String(args);
+  text = text.replace(/\s+/g, ' ').trim();
+  return text.length > ARGS_SHOWN ? `${text.slice(0, ARGS_SHOWN - 1)}…` : text;
+}
+
+function fullArguments(args) {
+  if (args === null || args === undefined) return '';
+  if (typeof args === 'string') {
+    try {
+      return JSON.stringify(JSON.parse(args), null, 2);
+    } catch {
+      return args;
+    }
+  }
+  return JSON.stringify(args, null, 2) ?? String(args);
+}
+
+/** What decides a card's tool boxes: redrawn when any of it changes. */
+function toolsSignature(a, streaming) {
+  return `${streaming}|${a.tools.map((t) => `${t.callId}:${t.ok}:${t.at}:${t.content.length}`).join(',')}`;
+}
+
+/** The box of one tool call (all model and tool text goes in as text, never markup). */
+function toolBox(call) {
+  const name = h('span', { className: 'tool-name' });
+  const status = h('span', { className: 'tool-status' });
+  const time = h('span', { className: 'tool-time' });
+  const args = h('code', { className: 'tool-args' });
+  const argsFull = h('pre', { className: 'tool-pre' });
+  const argsBlock = h('div', { className: 'tool-block', hidden: true }, h('p', { className: 'tool-block-title', text: 'Arguments' }), argsFull);
+  const content = h('pre', { className: 'tool-pre tool-content' });
+  const summary = h('summary', { className: 'tool-summary' });
+  const details = h('details', { className: 'tool-details', hidden: true }, summary, argsBlock, h('div', { className: 'tool-block' }, h('p', { className: 'tool-block-title', text: 'Result' }), content));
+  const root = h(
+    'div',
+    { className: 'tool-call', role: 'group', dataset: { callId: call.callId } },
+    h('p', { className: 'tool-head' }, h('span', { className: 'tool-icon', 'aria-hidden': 'true' }), name, status, time),
+    args,
+    details,
+  );
+  return { root, name, status, time, args, argsFull, argsBlock, content, summary, details };
+}
+
+function updateToolBox(el, call, streaming) {
+  const label = call.server ? `${call.server} › ${call.tool}` : call.tool;
+  el.root.setAttribute('aria-label', `Tool call ${call.tool}${call.server ? ` on ${call.server}` : ''}`);
+  el.name.textContent = label;
+  const compact = compactArguments(call.arguments);
+  el.args.textContent = compact || '(no arguments)';
+  const full = fullArguments(call.arguments);
+  el.argsFull.textContent = full;
+  // The full arguments are worth a second look only when the line above was cut.
+  el.argsBlock.hidden = !full || !compact.endsWith('…');
+  let state;
+  if (call.ok === null) state = streaming ? 'running' : 'unfinished';
+  else state = call.ok ? 'ok' : 'error';
+  el.root.dataset.state = state;
+  el.status.replaceChildren(
+    ...(state === 'running' ? [h('span', { className: 'tool-spinner', 'aria-hidden': 'true' })] : []),
+    { running: 'calling…', unfinished: 'no result', ok: 'done', error: 'error' }[state],
+  );
+  el.status.className = `tool-status tool-status-${state}`;
+  el.time.textContent = call.elapsedMs !== null && call.elapsedMs !== undefined ? formatElapsed(call.elapsedMs) : '';
+  el.time.hidden = !el.time.textContent;
+  const hasResult = call.ok !== null;
+  el.details.hidden = !hasResult;
+  if (hasResult) {
+    if (el.content.textContent !== call.content) el.content.textContent = call.content || '(empty result)';
+    const size = call.content.length;
+    el.summary.textContent = `${call.ok ? 'Result' : 'Error result'} · ${size.toLocaleString('en-US')} character${size === 1 ? '' : 's'}`;
   }
 }
 

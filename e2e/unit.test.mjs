@@ -5,6 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventStreamParser } from '../assets/sse.js';
 import { parseMarkdown, parseInline, safeHref } from '../assets/markdown.js';
+import { serversOf, toolsByAgent } from '../assets/tools.js';
+import { RunSession } from '../assets/run.js';
 
 function parseAll(chunks) {
   const events = [];
@@ -167,4 +169,52 @@ test('hostile nesting neither throws nor takes long', { timeout: 10000 }, () => 
   parseInline('*a '.repeat(3000));
   parseInline('**'.repeat(3000));
   assert.ok(Date.now() - started < 5000);
+});
+
+test('tools per agent: the server\'s word, else roster patterns, else every specialist; down servers named', () => {
+  const servers = serversOf({
+    servers: [
+      { name: 'fs', connected: true, tools: [{ name: 'read' }, { name: 'write' }] },
+      { name: 'web', connected: true, tools: [{ name: 'fetch', agents: ['analyst'] }] },
+      { name: 'git', connected: false, error: 'spawn git-mcp ENOENT', tools: [] },
+    ],
+  });
+  const roster = [
+    { name: 'orchestrator', kind: 'planner' },
+    { name: 'researcher', kind: 'specialist' },
+    { name: 'analyst', kind: 'specialist', tools: ['fs/read', 'web/*'] },
+    { name: 'writer', kind: 'writer' },
+  ];
+  const got = Object.fromEntries(toolsByAgent(roster, servers).map((r) => [r.agent.name, [r.tools, r.down.map((s) => `${s.name}: ${s.error}`)]]));
+  assert.deepEqual(got, {
+    orchestrator: [[], []],
+    researcher: [['fs/read', 'fs/write'], ['git: spawn git-mcp ENOENT']],
+    analyst: [['fs/read', 'web/fetch'], []],
+    writer: [[], []],
+  });
+  assert.deepEqual(serversOf(null), []);
+  assert.deepEqual(serversOf([{ name: 'a', connected: false }])[0].connected, false);
+});
+
+test('tool events fold once per call id, in text order, and a snapshot call without a result stays pending', () => {
+  const roster = [{ name: 'researcher', kind: 'specialist' }];
+  const s = new RunSession('r', roster);
+  let id = 0;
+  const ev = (type, data) => s.apply({ type, data: { agent: 'researcher', ...data }, id: ++id });
+  ev('stream_start', {});
+  ev('token', { text: 'abc' });
+  ev('tool_call', { call_id: 'c1', server: 'fs', tool: 'read', arguments: { path: '/x' } });
+  ev('tool_call', { call_id: 'c1', server: 'fs', tool: 'read', arguments: { path: '/x' } });
+  ev('tool_result', { call_id: 'c1', ok: false, content: 'denied', elapsed_ms: 7 });
+  ev('token', { text: 'def' });
+  const a = s.agent('researcher');
+  assert.deepEqual(a.tools.map((t) => [t.callId, t.at, t.ok, t.content, t.elapsedMs]), [['c1', 3, false, 'denied', 7]]);
+  s.apply({ type: 'tool_call', data: { agent: 'researcher', call_id: 'c2', server: 'fs', tool: 'read' }, id: 3 });
+  assert.equal(a.tools.length, 1, 'an event id already applied changes nothing');
+
+  const snap = RunSession.fromSnapshot(
+    { id: 'r', status: 'running', agents: [{ name: 'researcher', kind: 'specialist', state: 'running', output: 'hi', tools: [{ call_id: 'c9', server: 'fs', tool: 'read', arguments: {}, ok: null, content: null, elapsed_ms: null }] }], last_event_id: 4 },
+    roster,
+  );
+  assert.deepEqual(snap.agent('researcher').tools.map((t) => [t.callId, t.ok, t.at]), [['c9', null, 0]]);
 });
