@@ -6,8 +6,8 @@
 #![no_main]
 
 use agent_mesh::providers::decode::{AnthropicDecoder, ChunkDecoder, Delta, Flow, OpenAiDecoder};
-use agent_mesh::providers::tool_calls::ToolCallAccumulator;
 use agent_mesh::providers::sse::{SseEvent, SseParser};
+use agent_mesh::providers::tool_calls::ToolCallAccumulator;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
