@@ -10,7 +10,7 @@ use std::io::{BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 use support::mock::{openai_stream, MockProvider, Reply};
-use support::Server;
+use support::{rss_kib, Server};
 
 /// Within this, a 1 s stage limit must have closed the connection.
 const CLOSE_WITHIN: Duration = Duration::from_secs(4);
@@ -129,16 +129,6 @@ fn silent_connections_give_their_slots_back() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// The server's resident memory, from /proc.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/<pid>/status")
 }
 
 fn metric(server: &Server, name: &str) -> f64 {

@@ -9,18 +9,9 @@ mod support;
 use serde_json::json;
 use std::io::Read;
 use std::time::{Duration, Instant};
-use support::Server;
+use support::{rss_kib, Server};
 
 const DEPTH: usize = 1000;
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/<pid>/status")
-}
 
 #[test]
 fn a_thousand_deep_follow_up_chain_keeps_memory_and_snapshot_bounded() {

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 use support::mock::{openai_stream, MockProvider, Reply};
-use support::Server;
+use support::{rss_kib, Server};
 
 /// A python3 h2 client holding zero-window streams, its output lines on a channel.
 struct ZeroWindowClient {
@@ -80,15 +80,6 @@ impl Drop for ZeroWindowClient {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/<pid>/status")
 }
 
 #[test]

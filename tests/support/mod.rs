@@ -25,6 +25,16 @@ pub struct Server {
     exited: Arc<Mutex<bool>>,
 }
 
+/// A process's resident memory in KiB, from /proc (the tests that bound memory use it).
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/<pid>/status")
+}
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_agent-mesh")
 }
