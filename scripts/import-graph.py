@@ -23,9 +23,11 @@ Layer order, bottom to top (a module may import only from layers below it):
     pipeline
     mcp                        (when it exists)
     config                     every subsystem's settings, parsed and assembled
-    tls, api                   peers
-    http
-    app
+    http                       the request/response toolkit handlers use: bodies, JSON
+                               errors, the event stream, client address, auth
+    tls, api                   peers; api holds the state its handlers read (AppState)
+    server                     serve loop, connections, router: calls into api, so above it
+    app                        (trees from before AppState moved into api)
     cli
     main
 
@@ -57,8 +59,9 @@ LAYERS = [
     ["pipeline"],
     ["mcp"],
     ["config"],
-    ["tls", "api"],
     ["http"],
+    ["tls", "api"],
+    ["server"],
     ["app"],
     ["cli"],
     ["main"],
