@@ -20,8 +20,10 @@ Layer order, bottom to top (a module may import only from layers below it):
     metrics                    counters and histograms
     trace                      spans and their OTLP export (counts in metrics)
     providers, store           peers: neither imports the other
+    mcp                        the MCP client: an adapter to outside tool servers, like
+                               providers (on their HTTP client and SSE parser); the
+                               pipeline's tool loop calls it, the providers never do
     pipeline
-    mcp                        (when it exists)
     config                     every subsystem's settings, parsed and assembled
     http                       the request/response toolkit handlers use: bodies, JSON
                                errors, the event stream, client address, auth
@@ -56,8 +58,8 @@ LAYERS = [
     ["metrics"],
     ["trace"],
     ["providers", "store"],
-    ["pipeline"],
     ["mcp"],
+    ["pipeline"],
     ["config"],
     ["http"],
     ["tls", "api"],
