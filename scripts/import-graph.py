@@ -20,12 +20,16 @@ Layer order, bottom to top (a module may import only from layers below it):
     metrics                    counters and histograms
     trace                      spans and their OTLP export (counts in metrics)
     providers, store           peers: neither imports the other
+    mcp                        the MCP client: an adapter to outside tool servers, like
+                               providers (on their HTTP client and SSE parser); the
+                               pipeline's tool loop calls it, the providers never do
     pipeline
-    mcp                        (when it exists)
     config                     every subsystem's settings, parsed and assembled
-    tls, api                   peers
-    http
-    app
+    http                       the request/response toolkit handlers use: bodies, JSON
+                               errors, the event stream, client address, auth
+    tls, api                   peers; api holds the state its handlers read (AppState)
+    server                     serve loop, connections, router: calls into api, so above it
+    app                        (trees from before AppState moved into api)
     cli
     main
 
@@ -54,11 +58,12 @@ LAYERS = [
     ["metrics"],
     ["trace"],
     ["providers", "store"],
-    ["pipeline"],
     ["mcp"],
+    ["pipeline"],
     ["config"],
-    ["tls", "api"],
     ["http"],
+    ["tls", "api"],
+    ["server"],
     ["app"],
     ["cli"],
     ["main"],

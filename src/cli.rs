@@ -1,7 +1,7 @@
 //! Command-line front ends: argument parsing and `agent-mesh run "TASK"` in the terminal.
 
 use crate::api::run_request::RunRequest;
-use crate::app::AppState;
+use crate::api::state::AppState;
 use crate::config::Settings;
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -16,9 +16,7 @@ pub mod secret;
 
 /// Thin JSON handlers and request validation.
 pub mod api;
-/// Shared process state and the freezing of a run's config.
-pub mod app;
-/// The HTTP server, router, auth, event stream and embedded page.
+/// The request and response toolkit: bodies, errors, the event stream, auth, client address.
 pub mod http;
 /// MCP servers: the tools agents may call.
 pub mod mcp;
@@ -30,6 +28,8 @@ pub mod model;
 pub mod pipeline;
 /// Provider adapters behind one seam.
 pub mod providers;
+/// The HTTP server: serve loop, connections, router, CORS and the embedded page.
+pub mod server;
 /// Runs, event logs, subscribers, cancellation and eviction.
 pub mod store;
 /// Direct HTTPS serving.

@@ -94,7 +94,7 @@ fn main() -> ExitCode {
             Command::Models { provider } => {
                 agent_mesh::cli::print_models(settings, provider.as_deref()).await
             }
-            _ => match agent_mesh::http::server::serve(settings, shutdown_signal()).await {
+            _ => match agent_mesh::server::serve(settings, shutdown_signal()).await {
                 Ok(()) => 0,
                 Err(e) => {
                     eprintln!("agent-mesh: {e}");

@@ -4,7 +4,7 @@
 
 use super::chat_request::{parse_chat_request, parse_model, ChatError, ChatRequest, MODEL};
 use super::run_request::RunRequest;
-use crate::app::AppState;
+use crate::api::state::AppState;
 use crate::http::body::{json, Body};
 use crate::http::error::ApiError;
 use crate::http::sse::{ChannelBody, KEEP_ALIVE, KEEP_ALIVE_COMMENT};

@@ -4,8 +4,9 @@ pub mod chat_completions;
 pub mod chat_request;
 pub mod mcp;
 pub mod run_request;
+pub mod state;
 
-use crate::app::AppState;
+use crate::api::state::AppState;
 use crate::http::body::{json, Body};
 use crate::http::error::ApiError;
 use crate::ids::is_run_id;

@@ -1,20 +1,12 @@
-//! The HTTP side: the serve loop, each connection and its time limits, routing, auth
-//! and its throttling, bodies, the event stream and the page.
+//! The request and response toolkit the handlers use: bodies, JSON errors, the event
+//! stream, the client's address, Basic auth and its throttling, device cookies and
+//! subscriber caps. The server that routes to the handlers sits above `api`, in `server`.
 
-pub mod assets;
 pub mod auth;
 pub mod auth_limit;
 pub mod body;
 pub mod client_addr;
-pub mod conn_io;
-pub mod connection;
-pub mod connection_limit;
-pub mod cors;
 pub mod device_cookie;
 pub mod error;
-pub mod idle;
-pub mod router;
-pub mod server;
 pub mod sse;
-pub mod stream_stall;
 pub mod subscriber_limit;

@@ -8,6 +8,7 @@ pub mod content;
 pub mod http;
 pub mod protocol;
 pub mod stdio;
+pub mod tool_box;
 
 pub use client::{McpClient, ServerStatus};
 pub use config::{McpConfig, McpConfigError};

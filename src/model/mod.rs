@@ -1,4 +1,4 @@
-//! The run model every layer shares, as plain typed data: events, the frozen run config, agent kinds, conversation turns, error kinds and provider ids. A leaf: it imports nothing else of the crate.
+//! The run model every layer shares, as plain typed data: events, the frozen run config, agent kinds, conversation turns, error kinds, provider ids, the trace context, and the seams the pipeline calls through (the run span, the tool box). It imports only the small utilities below it (util, clock, ids), never tracing, the store or the pipeline.
 
 pub mod agent;
 pub mod conversation;
@@ -8,3 +8,5 @@ pub mod events;
 pub mod provider_id;
 pub mod run_config;
 pub mod run_context;
+pub mod tool_box;
+pub mod trace_context;

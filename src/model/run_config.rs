@@ -72,7 +72,7 @@ pub struct RunConfig {
     /// The W3C trace context of the request that started the run (its `traceparent`
     /// header): the run span's parent. Not stored: it only matters while the run runs.
     #[serde(skip)]
-    pub trace_parent: Option<crate::trace::SpanContext>,
+    pub trace_parent: Option<crate::model::trace_context::SpanContext>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]

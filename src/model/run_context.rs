@@ -5,7 +5,7 @@
 
 use super::events::{Event, RunStatus, Usage};
 use super::run_config::RunConfig;
-use crate::trace::{self, genai, Span};
+use super::trace_context::SpanContext;
 use crate::util::lock;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -44,6 +44,16 @@ impl CancelSignal {
     }
 }
 
+/// The run's root span, opaque here (tracing sits above the model): the pipeline starts
+/// it, its agents' spans hang under its context, and it ends with the run's status.
+pub trait RunSpan: Send {
+    /// The span's context: the parent of the run's agent spans.
+    fn context(&self) -> SpanContext;
+    /// Ends the span with the run's status; the trace id for the `done` event when
+    /// tracing is on.
+    fn end(self: Box<Self>, status: RunStatus) -> Option<String>;
+}
+
 /// One running pipeline's view of its run.
 pub struct RunContext {
     pub id: String,
@@ -54,9 +64,10 @@ pub struct RunContext {
     cancel: CancelSignal,
     /// Tokens and cost of every finished agent call so far (from their `stream_end`s).
     totals: Mutex<(Option<Usage>, Option<f64>)>,
-    /// The run's `invoke_workflow` span from `begin_trace` to `end_trace`: the parent
-    /// of its agents' spans. Touched once per agent call, never per token.
-    span: Mutex<Option<Span>>,
+    /// The run's `invoke_workflow` span from `begin_trace` to `end_trace` (the
+    /// pipeline's `RunTracing`): the parent of its agents' spans. Touched once per agent
+    /// call, never per token.
+    span: Mutex<Option<Box<dyn RunSpan>>>,
 }
 
 impl RunContext {
@@ -82,46 +93,21 @@ impl RunContext {
         }
     }
 
-    /// Starts the run's root span in the process tracer, under the trace context of
-    /// the request that started the run, if it had one.
-    pub fn begin_trace(&self) {
-        let mut span = genai::run_span(
-            trace::global(),
-            self.config.trace_parent.as_ref(),
-            &self.id,
-            self.task.chars().count(),
-        );
-        span.set_static(genai::MESH_RUN_SCHEDULE, self.config.schedule.as_str());
+    /// Holds the run's root span until `end_span`.
+    pub fn set_span(&self, span: Box<dyn RunSpan>) {
         *lock(&self.span) = Some(span);
     }
 
-    /// A span under the run's span (`start` builds it from the parent); a
-    /// non-recording one carrying no context before `begin_trace`.
-    pub fn child_span(&self, start: impl FnOnce(&Span) -> Span) -> Span {
-        match lock(&self.span).as_ref() {
-            Some(run_span) => start(run_span),
-            None => start(&Span::non_recording(
-                trace::SpanContext::INVALID,
-                trace::global().clone(),
-            )),
-        }
+    /// The root span's context; `None` before `set_span` and after `end_span`.
+    pub fn span_context(&self) -> Option<SpanContext> {
+        lock(&self.span).as_ref().map(|span| span.context())
     }
 
-    /// Ends the run's span with the run's status (and `error.type` when it did not
-    /// complete); returns the trace id for the `done` event when tracing is on.
-    pub fn end_trace(&self, status: RunStatus) -> Option<String> {
-        let mut span = lock(&self.span).take()?;
-        span.set_static(genai::MESH_RUN_STATUS, status.as_str());
-        match status {
-            RunStatus::Completed => {}
-            RunStatus::Cancelled => span.record_error("cancelled", "the run was cancelled"),
-            _ => span.record_error(genai::ERROR_OTHER, "the run failed"),
-        }
-        let trace_id = trace::global()
-            .is_enabled()
-            .then(|| span.context().trace_id.to_hex());
-        span.end();
-        trace_id
+    /// Ends the root span with the run's status (see [`RunSpan::end`]); `None` when
+    /// there was none.
+    pub fn end_span(&self, status: RunStatus) -> Option<String> {
+        let span = lock(&self.span).take()?;
+        span.end(status)
     }
 
     pub fn push(&self, event: Event) {

@@ -3,11 +3,11 @@
 //! calls at once, with their `tool_call` / `tool_result` events and the results the
 //! model reads next.
 
-use crate::mcp::McpClient;
 use crate::model::agent::AgentKind;
 use crate::model::events::{Event, ToolCallEvent, ToolResultEvent};
 use crate::model::run_config::AgentConfig;
 use crate::model::run_context::RunContext;
+use crate::model::tool_box::ToolBox;
 use crate::providers::call::{Block, Message, Role, ToolCall, ToolResult, ToolSpec};
 use crate::providers::Providers;
 use serde_json::Value;
@@ -27,7 +27,7 @@ pub(crate) const ANSWER_NOW: &str =
 
 /// The tools an agent is offered in one turn, by the names the model sees.
 pub(crate) struct TurnTools {
-    client: Arc<McpClient>,
+    client: Arc<dyn ToolBox>,
     pub specs: Vec<ToolSpec>,
     /// Model-facing name -> (server, tool).
     targets: HashMap<String, (String, String)>,
@@ -151,7 +151,7 @@ async fn execute_tool(
         (Some((server, tool)), Ok(arguments)) => {
             match tools
                 .client
-                .call_tool(server, tool, arguments, run.cancelled())
+                .call_tool(server, tool, arguments, Box::pin(run.cancelled()))
                 .await
             {
                 Ok(result) => (!result.is_error, result.text()),

@@ -30,6 +30,7 @@ pub use provider::{Attempt, BoxFuture, Provider};
 use crate::metrics::METRICS;
 use crate::model::error_kind::ErrorKind;
 use crate::model::provider_id::ProviderId;
+use crate::model::tool_box::ToolBox;
 use error::ProviderError;
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,8 +50,9 @@ pub struct Providers {
     catalog: Arc<catalog::Catalog>,
     /// Per-provider limits on calls at once (`<PROVIDER>_MAX_CONCURRENCY`).
     limits: Vec<(ProviderId, usize, Arc<Semaphore>)>,
-    /// The MCP servers whose tools agents may call (`None`: no `MESH_MCP_CONFIG`).
-    tools: Option<Arc<crate::mcp::McpClient>>,
+    /// The tool servers agents may call (the MCP client; `None`: no `MESH_MCP_CONFIG`),
+    /// carried to the pipeline.
+    tools: Option<Arc<dyn ToolBox>>,
 }
 
 impl Providers {
@@ -136,14 +138,14 @@ impl Providers {
         }
     }
 
-    /// The same registry with the MCP client whose tools agents may call.
-    pub fn with_tools(mut self, tools: Arc<crate::mcp::McpClient>) -> Providers {
+    /// The same registry with the tool servers (the MCP client) agents may call.
+    pub fn with_tools(mut self, tools: Arc<dyn ToolBox>) -> Providers {
         self.tools = Some(tools);
         self
     }
 
-    /// The MCP client, when `MESH_MCP_CONFIG` configured one.
-    pub fn tools(&self) -> Option<&Arc<crate::mcp::McpClient>> {
+    /// The tool servers, when `MESH_MCP_CONFIG` configured them.
+    pub fn tools(&self) -> Option<&Arc<dyn ToolBox>> {
         self.tools.as_ref()
     }
 

@@ -25,9 +25,9 @@
 //! `bad_response`, `network`, `cancelled`, `config`), or the HTTP status code as a
 //! string when a provider answered with one; `_OTHER` otherwise.
 
-use super::context::SpanContext;
 use super::span::{Span, SpanKind};
 use super::tracer::Tracer;
+use crate::model::trace_context::SpanContext;
 
 // ---- attribute names -------------------------------------------------------------
 

@@ -117,7 +117,7 @@ fn non_finite(f: f64) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::context::{SpanContext, SpanId, TraceId};
+    use crate::model::trace_context::{SpanContext, SpanId, TraceId};
     use crate::trace::span::SpanKind;
     use std::borrow::Cow;
 

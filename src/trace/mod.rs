@@ -38,7 +38,6 @@
 //! microseconds per run; a seeded user-space generator for span ids is the fix if
 //! it ever matters. Disabled, a span costs tens of nanoseconds and no allocation.
 
-pub mod context;
 pub mod export;
 pub mod genai;
 pub mod json;
@@ -49,7 +48,9 @@ pub mod settings;
 pub mod span;
 pub mod tracer;
 
-pub use context::{SpanContext, SpanId, TraceId};
+/// The span context is plain data the run model carries (a run's `traceparent`), so it
+/// lives in `model`.
+pub use crate::model::trace_context::{SpanContext, SpanId, TraceId};
 pub use export::{ExportOptions, Exporter};
 pub use resource::Resource;
 pub use settings::TraceSettings;

@@ -284,7 +284,7 @@ pub mod read {
 mod tests {
     use super::read::{all, fields, len, one, text, Wire};
     use super::*;
-    use crate::trace::context::{SpanContext, SpanId, TraceId};
+    use crate::model::trace_context::{SpanContext, SpanId, TraceId};
     use crate::trace::span::SpanKind;
     use std::borrow::Cow;
 

@@ -1,7 +1,7 @@
 //! Which traces are recorded: the samplers of `OTEL_TRACES_SAMPLER`, deciding once per
 //! span from its parent and its trace id (so every process picks the same traces).
 
-use super::context::{SpanContext, TraceId};
+use crate::model::trace_context::{SpanContext, TraceId};
 
 /// The root decision: for spans with no parent (or, under `ParentBased`, only those).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -71,7 +71,7 @@ impl Sampler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::context::SpanId;
+    use crate::model::trace_context::SpanId;
 
     fn trace_with_low(low: u64) -> TraceId {
         let mut id = [0xabu8; 16];

@@ -2,8 +2,8 @@
 //! service name, sampler, SDK switch) and `MESH_TRACE_CONTENT` / `MESH_TRACE_URL`,
 //! read and validated before the server binds (a bad value is an exit-2 error).
 
-use super::context::TraceId;
 use super::sampler::{RootSampler, Sampler};
+use crate::model::trace_context::TraceId;
 use crate::secret::Secret;
 use crate::util::env::{ConfigError, Env};
 use hyper::header::{HeaderName, HeaderValue};

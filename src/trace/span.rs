@@ -3,8 +3,8 @@
 //! sampled out) holds no record at all, so every setter on it is a no-op that
 //! allocates nothing.
 
-use super::context::{SpanContext, SpanId};
 use super::tracer::Tracer;
+use crate::model::trace_context::{SpanContext, SpanId};
 use std::borrow::Cow;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 

@@ -3,10 +3,10 @@
 //! and counts it). A disabled tracer makes spans that record nothing and allocate
 //! nothing, and that pass an incoming parent's context through unchanged.
 
-use super::context::{SpanContext, SpanId, TraceId};
 use super::sampler::Sampler;
 use super::span::{Span, SpanData, SpanKind};
 use crate::metrics::METRICS;
+use crate::model::trace_context::{SpanContext, SpanId, TraceId};
 use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 use tokio::sync::mpsc;

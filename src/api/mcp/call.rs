@@ -6,7 +6,7 @@
 use super::jsonrpc::{self, RpcError};
 use super::run_adapter::{self, Outcome, Step, TeamRun};
 use super::tools;
-use crate::app::AppState;
+use crate::api::state::AppState;
 use crate::http::body::{json, Body};
 use crate::http::sse::{ChannelBody, KEEP_ALIVE};
 use bytes::Bytes;

@@ -12,7 +12,7 @@ pub mod run_adapter;
 pub mod session;
 pub mod tools;
 
-use crate::app::AppState;
+use crate::api::state::AppState;
 use crate::http::body::{json, Body};
 use bytes::Bytes;
 use hyper::header::{HeaderValue, ALLOW, ORIGIN, RETRY_AFTER};

@@ -3,7 +3,7 @@
 //! run for `get_run`, and cancelling one. When the store's API changes, this file
 //! is the one to port.
 
-use crate::app::AppState;
+use crate::api::state::AppState;
 use crate::http::error::ApiError;
 use crate::model::agent::AgentKind;
 use crate::model::events::{Event, RunStatus, Usage};

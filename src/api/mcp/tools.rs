@@ -3,7 +3,7 @@
 
 use super::run_adapter::{Outcome, Step};
 use crate::api::run_request::{RunRequest, MAX_TASK_CHARS};
-use crate::app::AppState;
+use crate::api::state::AppState;
 use crate::model::events::RunStatus;
 use serde_json::{json, Map, Value};
 

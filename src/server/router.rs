@@ -1,13 +1,13 @@
 //! The one routing `match`: auth first, then method and path segments to a handler,
 //! then the security headers every response carries.
 
-use super::auth_limit::{Throttled, Who};
-use super::body::Body;
-use super::client_addr::client_ip;
 use super::cors;
-use super::error::ApiError;
 use crate::api;
-use crate::app::AppState;
+use crate::api::state::AppState;
+use crate::http::auth_limit::{Throttled, Who};
+use crate::http::body::Body;
+use crate::http::client_addr::client_ip;
+use crate::http::error::ApiError;
 use crate::metrics::{Route, METRICS};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
@@ -137,7 +137,7 @@ fn authenticate(
     };
     state.auth_throttle.admit(who).map_err(throttled)?;
     let auth = &state.auth;
-    match super::auth::authenticate(header, auth.credentials.as_ref(), &auth.api_keys) {
+    match crate::http::auth::authenticate(header, auth.credentials.as_ref(), &auth.api_keys) {
         Some(principal) => Ok(match device {
             Some(d) if !d.renew => None,
             _ => state.device_cookies.issue(principal),

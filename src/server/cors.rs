@@ -3,7 +3,7 @@
 //! authentication (browsers send it without credentials), and only a listed origin is
 //! ever named in `Access-Control-Allow-Origin`.
 
-use super::body::{full, Body};
+use crate::http::body::{full, Body};
 use hyper::header::{
     HeaderMap, HeaderValue, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
     ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE,

@@ -5,7 +5,7 @@
 //! the edge, so the cap is off there: counting the edge would lock everyone out, and
 //! the edge limits its own clients.
 
-use super::auth_limit::client_key;
+use crate::http::auth_limit::client_key;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};

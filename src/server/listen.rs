@@ -2,7 +2,7 @@
 //! `connection` (TLS, protocol, timeouts), and drain gracefully on SIGTERM/SIGINT (SPEC §8).
 
 use super::connection_limit::{PeerConnections, PeerSlot};
-use crate::app::AppState;
+use crate::api::state::AppState;
 use crate::config::Settings;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -18,7 +18,7 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> st
     let listener = TcpListener::bind(settings.listener.addr).await?;
     let addr = listener.local_addr()?;
     let tls = match &settings.listener.tls {
-        Some(files) => Some(super::super::tls::acceptor(files)?),
+        Some(files) => Some(crate::tls::acceptor(files)?),
         None => None,
     };
     if !settings.auth.auth_required() {
@@ -42,7 +42,7 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> st
     let grace = settings.listener.shutdown_grace;
     let max_connections = settings.listener.max_connections;
     // Behind a trusted edge every connection comes from the edge: no per-peer cap.
-    let per_peer = (settings.auth.trust_proxy == super::client_addr::TrustProxy::Off)
+    let per_peer = (settings.auth.trust_proxy == crate::http::client_addr::TrustProxy::Off)
         .then_some(settings.listener.max_connections_per_peer);
     let state = AppState::new(settings)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
@@ -186,7 +186,11 @@ async fn drain(server: Arc<Server>, grace: Duration, listener: TcpListener) {
         let _ = tokio::time::timeout(Duration::from_secs(2), store.wait_idle()).await;
     }
     // Let subscribers receive their final events before the process exits.
-    let _ = tokio::time::timeout(Duration::from_secs(2), super::sse::all_streams_closed()).await;
+    let _ = tokio::time::timeout(
+        Duration::from_secs(2),
+        crate::http::sse::all_streams_closed(),
+    )
+    .await;
     accept_loop.abort();
     crate::log_info!("shutdown complete");
 }

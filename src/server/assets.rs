@@ -1,7 +1,7 @@
 //! The web page, embedded in the binary: content types, ETags and revalidation.
 
-use super::body::{empty, full, Body};
-use super::error::ApiError;
+use crate::http::body::{empty, full, Body};
+use crate::http::error::ApiError;
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use hyper::{HeaderMap, Response, StatusCode};
 use rust_embed::RustEmbed;

@@ -17,7 +17,7 @@
 use super::conn_io::ConnIo;
 use super::idle::{Activity, Tracked};
 use super::stream_stall::{GuardedStreams, Watched};
-use crate::app::AppState;
+use crate::api::state::AppState;
 use bytes::{Bytes, BytesMut};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};

@@ -1,0 +1,62 @@
+//! The tools an agent's turn may call, as the pipeline sees them: a trait the MCP client
+//! implements, so neither the run model nor the provider registry that carries it to
+//! the pipeline knows MCP.
+
+use serde_json::Value;
+use std::future::Future;
+use std::pin::Pin;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One tool server and the tools it lists.
+#[derive(Debug, Clone)]
+pub struct ToolServer {
+    pub name: String,
+    pub connected: bool,
+    pub tools: Vec<ToolDef>,
+}
+
+/// One tool as its server describes it.
+#[derive(Debug, Clone)]
+pub struct ToolDef {
+    pub name: String,
+    pub description: String,
+    pub input_schema: Value,
+}
+
+/// A tool call that completed: its text for the model, and whether the tool failed.
+#[derive(Debug, Clone)]
+pub struct ToolOutput {
+    pub is_error: bool,
+    text: String,
+}
+
+impl ToolOutput {
+    pub fn new(is_error: bool, text: String) -> ToolOutput {
+        ToolOutput { is_error, text }
+    }
+
+    pub fn text(&self) -> String {
+        self.text.clone()
+    }
+}
+
+/// The configured tool servers behind one seam.
+pub trait ToolBox: Send + Sync {
+    /// Connects to every server and lists its tools; a failing server keeps its reason.
+    fn connect_all(&self) -> BoxFuture<'_, ()>;
+    /// Every server with its status and tools (listed again when stale).
+    fn servers(&self) -> BoxFuture<'_, Vec<ToolServer>>;
+    /// Calls `tool` on `server`, bounded by the tool timeout and `cancel`. `Err` is a
+    /// call that did not complete (its reason); a tool's own failure is `Ok` with
+    /// `is_error`.
+    fn call_tool<'a>(
+        &'a self,
+        server: &'a str,
+        tool: &'a str,
+        arguments: Value,
+        cancel: BoxFuture<'a, ()>,
+    ) -> BoxFuture<'a, Result<ToolOutput, String>>;
+    /// Ends every session and stops every child process.
+    fn shutdown(&self) -> BoxFuture<'_, ()>;
+}
