@@ -87,11 +87,13 @@ fn metric(server: &Server, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn traced_run_is_one_tree(protocol: &str, encoding: &str) {
+/// A collector, the team's mock provider, and a server exporting to the collector in
+/// `protocol` with a short batch delay.
+fn exporting(protocol: &str) -> (Collector, MockProvider, Server) {
     let collector = Collector::start(&[]);
     let mock = MockProvider::start(team);
     let endpoint = collector.base_url();
-    let mut server = server(
+    let server = server(
         &mock,
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
@@ -99,6 +101,11 @@ fn traced_run_is_one_tree(protocol: &str, encoding: &str) {
             ("OTEL_BSP_SCHEDULE_DELAY", "50"),
         ],
     );
+    (collector, mock, server)
+}
+
+fn traced_run_is_one_tree(protocol: &str, encoding: &str) {
+    let (collector, mock, mut server) = exporting(protocol);
     let (id, events) = traced_run(&server);
     let done = events.last().expect("events");
     assert_eq!(done.event, "done");
@@ -312,16 +319,7 @@ fn a_collector_answering_503_leaves_runs_unaffected_and_counts_dropped_spans() {
 
 #[test]
 fn the_mcp_endpoint_honours_an_incoming_traceparent() {
-    let collector = Collector::start(&[]);
-    let mock = MockProvider::start(team);
-    let endpoint = collector.base_url();
-    let mut server = server(
-        &mock,
-        &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-            ("OTEL_BSP_SCHEDULE_DELAY", "50"),
-        ],
-    );
+    let (collector, mock, mut server) = exporting("http/protobuf");
     let post = |headers: &[(&str, &str)], body: &str| {
         let mut all = vec![
             ("Content-Type", "application/json"),
