@@ -47,8 +47,14 @@ async function boot() {
 
   let roster;
   let providers;
+  let pageConfig;
   try {
-    [roster, providers] = await Promise.all([api('/api/agents'), api('/api/providers')]);
+    [roster, providers, pageConfig] = await Promise.all([
+      api('/api/agents'),
+      api('/api/providers'),
+      // Optional extras (the trace link): the page works without them.
+      api('/api/config').catch(() => ({})),
+    ]);
   } catch (e) {
     const box = $('boot-error');
     box.textContent = `agent-mesh could not load its roster: ${e.message}`;
@@ -77,6 +83,9 @@ async function boot() {
     statTime: $('stat-time'),
     statTokens: $('stat-tokens'),
     statCost: $('stat-cost'),
+    statTrace: $('stat-trace'),
+    statTraceItem: $('stat-trace-item'),
+    traceUrl: typeof pageConfig?.trace_url === 'string' ? pageConfig.trace_url : null,
   });
   state.view.onStateChange = (s) => {
     if (s === state.current) updateButtons();

@@ -65,6 +65,8 @@ export class RunSession {
     this.usage = null;
     this.cost = null;
     this.elapsedMs = null;
+    /** The run's trace id (`done`, or the snapshot once done) when the server traces. */
+    this.traceId = null;
     this.createdAt = Date.now();
     this.finishedAt = null;
     this.runError = null; // a run-level error event or detail
@@ -147,6 +149,7 @@ export class RunSession {
     s.output = snap.output || '';
     s.usage = snap.usage || null;
     s.cost = snap.cost_usd ?? null;
+    s.traceId = snap.trace_id || null;
     if (s.finishedAt) s.elapsedMs = Math.max(0, s.finishedAt - s.createdAt);
     s.lastEventId = Number(snap.last_event_id) || 0;
     return s;
@@ -272,6 +275,7 @@ export class RunSession {
         this.usage = d.usage || null;
         this.cost = d.cost_usd ?? null;
         this.elapsedMs = d.elapsed_ms ?? null;
+        this.traceId = d.trace_id || null;
         this.finishedAt = Date.now();
         // The same settling the server's snapshot does.
         for (const a of this.agents) {

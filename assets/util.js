@@ -147,4 +147,21 @@ export function frameThrottle(fn) {
   };
 }
 
+/**
+ * The link to a run's trace from the server's template (`MESH_TRACE_URL`, with
+ * `{trace_id}`), or null: the id must be 32 hex digits (it is URL-encoded all the
+ * same), and only an http(s) URL is ever returned.
+ */
+export function traceLink(template, traceId) {
+  if (typeof template !== 'string' || !template.includes('{trace_id}')) return null;
+  if (typeof traceId !== 'string' || !/^[0-9a-f]{32}$/i.test(traceId)) return null;
+  let url;
+  try {
+    url = new URL(template.replaceAll('{trace_id}', encodeURIComponent(traceId)));
+  } catch {
+    return null;
+  }
+  return url.protocol === 'https:' || url.protocol === 'http:' ? url.href : null;
+}
+
 export const prefersReducedMotion = () => window.matchMedia?.('(prefers-reduced-motion: reduce)').matches;

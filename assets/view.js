@@ -3,7 +3,7 @@
 // a fast token stream costs one layout per frame, not one per token.
 
 import { renderMarkdown } from './markdown.js';
-import { h, formatTokens, formatCost, formatElapsed, friendlyError, frameThrottle } from './util.js';
+import { h, formatTokens, formatCost, formatElapsed, friendlyError, frameThrottle, traceLink } from './util.js';
 
 const ACTIVE = new Set(['planning', 'running', 'writing', 'retrying']);
 const HEX = /^#[0-9a-f]{3,8}$/i;
@@ -222,6 +222,18 @@ export class RunView {
     const cost = totalCost(s);
     const offline = s.agents.some((a) => a.provider === 'offline') && s.agents.every((a) => !a.provider || a.provider === 'offline');
     statCost.textContent = formatCost(cost) || (offline ? 'free' : 'not reported');
+    // The trace link, when the server names a trace viewer (MESH_TRACE_URL).
+    const { statTrace, statTraceItem, traceUrl } = this.els;
+    if (statTrace && statTraceItem) {
+      const link = traceLink(traceUrl, s.traceId);
+      statTraceItem.hidden = !link;
+      if (link) {
+        statTrace.href = link;
+        statTrace.title = `Trace ${s.traceId}`;
+      } else {
+        statTrace.removeAttribute('href');
+      }
+    }
   }
 
   // ------------------------------------------------------------ plan

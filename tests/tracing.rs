@@ -87,11 +87,13 @@ fn metric(server: &Server, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn traced_run_is_one_tree(protocol: &str, encoding: &str) {
+/// A collector, the team's mock provider, and a server exporting to the collector in
+/// `protocol` with a short batch delay.
+fn exporting(protocol: &str) -> (Collector, MockProvider, Server) {
     let collector = Collector::start(&[]);
     let mock = MockProvider::start(team);
     let endpoint = collector.base_url();
-    let mut server = server(
+    let server = server(
         &mock,
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
@@ -99,6 +101,11 @@ fn traced_run_is_one_tree(protocol: &str, encoding: &str) {
             ("OTEL_BSP_SCHEDULE_DELAY", "50"),
         ],
     );
+    (collector, mock, server)
+}
+
+fn traced_run_is_one_tree(protocol: &str, encoding: &str) {
+    let (collector, mock, mut server) = exporting(protocol);
     let (id, events) = traced_run(&server);
     let done = events.last().expect("events");
     assert_eq!(done.event, "done");
@@ -308,4 +315,66 @@ fn a_collector_answering_503_leaves_runs_unaffected_and_counts_dropped_spans() {
     let collector = Collector::start(&[Answer::status(503); 64]);
     runs_survive(&collector.base_url());
     assert!(collector.received().len() >= 5, "retried");
+}
+
+#[test]
+fn the_mcp_endpoint_honours_an_incoming_traceparent() {
+    let (collector, mock, mut server) = exporting("http/protobuf");
+    let post = |headers: &[(&str, &str)], body: &str| {
+        let mut all = vec![
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json"),
+            ("Authorization", AUTH),
+        ];
+        all.extend_from_slice(headers);
+        server.request("POST", "/mcp", &all, body.as_bytes())
+    };
+    let init = post(
+        &[],
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#,
+    );
+    assert_eq!(init.status, 200, "{}", init.text());
+    let session = init
+        .header("mcp-session-id")
+        .expect("a session")
+        .to_string();
+    let s = [
+        ("MCP-Session-Id", session.as_str()),
+        ("MCP-Protocol-Version", "2025-11-25"),
+    ];
+    let r = post(
+        &s,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    let traceparent = format!("00-{REMOTE_TRACE}-{REMOTE_SPAN}-01");
+    let call = serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "run_team", "arguments": {"task": TASK}}});
+    let r = post(
+        &[s[0], s[1], ("traceparent", &traceparent)],
+        &call.to_string(),
+    );
+    let v = r.json();
+    assert_eq!(
+        v["result"]["structuredContent"]["status"], "completed",
+        "{v}"
+    );
+    for c in mock.chat_requests() {
+        let tp = c.header("traceparent").expect("a traceparent upstream");
+        assert!(tp.starts_with(&format!("00-{REMOTE_TRACE}-")), "{tp}");
+    }
+
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(LIMIT), Some(0));
+    let bodies: Vec<Vec<u8>> = collector.received().into_iter().map(|r| r.body).collect();
+    let got = decode("protobuf", &bodies);
+    let run = got["spans"]
+        .as_array()
+        .expect("spans")
+        .iter()
+        .find(|s| s["name"] == "invoke_workflow")
+        .unwrap_or_else(|| panic!("no run span in {got}"))
+        .clone();
+    assert_eq!(run["trace_id"], REMOTE_TRACE);
+    assert_eq!(run["parent_span_id"], REMOTE_SPAN, "the caller's span");
 }

@@ -155,6 +155,88 @@ fn phase_tracing(ctx: &Ctx) -> Result<(), String> {
             figures.push((traced, c, l.cpu_us_per_token, l.added_p50, l.added_p99));
         }
     }
+    report_tracing_ratios(&figures);
+    if std::process::Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        tracing_instructions(ctx, &endpoint)?;
+    } else {
+        println!("(valgrind not found: no instruction counts, which unlike times do not depend on the machine's load)");
+    }
+    Ok(())
+}
+
+/// Instructions the server executes per relayed token and per run, tracing off and
+/// on (callgrind: exact and repeatable whatever else the machine runs, unlike the
+/// CPU times above on a shared machine).
+fn tracing_instructions(ctx: &Ctx, endpoint: &str) -> Result<(), String> {
+    const RUNS: usize = 5;
+    let (small, large, gap_us) = (50u64, 500u64, 1_000u64);
+    let mut per_token = Vec::new();
+    let mut per_run = Vec::new();
+    for traced in [false, true] {
+        let env: &[(&str, &str)] = if traced {
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+                ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+            ]
+        } else {
+            &[]
+        };
+        let tag = if traced { "on" } else { "off" };
+        let mut totals = Vec::new();
+        for n in [small, large] {
+            totals.push(callgrind_total_with(
+                ctx,
+                &format!("tracing-{tag}-{n}"),
+                env,
+                |srv| {
+                    for _ in 0..RUNS {
+                        let t = task(shape(n, gap_us, 0), shape(n, gap_us, 0), ctx.tag());
+                        follow_run(srv.addr, &t)?;
+                    }
+                    Ok(())
+                },
+            )?);
+        }
+        let tokens = (large - small) * 2 * RUNS as u64;
+        per_token.push((totals[1] as f64 - totals[0] as f64) / tokens as f64);
+        let mut totals = Vec::new();
+        for runs in [5usize, 25] {
+            totals.push(callgrind_total_with(
+                ctx,
+                &format!("tracing-{tag}-runs-{runs}"),
+                env,
+                |srv| {
+                    for _ in 0..runs {
+                        let t = task(shape(1, 0, 0), shape(1, 0, 0), ctx.tag());
+                        follow_run(srv.addr, &t)?;
+                    }
+                    Ok(())
+                },
+            )?);
+        }
+        per_run.push((totals[1] as f64 - totals[0] as f64) / 20.0);
+        println!(
+            "tracing {tag}: {:.0} instructions per token (paced), {:.0} per run beyond its tokens",
+            per_token[per_token.len() - 1],
+            per_run[per_run.len() - 1]
+        );
+    }
+    println!(
+        "instructions on/off: per token {:.3}, per run {:.3} (+{:.0} per run)",
+        per_token[1] / per_token[0],
+        per_run[1] / per_run[0],
+        per_run[1] - per_run[0]
+    );
+    Ok(())
+}
+
+type TracingFigure = (bool, usize, f64, f64, f64);
+
+fn report_tracing_ratios(figures: &[TracingFigure]) {
     for c in LEVELS {
         let of = |traced: bool| {
             figures
@@ -172,7 +254,6 @@ fn phase_tracing(ctx: &Ctx) -> Result<(), String> {
             on.4 - off.4
         );
     }
-    Ok(())
 }
 
 fn run_phase(repo: &std::path::Path, phase: &str) -> Result<(), String> {
@@ -852,6 +933,16 @@ fn callgrind_total(
     label: &str,
     drive: impl FnOnce(&Server) -> Result<(), String>,
 ) -> Result<u64, String> {
+    callgrind_total_with(ctx, label, &[], drive)
+}
+
+/// [`callgrind_total`] of a server started with `env` added.
+fn callgrind_total_with(
+    ctx: &Ctx,
+    label: &str,
+    env: &[(&str, &str)],
+    drive: impl FnOnce(&Server) -> Result<(), String>,
+) -> Result<u64, String> {
     let out = std::env::temp_dir().join(format!(
         "agent-mesh-bench-{}-{label}.callgrind",
         std::process::id()
@@ -861,7 +952,7 @@ fn callgrind_total(
         "--tool=callgrind".to_string(),
         format!("--callgrind-out-file={}", out.display()),
     ];
-    let srv = Server::start_wrapped(&ctx.bin, &ctx.mock.base_url(), &[], &wrapper)?;
+    let srv = Server::start_wrapped(&ctx.bin, &ctx.mock.base_url(), env, &wrapper)?;
     srv.wait_healthy()?;
     drive(&srv)?;
     srv.terminate(Duration::from_secs(60))?;

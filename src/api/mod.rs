@@ -409,6 +409,15 @@ pub fn agents(state: &AppState) -> Response<Body> {
     json(StatusCode::OK, &serde_json::Value::Array(list))
 }
 
+/// `GET /api/config`: what the page needs beyond the roster and the providers: the
+/// trace link template (`MESH_TRACE_URL`, `null` unless tracing is on and it is set).
+pub fn page_config() -> Response<Body> {
+    json(
+        StatusCode::OK,
+        &json!({ "trace_url": crate::trace::link_template() }),
+    )
+}
+
 pub fn providers(state: &AppState) -> Response<Body> {
     let settings = &state.provider_settings;
     let list: Vec<serde_json::Value> = ProviderId::ALL

@@ -15,6 +15,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// The W3C trace context's key, in `params._meta` and as an HTTP header.
+const TRACEPARENT: &str = "traceparent";
 /// `tools/list` pages followed before the list is taken as complete (a server that
 /// always returns a cursor must not loop forever).
 const MAX_LIST_PAGES: usize = 100;
@@ -52,9 +54,13 @@ impl Transport {
         params: Option<Value>,
         name: Option<&str>,
         extra_headers: &[(String, String)],
+        traceparent: Option<&str>,
     ) -> Result<Value, McpError> {
         match self {
-            Transport::Http(t) => t.request(id, method, params, name, extra_headers).await,
+            Transport::Http(t) => {
+                t.request(id, method, params, name, extra_headers, traceparent)
+                    .await
+            }
             Transport::Stdio(t) => t.request(id, method, params).await,
             Transport::Unusable(why) => Err(McpError::Connect(why.clone())),
         }
@@ -246,6 +252,23 @@ impl McpClient {
         arguments: Value,
         cancel: impl Future<Output = ()>,
     ) -> Result<ToolResult, McpError> {
+        self.call_tool_traced(server, tool, arguments, None, cancel)
+            .await
+    }
+
+    /// [`call_tool`](Self::call_tool) inside a trace: `traceparent` (the W3C header value
+    /// of the caller's `execute_tool` span) goes in the request's `params._meta` under
+    /// `traceparent`, where the MCP spec reserves it (SEP-414: the one channel a stdio
+    /// server has), and over Streamable HTTP also as the `traceparent` header, for
+    /// HTTP-level instrumentation in front of the server.
+    pub async fn call_tool_traced(
+        &self,
+        server: &str,
+        tool: &str,
+        arguments: Value,
+        traceparent: Option<&str>,
+        cancel: impl Future<Output = ()>,
+    ) -> Result<ToolResult, McpError> {
         let server = self.find(server)?.clone();
         let transport = server.transport.clone();
         let timeout = self.tool_timeout;
@@ -277,8 +300,18 @@ impl McpClient {
             id,
             armed: true,
         };
-        let params = json!({"name": tool, "arguments": arguments});
-        let call = transport.request(id, "tools/call", Some(params), Some(tool), &extra_headers);
+        let mut params = json!({"name": tool, "arguments": arguments});
+        if let Some(tp) = traceparent {
+            params["_meta"] = json!({ TRACEPARENT: tp });
+        }
+        let call = transport.request(
+            id,
+            "tools/call",
+            Some(params),
+            Some(tool),
+            &extra_headers,
+            traceparent,
+        );
         let outcome = tokio::select! {
             r = call => r,
             _ = cancel => {
@@ -360,7 +393,7 @@ async fn list_tools(transport: &Transport) -> Result<Vec<ToolInfo>, McpError> {
         let params = cursor.as_ref().map(|c| json!({"cursor": c}));
         let id = transport.next_id();
         let result = transport
-            .request(id, "tools/list", params, None, &[])
+            .request(id, "tools/list", params, None, &[], None)
             .await?;
         let page = result
             .get("tools")

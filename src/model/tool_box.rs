@@ -41,22 +41,33 @@ impl ToolOutput {
     }
 }
 
+/// A tool call that did not complete: why, and its kind for the trace's `error.type`
+/// (`network`, `bad_response`, `timeout`, `cancelled`, `unknown_tool`, or the JSON-RPC
+/// error code).
+#[derive(Debug, Clone)]
+pub struct ToolFailure {
+    pub error_type: String,
+    pub message: String,
+}
+
 /// The configured tool servers behind one seam.
 pub trait ToolBox: Send + Sync {
     /// Connects to every server and lists its tools; a failing server keeps its reason.
     fn connect_all(&self) -> BoxFuture<'_, ()>;
     /// Every server with its status and tools (listed again when stale).
     fn servers(&self) -> BoxFuture<'_, Vec<ToolServer>>;
-    /// Calls `tool` on `server`, bounded by the tool timeout and `cancel`. `Err` is a
-    /// call that did not complete (its reason); a tool's own failure is `Ok` with
+    /// Calls `tool` on `server`, bounded by the tool timeout and `cancel`; `traceparent`
+    /// (the W3C value of the caller's `execute_tool` span) travels with the request.
+    /// `Err` is a call that did not complete; a tool's own failure is `Ok` with
     /// `is_error`.
     fn call_tool<'a>(
         &'a self,
         server: &'a str,
         tool: &'a str,
         arguments: Value,
+        traceparent: Option<&'a str>,
         cancel: BoxFuture<'a, ()>,
-    ) -> BoxFuture<'a, Result<ToolOutput, String>>;
+    ) -> BoxFuture<'a, Result<ToolOutput, ToolFailure>>;
     /// Ends every session and stops every child process.
     fn shutdown(&self) -> BoxFuture<'_, ()>;
 }

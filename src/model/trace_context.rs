@@ -155,6 +155,29 @@ impl SpanContext {
     }
 }
 
+/// Serde for an optional context as its `traceparent` text: how a shared store keeps
+/// the context a run was started under. Text that does not parse reads as `None`, so
+/// a damaged or foreign value never makes a stored run unreadable.
+pub mod as_traceparent {
+    use super::SpanContext;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        context: &Option<SpanContext>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match context.as_ref().and_then(SpanContext::traceparent) {
+            Some(text) => s.serialize_some(&text),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SpanContext>, D::Error> {
+        let text: Option<String> = Option::deserialize(d)?;
+        Ok(text.as_deref().and_then(SpanContext::from_traceparent))
+    }
+}
+
 /// Lowercase hex only, exactly `2 * N` digits.
 fn decode_hex<const N: usize>(digits: &[u8]) -> Option<[u8; N]> {
     if digits.len() != 2 * N {

@@ -444,8 +444,16 @@ pub(crate) async fn call_agent(
             round_text,
             &outcome.tool_calls,
         ));
-        messages
-            .push(tool_loop::run_round(run, &agent.name, turn_tools, &outcome.tool_calls).await);
+        messages.push(
+            tool_loop::run_round(
+                run,
+                &agent.name,
+                &agent_span,
+                turn_tools,
+                &outcome.tool_calls,
+            )
+            .await,
+        );
         if run.cancel_reason().is_some() {
             break Err(ProviderError::cancelled());
         }

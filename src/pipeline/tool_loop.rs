@@ -10,6 +10,7 @@ use crate::model::run_context::RunContext;
 use crate::model::tool_box::ToolBox;
 use crate::providers::call::{Block, Message, Role, ToolCall, ToolResult, ToolSpec};
 use crate::providers::Providers;
+use crate::trace::{genai, Span};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::future::{poll_fn, Future};
@@ -105,6 +106,7 @@ pub(crate) fn assistant_message(text: &str, calls: &[ToolCall]) -> Message {
 pub(crate) async fn run_round(
     run: &RunContext,
     agent: &str,
+    agent_span: &Span,
     tools: &TurnTools,
     calls: &[ToolCall],
 ) -> Message {
@@ -125,7 +127,7 @@ pub(crate) async fn run_round(
     let results = join_all(
         calls
             .iter()
-            .map(|call| execute_tool(run, agent, tools, call))
+            .map(|call| execute_tool(run, agent, agent_span, tools, call))
             .collect(),
     )
     .await;
@@ -135,30 +137,58 @@ pub(crate) async fn run_round(
     }
 }
 
-/// One tool call, start to `tool_result`: a bad call (unknown tool, arguments that are
-/// not a JSON object) and a failed one become an error result for the model; the run
-/// goes on. The run's cancel signal and the tool timeout bound it.
+/// One tool call, start to `tool_result`, in an `execute_tool {tool}` span under the
+/// agent's span (whose traceparent goes to the MCP server): a bad call (unknown tool,
+/// arguments that are not a JSON object) and a failed one become an error result for the
+/// model; the run goes on. The run's cancel signal and the tool timeout bound it.
 async fn execute_tool(
     run: &RunContext,
     agent: &str,
+    agent_span: &Span,
     tools: &TurnTools,
     call: &ToolCall,
 ) -> ToolResult {
     let started = Instant::now();
-    let (ok, content) = match (tools.targets.get(&call.name), arguments_of(call)) {
-        (None, _) => (false, format!("there is no tool named \"{}\"", call.name)),
-        (_, Err(why)) => (false, why),
+    let target = tools.targets.get(&call.name);
+    let tool_name = target.map_or(call.name.as_str(), |(_, tool)| tool.as_str());
+    let mut span = genai::tool_span(agent_span, tool_name, &call.id, genai::TOOL_TYPE_EXTENSION);
+    if let Some((server, _)) = target {
+        span.set_str(genai::MESH_TOOL_SERVER, server);
+    }
+    span.set_content(genai::TOOL_CALL_ARGUMENTS, &call.arguments);
+    let (ok, content, error_type) = match (target, arguments_of(call)) {
+        (None, _) => (
+            false,
+            format!("there is no tool named \"{}\"", call.name),
+            Some("unknown_tool".to_string()),
+        ),
+        (_, Err(why)) => (false, why, Some("invalid_arguments".to_string())),
         (Some((server, tool)), Ok(arguments)) => {
+            let traceparent = span.traceparent();
             match tools
                 .client
-                .call_tool(server, tool, arguments, Box::pin(run.cancelled()))
+                .call_tool(
+                    server,
+                    tool,
+                    arguments,
+                    traceparent.as_deref(),
+                    Box::pin(run.cancelled()),
+                )
                 .await
             {
-                Ok(result) => (!result.is_error, result.text()),
-                Err(e) => (false, e.to_string()),
+                Ok(result) if result.is_error => {
+                    (false, result.text(), Some(genai::TOOL_ERROR.to_string()))
+                }
+                Ok(result) => (true, result.text(), None),
+                Err(failure) => (false, failure.message, Some(failure.error_type)),
             }
         }
     };
+    match &error_type {
+        Some(error_type) => span.record_error(error_type, &content),
+        None => span.set_content(genai::TOOL_CALL_RESULT, &content),
+    }
+    span.end();
     let elapsed_ms = started.elapsed().as_millis() as u64;
     run.push(Event::ToolResult(ToolResultEvent::cut(
         agent, &call.id, ok, &content, elapsed_ms,
@@ -170,6 +200,8 @@ async fn execute_tool(
     }
 }
 
+/// `error.type` of a call that did not complete: low-cardinality names, and a JSON-RPC
+/// error's code (as the MCP conventions do).
 /// The call's arguments as a JSON object (no arguments at all count as `{}`).
 fn arguments_of(call: &ToolCall) -> Result<Value, String> {
     if call.arguments.trim().is_empty() {

@@ -234,6 +234,10 @@ async fn dispatch(
             allow(&method, GET, "GET, HEAD")?;
             Ok(api::providers(state))
         }
+        ["api", "config"] => {
+            allow(&method, GET, "GET, HEAD")?;
+            Ok(api::page_config())
+        }
         ["metrics"] => {
             allow(&method, GET, "GET, HEAD")?;
             Ok(api::metrics(state))

@@ -10,7 +10,7 @@
 //! | run | INTERNAL | `invoke_workflow` | `gen_ai.operation.name`=`invoke_workflow`, `gen_ai.agent.name`=`agent-mesh` (conventions v0.1.0 name a workflow with `gen_ai.agent.name`; before, `gen_ai.workflow.name`), `mesh.run.id`, `mesh.task.length`, `mesh.run.schedule`, `mesh.run.status`; `error.type` when it fails |
 //! | agent turn | INTERNAL | `invoke_agent {agent}` | `gen_ai.operation.name`=`invoke_agent`, `gen_ai.agent.name`, `gen_ai.provider.name`, `gen_ai.request.model` |
 //! | model call | CLIENT | `chat {model}` | `gen_ai.operation.name`=`chat`, `gen_ai.provider.name`, `gen_ai.request.model`, `gen_ai.request.max_tokens`, `gen_ai.request.stream`, `server.address`, `server.port`; after: `gen_ai.response.model`, `gen_ai.response.id`, `gen_ai.response.finish_reasons`, `gen_ai.usage.input_tokens`, `gen_ai.usage.output_tokens`, `gen_ai.response.time_to_first_chunk` (seconds), `mesh.retries`; `error.type` when it fails |
-//! | tool call | INTERNAL | `execute_tool {tool}` | `gen_ai.operation.name`=`execute_tool`, `gen_ai.tool.name`, `gen_ai.tool.call.id`, `gen_ai.tool.type` |
+//! | tool call | INTERNAL | `execute_tool {tool}` | `gen_ai.operation.name`=`execute_tool`, `gen_ai.tool.name` (the server's name for it), `gen_ai.tool.call.id`, `gen_ai.tool.type`=`extension` (an MCP tool is run by the agent side, calling an outside system), `mesh.tool.server`; `error.type` when it fails (`tool_error` for a result with `isError`, as the MCP conventions say; `timeout`, `cancelled`, `network`, `bad_response`, `unknown_tool`, `invalid_arguments`, or a JSON-RPC error code) |
 //!
 //! The conventions ask for the sampling-relevant attributes (operation, provider,
 //! model, agent name, server address) at span creation: the starters below set them.
@@ -65,6 +65,7 @@ pub const MESH_TASK_LENGTH: &str = "mesh.task.length";
 pub const MESH_RUN_SCHEDULE: &str = "mesh.run.schedule";
 pub const MESH_RUN_STATUS: &str = "mesh.run.status";
 pub const MESH_RETRIES: &str = "mesh.retries";
+pub const MESH_TOOL_SERVER: &str = "mesh.tool.server";
 
 // ---- values ---------------------------------------------------------------------
 
@@ -72,6 +73,10 @@ pub const OP_INVOKE_WORKFLOW: &str = "invoke_workflow";
 pub const OP_INVOKE_AGENT: &str = "invoke_agent";
 pub const OP_CHAT: &str = "chat";
 pub const OP_EXECUTE_TOOL: &str = "execute_tool";
+/// `gen_ai.tool.type` of an MCP tool: run by the agent side against an outside system.
+pub const TOOL_TYPE_EXTENSION: &str = "extension";
+/// `error.type` of a tool call whose result says `isError` (the MCP conventions' value).
+pub const TOOL_ERROR: &str = "tool_error";
 /// The workflow's name on the run span.
 pub const WORKFLOW_NAME: &str = "agent-mesh";
 /// `error.type` when nothing more specific applies.

@@ -58,6 +58,7 @@ pub use span::{Span, SpanKind};
 pub use tracer::{global, install, Tracer};
 
 pub use export::HttpClient;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// How long the process waits at exit for queued spans to reach the collector.
@@ -80,6 +81,15 @@ pub fn start(
     Ok((tracer, Some(exporter)))
 }
 
+/// `MESH_TRACE_URL` of a process that traces (set by `start_for_process`).
+static LINK_TEMPLATE: OnceLock<String> = OnceLock::new();
+
+/// The template the page builds a run's trace link from (`{trace_id}` in an http(s)
+/// URL, checked at startup); `None` unless tracing is on and `MESH_TRACE_URL` is set.
+pub fn link_template() -> Option<&'static str> {
+    LINK_TEMPLATE.get().map(String::as_str)
+}
+
 /// What `main` calls once inside the runtime: starts tracing, installs the process
 /// tracer (`global()`), and says where spans go (the host only: a URL may carry a
 /// token). `client` is built only when tracing is on (`providers::client::build`,
@@ -98,6 +108,9 @@ pub fn start_for_process(
         options.batch_delay = delay;
     }
     let (tracer, exporter) = start(settings, client, options)?;
+    if let Some(template) = &settings.trace_url {
+        let _ = LINK_TEMPLATE.set(template.clone());
+    }
     if let Some(export) = &settings.export {
         let protocol = match export.protocol {
             settings::Protocol::HttpProtobuf => "http/protobuf",

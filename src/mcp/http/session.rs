@@ -124,6 +124,7 @@ impl HttpTransport {
         params: Option<Value>,
         name: Option<&str>,
         extra_headers: &[(String, String)],
+        traceparent: Option<&str>,
     ) -> Result<Value, McpError> {
         for attempt in 0..2 {
             let session = self.ready_session().await?;
@@ -136,7 +137,7 @@ impl HttpTransport {
                 _ => protocol::request(id, method, params.clone()),
             };
             let response = self
-                .post(&session, &body, method, name, extra_headers)
+                .post_traced(&session, &body, method, name, extra_headers, traceparent)
                 .await?;
             let status = response.status();
             let outcome = self.read_answer(&session, response, id).await;

@@ -1,5 +1,5 @@
 //! The requests this transport sends: the POST with its era's headers (session id, or the
-//! 2026-07-28 `Mcp-Method`, `Mcp-Name` and `Mcp-Param-*`), the GET stream request, and the
+//! 2026-07-28 `Mcp-Method`, `Mcp-Name` and `Mcp-Param-*`; a tool call's `traceparent`), the GET stream request, and the
 //! text of a failed connection.
 
 use super::headers::header_safe;
@@ -24,6 +24,20 @@ impl HttpTransport {
         name: Option<&str>,
         extra_headers: &[(String, String)],
     ) -> Result<Response<Body>, McpError> {
+        self.post_traced(session, body, method, name, extra_headers, None)
+            .await
+    }
+
+    /// `post` with the W3C `traceparent` of the span the request is made in.
+    pub(super) async fn post_traced(
+        &self,
+        session: &Session,
+        body: &Value,
+        method: &str,
+        name: Option<&str>,
+        extra_headers: &[(String, String)],
+        traceparent: Option<&str>,
+    ) -> Result<Response<Body>, McpError> {
         let bytes = serde_json::to_vec(body).map_err(|e| McpError::Protocol(e.to_string()))?;
         let mut req = Request::post(&self.url)
             .header(CONTENT_TYPE, "application/json")
@@ -34,6 +48,9 @@ impl HttpTransport {
             );
         for (n, v) in self.headers.iter() {
             req = req.header(n, v);
+        }
+        if let Some(tp) = traceparent {
+            req = req.header("traceparent", tp);
         }
         match &session.era {
             Some(Era::Modern { version }) => {

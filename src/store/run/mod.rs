@@ -13,7 +13,7 @@ pub mod snapshot;
 mod state;
 pub mod subscription;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 
 pub use handle::RunHandle;
 pub use log::EventRef;

@@ -169,8 +169,9 @@ impl Run {
     }
 
     /// The `error` and `done` `failed` that end the run on its behalf (a store that
-    /// cannot go on with it): the `done` carries the writer's output so far and the
-    /// totals of the finished agent calls.
+    /// cannot go on with it): the `done` carries the writer's output so far, the
+    /// totals of the finished agent calls, and, with tracing on, the trace the run
+    /// was started in (its run span, on the lost instance, had that trace id).
     pub fn failed_ending(&self, kind: ErrorKind, message: &str) -> [Event; 2] {
         let (output, usage, cost_usd) = {
             let st = self.state();
@@ -194,7 +195,11 @@ impl Run {
                 usage,
                 cost_usd,
                 elapsed_ms,
-                trace_id: None,
+                trace_id: self
+                    .config
+                    .trace_parent
+                    .filter(|_| crate::trace::global().is_enabled())
+                    .map(|parent| parent.trace_id.to_hex()),
             }),
         ]
     }
