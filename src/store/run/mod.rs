@@ -11,6 +11,8 @@ pub mod log;
 pub mod readers;
 pub mod snapshot;
 mod state;
+#[cfg(test)]
+mod stored_config_tests;
 pub mod subscription;
 #[cfg(test)]
 pub(crate) mod test_support;
