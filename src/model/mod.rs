@@ -8,3 +8,4 @@ pub mod events;
 pub mod provider_id;
 pub mod run_config;
 pub mod run_context;
+pub mod tool_grant;
