@@ -394,12 +394,14 @@ fn tool_patterns(
     let list = match value {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Array(list)) => list,
-        Some(_) => return Err((
-            at(".tools"),
-            format!(
+        Some(_) => {
+            return Err((
+                at(".tools"),
+                format!(
                 "agent \"{agent}\": must be an array of \"server/tool\" or \"server/*\" strings"
             ),
-        )),
+            ))
+        }
     };
     let mut patterns: Vec<ToolPattern> = Vec::with_capacity(list.len());
     for (i, item) in list.iter().enumerate() {
