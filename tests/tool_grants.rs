@@ -426,3 +426,31 @@ fn a_bad_roster_entry_stops_startup_naming_the_agent_and_the_field() {
         "{stderr}"
     );
 }
+
+#[test]
+fn frozen_grants_cross_instances_on_a_shared_store() {
+    // Runs live in Redis: the instance that did not start the run reads the grants
+    // frozen in its stored config. The one tool server is down: the run goes on.
+    let mcp = format!(
+        r#"{{"mcpServers": {{"search": {{"url": "http://127.0.0.1:{}/mcp"}}}}}}"#,
+        free_port()
+    );
+    let files = Files::new(&mcp, ROSTER);
+    let mcp_path = files.mcp();
+    let instances = support::instances::Instances::redis(&[("MESH_MCP_CONFIG", mcp_path.as_str())]);
+    let id = instances
+        .origin
+        .start_run(r#"{"task":"t","tools":{"coder":[]},"detach":true}"#);
+    let snap = instances.viewer().wait_finished(&id, RUN_TIMEOUT);
+    assert_eq!(snap["status"], "completed", "{snap}");
+    let agents = &snap["config"]["agents"];
+    assert_eq!(
+        agents["researcher"]["tools"],
+        serde_json::json!(["search/*"]),
+        "{snap}"
+    );
+    assert_eq!(agents["analyst"]["tools"], serde_json::json!(["search/*"]));
+    assert_eq!(agents["coder"]["tools"], serde_json::json!([]));
+    assert_eq!(agents["orchestrator"]["tools"], serde_json::json!([]));
+    assert_eq!(agents["writer"]["tools"], serde_json::json!([]));
+}
