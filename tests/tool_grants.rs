@@ -381,6 +381,21 @@ fn a_bad_request_entry_is_a_400_naming_the_field() {
     assert!(mock.chat_requests().is_empty(), "no run started");
 }
 
+/// Starts the binary with `mcp` and `roster`, which must stop startup (exit 2) with one
+/// line; returns that line.
+fn refused_startup(mcp: &str, roster: &str) -> String {
+    let files = Files::new(mcp, roster);
+    let (code, stderr) = exit_of(&[
+        ("MESH_MCP_CONFIG", files.mcp().as_str()),
+        ("MESH_AGENTS", files.agents().as_str()),
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].contains("MESH_AGENTS"), "{stderr}");
+    lines[0].to_string()
+}
+
 #[test]
 fn a_bad_roster_entry_stops_startup_naming_the_agent_and_the_field() {
     // No server needs to run: the configuration is refused before anything connects.
@@ -389,41 +404,21 @@ fn a_bad_roster_entry_stops_startup_naming_the_agent_and_the_field() {
         r#"{{"mcpServers": {{"everything": {{"url": "http://127.0.0.1:{port}/mcp"}},
             "down": {{"url": "http://127.0.0.1:{port}/mcp"}}}}}}"#
     );
-    let syntax = ROSTER.replace(r#""tools": []"#, r#""tools": ["everything"]"#);
-    let files = Files::new(&mcp, &syntax);
-    let (code, stderr) = exit_of(&[
-        ("MESH_MCP_CONFIG", files.mcp().as_str()),
-        ("MESH_AGENTS", files.agents().as_str()),
-    ]);
-    assert_eq!(code, Some(2), "{stderr}");
-    let line = stderr
-        .lines()
-        .find(|l| l.contains("MESH_AGENTS"))
-        .expect(&stderr);
+    let line = refused_startup(
+        &mcp,
+        &ROSTER.replace(r#""tools": []"#, r#""tools": ["everything"]"#),
+    );
     assert!(
         line.contains("$.agents[3].tools[0]") && line.contains("agent \"analyst\""),
-        "{stderr}"
+        "{line}"
     );
-
-    let unknown = ROSTER.replace(r#""tools": []"#, r#""tools": ["evrything/*"]"#);
-    let files = Files::new(&mcp, &unknown);
-    let (code, stderr) = exit_of(&[
-        ("MESH_MCP_CONFIG", files.mcp().as_str()),
-        ("MESH_AGENTS", files.agents().as_str()),
-    ]);
-    assert_eq!(code, Some(2), "{stderr}");
-    let line = stderr
-        .lines()
-        .find(|l| l.contains("MESH_AGENTS"))
-        .expect(&stderr);
+    let line = refused_startup(
+        &mcp,
+        &ROSTER.replace(r#""tools": []"#, r#""tools": ["evrything/*"]"#),
+    );
     assert!(
         line.contains("agent \"analyst\": tools[0]") && line.contains("evrything"),
-        "{stderr}"
-    );
-    assert_eq!(
-        stderr.lines().filter(|l| !l.trim().is_empty()).count(),
-        1,
-        "{stderr}"
+        "{line}"
     );
 }
 
