@@ -12,6 +12,7 @@ export function serversOf(body) {
       name: String(s.name ?? s.server ?? ''),
       connected: s.connected !== false && !s.error,
       error: s.error ? String(s.error) : '',
+      agents: Array.isArray(s.agents) ? s.agents.map(String) : null,
       tools: (Array.isArray(s.tools) ? s.tools : []).filter((t) => t && typeof t === 'object').map((t) => ({ name: String(t.name ?? ''), agents: Array.isArray(t.agents) ? t.agents.map(String) : null })),
     }));
 }
@@ -22,9 +23,10 @@ function covers(pattern, server, tool) {
   return s === server && (t === '*' || t === tool || t === undefined);
 }
 
-/** Which agents may use a tool: the server's word, else the roster's patterns, else the default (every specialist). */
+/** Which agents may use a tool (or, with no tool, any of a server's): the server's word, else the roster's patterns, else the default (every specialist). */
 function mayUse(agent, server, tool) {
   if (tool?.agents) return tool.agents.includes(agent.name);
+  if (!tool && server.agents) return server.agents.includes(agent.name);
   if (Array.isArray(agent.tools)) return agent.tools.some((p) => covers(p, server.name, tool?.name ?? '*'));
   return agent.kind === 'specialist';
 }

@@ -196,6 +196,16 @@ test('tools per agent: the server\'s word, else roster patterns, else every spec
   assert.deepEqual(serversOf([{ name: 'a', connected: false }])[0].connected, false);
 });
 
+test('a down server names the agents GET /api/tools says it leaves without tools', () => {
+  const servers = serversOf({ servers: [{ name: 'git', connected: false, error: 'refused', agents: ['analyst'], tools: [] }] });
+  const roster = [
+    { name: 'researcher', kind: 'specialist', tools: ['git/*'] },
+    { name: 'analyst', kind: 'specialist', tools: ['git/log'] },
+  ];
+  const got = Object.fromEntries(toolsByAgent(roster, servers).map((r) => [r.agent.name, r.down.map((s) => s.name)]));
+  assert.deepEqual(got, { researcher: [], analyst: ['git'] });
+});
+
 test('tool events fold once per call id, in text order, and a snapshot call without a result stays pending', () => {
   const roster = [{ name: 'researcher', kind: 'specialist' }];
   const s = new RunSession('r', roster);

@@ -5,6 +5,7 @@ pub mod chat_request;
 pub mod mcp;
 pub mod run_request;
 pub mod state;
+pub mod tools;
 
 use crate::api::state::AppState;
 use crate::http::body::{json, Body};
@@ -394,15 +395,15 @@ pub async fn cancel_run(state: &AppState, id: &str) -> Result<Response<Body>, Ap
 }
 
 pub fn agents(state: &AppState) -> Response<Body> {
-    let list: Vec<serde_json::Value> = state
-        .pipeline
-        .roster
+    let roster = &state.pipeline.roster;
+    let list: Vec<serde_json::Value> = roster
         .agents()
         .iter()
         .map(|a| {
             json!({
                 "name": a.name, "title": a.title, "emoji": a.emoji, "kind": a.kind,
                 "model": a.model, "max_tokens": a.max_tokens, "color": a.color,
+                "tools": roster.granted_tools(a),
             })
         })
         .collect();

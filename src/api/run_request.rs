@@ -2,6 +2,7 @@
 
 use crate::model::provider_id::ProviderId;
 use crate::model::run_config::Schedule;
+use crate::model::tool_grant::{self, ToolPattern};
 use crate::pipeline::roster::Roster;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -28,6 +29,31 @@ pub struct RunRequest {
     pub schedule: Option<Schedule>,
     /// The run this one follows up (checked to exist and be finished by the handler).
     pub parent: Option<String>,
+    /// Narrows the roster's tool grants for this run.
+    pub tools: Option<ToolsRequest>,
+}
+
+/// A request's `tools`: it can only take tools away from what the roster grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolsRequest {
+    /// `["server/tool", "server/*"]`: every agent keeps only these (`[]`: no tools).
+    Everyone(Vec<ToolPattern>),
+    /// `{"researcher": ["web/*"]}`: each named agent keeps only its list; the others
+    /// keep the roster's grant.
+    PerAgent(BTreeMap<String, Vec<ToolPattern>>),
+}
+
+impl ToolsRequest {
+    /// What `agent` may use in a run: `granted` (the roster's) narrowed by this request.
+    pub fn narrow(&self, agent: &str, granted: Vec<ToolPattern>) -> Vec<ToolPattern> {
+        match self {
+            ToolsRequest::Everyone(wanted) => tool_grant::narrow(&granted, wanted),
+            ToolsRequest::PerAgent(map) => match map.get(agent) {
+                Some(wanted) => tool_grant::narrow(&granted, wanted),
+                None => granted,
+            },
+        }
+    }
 }
 
 /// A rejected request: the field (a JSON path like `models.writer`) and why.
@@ -71,17 +97,17 @@ pub fn parse_run_request(
             // A field must be named for the client to fix it; `""` names the empty key.
             return Err(fail(
                 "\"\"",
-                "unknown field \"\" (expected task, provider, models, agents, detach, schedule, parent)",
+                "unknown field \"\" (expected task, provider, models, agents, detach, schedule, parent, tools)",
             ));
         }
         if !matches!(
             key.as_str(),
-            "task" | "provider" | "models" | "agents" | "detach" | "schedule" | "parent"
+            "task" | "provider" | "models" | "agents" | "detach" | "schedule" | "parent" | "tools"
         ) {
             return Err(fail(
                 key,
                 format!(
-                    "unknown field \"{key}\" (expected task, provider, models, agents, detach, schedule, parent)"
+                    "unknown field \"{key}\" (expected task, provider, models, agents, detach, schedule, parent, tools)"
                 ),
             ));
         }
@@ -211,6 +237,38 @@ pub fn parse_run_request(
         Some(_) => return Err(fail("parent", "parent must be a run id string")),
     };
 
+    let tools = match fields.get("tools") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(list)) => {
+            let patterns = requested_tools("tools", list, roster, None)?;
+            Some(ToolsRequest::Everyone(patterns))
+        }
+        Some(Value::Object(map)) => {
+            let mut per_agent = BTreeMap::new();
+            for (name, v) in map {
+                let field = format!("tools.{name}");
+                let Some(agent) = roster.get(name) else {
+                    return Err(fail(&field, format!("unknown agent \"{name}\"")));
+                };
+                let Value::Array(list) = v else {
+                    return Err(fail(
+                        &field,
+                        "must be an array of \"server/tool\" or \"server/*\" strings",
+                    ));
+                };
+                let patterns = requested_tools(&field, list, roster, Some(agent))?;
+                per_agent.insert(name.clone(), patterns);
+            }
+            Some(ToolsRequest::PerAgent(per_agent))
+        }
+        Some(_) => {
+            return Err(fail(
+                "tools",
+                "tools must be an array of \"server/tool\" or \"server/*\" strings, or an object of such arrays by agent",
+            ))
+        }
+    };
+
     Ok(RunRequest {
         task,
         provider,
@@ -219,7 +277,61 @@ pub fn parse_run_request(
         detach,
         schedule,
         parent,
+        tools,
     })
+}
+
+/// The patterns of one `tools` array (`field` is its path). Each must name a configured
+/// server and match something the roster grants (`agent`'s grant, or any agent's):
+/// an entry that can select nothing is a mistake worth saying.
+fn requested_tools(
+    field: &str,
+    list: &[Value],
+    roster: &Roster,
+    agent: Option<&crate::pipeline::roster::Agent>,
+) -> Result<Vec<ToolPattern>, FieldError> {
+    let mut patterns = Vec::with_capacity(list.len());
+    for (i, item) in list.iter().enumerate() {
+        let at = format!("{field}[{i}]");
+        let Value::String(text) = item else {
+            return Err(fail(&at, "must be a string like \"server/tool\""));
+        };
+        let pattern = ToolPattern::parse(text).map_err(|why| fail(&at, why))?;
+        if !roster.tool_servers().contains(&pattern.server) {
+            return Err(fail(
+                &at,
+                format!(
+                    "\"{}\" is not a configured tool server ({})",
+                    pattern.server,
+                    match roster.tool_servers() {
+                        [] => "this server has no tool servers".to_string(),
+                        names => format!("choose from {}", names.join(", ")),
+                    }
+                ),
+            ));
+        }
+        let one = std::slice::from_ref(&pattern);
+        let granted = |a: &crate::pipeline::roster::Agent| {
+            !tool_grant::narrow(&roster.granted_tools(a), one).is_empty()
+        };
+        let usable = match agent {
+            Some(a) => granted(a),
+            None => roster.agents().iter().any(granted),
+        };
+        if !usable {
+            return Err(fail(
+                &at,
+                match agent {
+                    Some(a) => {
+                        format!("the roster gives {} no tool matching \"{pattern}\"", a.name)
+                    }
+                    None => format!("the roster gives no agent a tool matching \"{pattern}\""),
+                },
+            ));
+        }
+        patterns.push(pattern);
+    }
+    Ok(patterns)
 }
 
 fn known_provider(
@@ -304,10 +416,92 @@ mod tests {
     use super::*;
 
     fn parse(body: &str) -> Result<RunRequest, FieldError> {
-        let roster = Roster::builtin();
+        parse_with(Roster::builtin(), body)
+    }
+
+    fn parse_with(roster: Roster, body: &str) -> Result<RunRequest, FieldError> {
         parse_run_request(body.as_bytes(), &roster, &|p| {
             matches!(p, ProviderId::Offline | ProviderId::Anthropic)
         })
+    }
+
+    /// The built-in team with a `fs` and a `web` tool server; the coder may use only
+    /// `fs/read`.
+    fn tool_roster() -> Roster {
+        Roster::from_json(
+            r#"{"agents":[
+                {"name":"orchestrator","kind":"planner","model":"m"},
+                {"name":"researcher","kind":"specialist","model":"m"},
+                {"name":"coder","kind":"specialist","model":"m","tools":["fs/read"]},
+                {"name":"writer","kind":"writer","model":"m"}
+            ]}"#,
+        )
+        .unwrap()
+        .with_tool_servers(&["fs".to_string(), "web".to_string()])
+        .unwrap()
+    }
+
+    fn narrowed(req: &RunRequest, roster: &Roster, agent: &str) -> Vec<String> {
+        let granted = roster.granted_tools(roster.get(agent).unwrap());
+        let list = match &req.tools {
+            Some(t) => t.narrow(agent, granted),
+            None => granted,
+        };
+        list.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn tools_narrow_the_roster_for_everyone_or_per_agent() {
+        let roster = tool_roster();
+        let r = parse_with(tool_roster(), r#"{"task":"x"}"#).unwrap();
+        assert_eq!(narrowed(&r, &roster, "researcher"), ["fs/*", "web/*"]);
+        assert_eq!(narrowed(&r, &roster, "coder"), ["fs/read"]);
+
+        let r = parse_with(tool_roster(), r#"{"task":"x","tools":["fs/*"]}"#).unwrap();
+        assert_eq!(narrowed(&r, &roster, "researcher"), ["fs/*"]);
+        assert_eq!(narrowed(&r, &roster, "coder"), ["fs/read"]);
+        assert!(narrowed(&r, &roster, "writer").is_empty());
+
+        let r = parse_with(tool_roster(), r#"{"task":"x","tools":[]}"#).unwrap();
+        assert!(narrowed(&r, &roster, "researcher").is_empty());
+        assert!(narrowed(&r, &roster, "coder").is_empty());
+
+        let r = parse_with(
+            tool_roster(),
+            r#"{"task":"x","tools":{"researcher":["web/fetch"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(narrowed(&r, &roster, "researcher"), ["web/fetch"]);
+        assert_eq!(narrowed(&r, &roster, "coder"), ["fs/read"]);
+    }
+
+    #[test]
+    fn bad_tools_name_the_field() {
+        let cases = [
+            (r#"{"task":"x","tools":"fs/*"}"#, "tools"),
+            (r#"{"task":"x","tools":["fs/*",3]}"#, "tools[1]"),
+            (r#"{"task":"x","tools":["fs/*","fs"]}"#, "tools[1]"),
+            (r#"{"task":"x","tools":["nope/*"]}"#, "tools[0]"),
+            (r#"{"task":"x","tools":{"poet":["fs/*"]}}"#, "tools.poet"),
+            (r#"{"task":"x","tools":{"coder":"fs/*"}}"#, "tools.coder"),
+            (
+                r#"{"task":"x","tools":{"coder":["fs/read","web/*"]}}"#,
+                "tools.coder[1]",
+            ),
+            (
+                r#"{"task":"x","tools":{"writer":["fs/*"]}}"#,
+                "tools.writer[0]",
+            ),
+        ];
+        for (body, field) in cases {
+            let e = parse_with(tool_roster(), body).expect_err(body);
+            assert_eq!(e.field, field, "{body}: {}", e.message);
+            assert!(e.message.contains(field), "{}", e.message);
+        }
+        // A server without tool servers accepts `[]` but no entry.
+        assert!(parse(r#"{"task":"x","tools":[]}"#).is_ok());
+        let e = parse(r#"{"task":"x","tools":["fs/*"]}"#).unwrap_err();
+        assert!(e.message.contains("no tool servers"), "{}", e.message);
     }
 
     #[test]

@@ -100,6 +100,20 @@ impl AppState {
             .then(|| format!("model {model} is not in {provider}'s catalog; trying it anyway"))
     }
 
+    /// The tools `agent` may use in a run of `req`: the roster's grant, narrowed by the
+    /// request's `tools`.
+    fn granted_tools(
+        &self,
+        agent: &crate::pipeline::roster::Agent,
+        req: &RunRequest,
+    ) -> Vec<crate::model::tool_grant::ToolPattern> {
+        let granted = self.pipeline.roster.granted_tools(agent);
+        match &req.tools {
+            Some(narrowing) => narrowing.narrow(&agent.name, granted),
+            None => granted,
+        }
+    }
+
     /// Resolves provider, model and max_tokens of every agent now, so nothing that
     /// changes later can affect the run.
     pub fn freeze_run_config(&self, req: &RunRequest) -> RunConfig {
@@ -124,6 +138,7 @@ impl AppState {
                     warning: choice.and_then(|c| {
                         self.unlisted_model_warning(choice_provider(c, provider), &c.model)
                     }),
+                    tools: Some(self.granted_tools(a, req)),
                 }
             })
             .collect();

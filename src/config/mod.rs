@@ -47,7 +47,7 @@ impl Config {
         let auth = AuthSettings::from_env(&vars, listener.addr)?;
         let providers = ProviderSettings::from_env(&vars)?;
         let store = StoreSettings::from_env(&vars)?;
-        let pipeline = PipelineSettings::from_env(&vars)?;
+        let mut pipeline = PipelineSettings::from_env(&vars)?;
         // Its error already names the variable, the server and the field.
         let mcp = crate::mcp::McpConfig::from_env(env).map_err(|e| ConfigError {
             variable: e.variable.to_string(),
@@ -55,6 +55,16 @@ impl Config {
                 Some(server) => format!("server \"{server}\": {}: {}", e.field, e.reason),
                 None => format!("{}: {}", e.field, e.reason),
             },
+        })?;
+        // The roster's `tools` may name only configured servers.
+        let servers: Vec<String> = mcp
+            .iter()
+            .flat_map(|m| m.servers.iter().map(|s| s.name.clone()))
+            .collect();
+        pipeline.roster = pipeline.roster.with_tool_servers(&servers).map_err(|why| {
+            // Only a roster file lists tools, so the variable is set here.
+            let file = vars.file("MESH_AGENTS").ok().flatten().unwrap_or_default();
+            ConfigError::new("MESH_AGENTS", format!("{}: {why}", file.display()))
         })?;
         Ok(Config {
             log_level: Level::from_env(&vars)?,

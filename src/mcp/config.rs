@@ -157,17 +157,8 @@ fn tool_timeout(env: &dyn Env) -> Result<Duration, McpConfigError> {
     }
 }
 
-/// Server names become tool prefixes (`server/tool`) and CLI arguments: keep them plain.
-fn valid_server_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-}
-
 fn parse_server(name: &str, value: &Value, env: &dyn Env) -> Result<ServerConfig, McpConfigError> {
-    if !valid_server_name(name) {
+    if !crate::model::tool_grant::valid_server_name(name) {
         return Err(server_err(
             name,
             "name",

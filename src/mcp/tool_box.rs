@@ -17,7 +17,10 @@ impl ToolBox for McpClient {
                 .into_iter()
                 .map(|server| ToolServer {
                     name: server.name,
+                    transport: server.transport,
                     connected: server.connected,
+                    error: server.error,
+                    protocol: server.protocol,
                     tools: server
                         .tools
                         .into_iter()

@@ -9,4 +9,5 @@ pub mod provider_id;
 pub mod run_config;
 pub mod run_context;
 pub mod tool_box;
+pub mod tool_grant;
 pub mod trace_context;

@@ -3,6 +3,7 @@
 use crate::model::agent::AgentKind;
 use crate::model::conversation::Conversation;
 use crate::model::provider_id::ProviderId;
+use crate::model::tool_grant::{self, ToolPattern};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::time::Duration;
@@ -21,6 +22,29 @@ pub struct AgentConfig {
     pub max_tokens: u32,
     /// Said in a `status` event before the agent's call (a model the catalog lacks).
     pub warning: Option<String>,
+    /// The MCP tools this agent may use in this run: the roster's grant, narrowed by
+    /// the request's `tools`. `None` only in a run stored before grants were frozen:
+    /// then the old default holds (every tool for a specialist, none for the others).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<ToolPattern>>,
+}
+
+impl AgentConfig {
+    /// Whether this agent may use `tool` of `server` in this run.
+    pub fn may_use_tool(&self, server: &str, tool: &str) -> bool {
+        match &self.tools {
+            Some(grants) => tool_grant::allows(grants, server, tool),
+            None => self.kind == AgentKind::Specialist,
+        }
+    }
+
+    /// Whether this agent may use any tool at all in this run.
+    pub fn may_use_any_tool(&self) -> bool {
+        match &self.tools {
+            Some(grants) => !grants.is_empty(),
+            None => self.kind == AgentKind::Specialist,
+        }
+    }
 }
 
 /// How the team's specialists are ordered (`MESH_SCHEDULE`, or `schedule` per run).
@@ -129,7 +153,7 @@ impl RunConfig {
         for a in &self.agents {
             agents.insert(
                 a.name.clone(),
-                json!({"provider": a.provider.as_str(), "model": a.model, "max_tokens": a.max_tokens}),
+                json!({"provider": a.provider.as_str(), "model": a.model, "max_tokens": a.max_tokens, "tools": a.tools}),
             );
         }
         json!({
@@ -138,5 +162,40 @@ impl RunConfig {
             "schedule": self.schedule,
             "max_parallel": self.max_parallel,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent_json(kind: &str, tools: &str) -> String {
+        format!(
+            r#"{{"name":"a","title":"A","emoji":"","kind":"{kind}","role":"","prompt":"",
+            "provider":"offline","model":"m","max_tokens":1,"warning":null{tools}}}"#
+        )
+    }
+
+    #[test]
+    fn a_stored_agent_without_tools_keeps_the_old_default() {
+        let old: AgentConfig = serde_json::from_str(&agent_json("specialist", "")).unwrap();
+        assert_eq!(old.tools, None);
+        assert!(old.may_use_any_tool() && old.may_use_tool("fs", "read"));
+        let old: AgentConfig = serde_json::from_str(&agent_json("writer", "")).unwrap();
+        assert!(!old.may_use_any_tool() && !old.may_use_tool("fs", "read"));
+    }
+
+    #[test]
+    fn frozen_tools_survive_the_store_and_decide() {
+        let stored: AgentConfig =
+            serde_json::from_str(&agent_json("writer", r#","tools":["fs/read","web/*"]"#)).unwrap();
+        assert!(stored.may_use_tool("fs", "read") && stored.may_use_tool("web", "x"));
+        assert!(!stored.may_use_tool("fs", "write"));
+        let again: AgentConfig =
+            serde_json::from_str(&serde_json::to_string(&stored).unwrap()).unwrap();
+        assert_eq!(again.tools, stored.tools);
+        let none: AgentConfig =
+            serde_json::from_str(&agent_json("specialist", r#","tools":[]"#)).unwrap();
+        assert!(!none.may_use_any_tool() && !none.may_use_tool("fs", "read"));
     }
 }

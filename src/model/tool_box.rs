@@ -12,7 +12,13 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 #[derive(Debug, Clone)]
 pub struct ToolServer {
     pub name: String,
+    /// "http" or "stdio".
+    pub transport: &'static str,
     pub connected: bool,
+    /// Why it is not connected (no secrets: config values never reach an error text).
+    pub error: Option<String>,
+    /// The protocol version in use once connected.
+    pub protocol: Option<String>,
     pub tools: Vec<ToolDef>,
 }
 

@@ -1,6 +1,7 @@
 //! The team: the built-in roster of SPEC §4.1 and the validated custom roster of `MESH_AGENTS` (§4.4).
 
 use crate::model::agent::AgentKind;
+use crate::model::tool_grant::ToolPattern;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -18,6 +19,10 @@ pub struct Agent {
     pub role: String,
     #[serde(skip)]
     pub prompt: String,
+    /// The roster file's `tools` (`server/tool`, `server/*`); `None`: the default
+    /// (every tool for a specialist, none for the orchestrator and the writer).
+    #[serde(skip)]
+    pub tools: Option<Vec<ToolPattern>>,
 }
 
 /// Exactly one planner, 1–8 specialists, one writer; `agents` is in pipeline
@@ -25,6 +30,9 @@ pub struct Agent {
 #[derive(Debug, Clone)]
 pub struct Roster {
     agents: Vec<Agent>,
+    /// The MCP servers of `MESH_MCP_CONFIG`, in its order (what `server/*` grants
+    /// and a default grant resolve against).
+    tool_servers: Vec<String>,
 }
 
 impl Roster {
@@ -65,6 +73,49 @@ impl Roster {
         self.agents.iter().filter(move |a| a.kind == kind)
     }
 
+    /// The configured MCP servers' names.
+    pub fn tool_servers(&self) -> &[String] {
+        &self.tool_servers
+    }
+
+    /// The tools `agent` may use, as explicit patterns: its own list, or by default
+    /// every server's tools for a specialist and none for the orchestrator and writer.
+    pub fn granted_tools(&self, agent: &Agent) -> Vec<ToolPattern> {
+        match &agent.tools {
+            Some(list) => list.clone(),
+            None if agent.kind == AgentKind::Specialist => self
+                .tool_servers
+                .iter()
+                .map(|s| ToolPattern::whole_server(s))
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Ties the roster to the configured MCP servers: every server a `tools` entry
+    /// names must be one of them (a typo would silently leave an agent without its
+    /// tools). Whether a named tool exists is only known once its server answers, so
+    /// that is checked (and warned about) after connecting, not here.
+    pub fn with_tool_servers(mut self, servers: &[String]) -> Result<Roster, String> {
+        for agent in &self.agents {
+            for (i, pattern) in agent.tools.iter().flatten().enumerate() {
+                if !servers.contains(&pattern.server) {
+                    let configured = if servers.is_empty() {
+                        "MESH_MCP_CONFIG configures none".to_string()
+                    } else {
+                        format!("configured: {}", servers.join(", "))
+                    };
+                    return Err(format!(
+                        "agent \"{}\": tools[{i}]: \"{pattern}\" names no configured MCP server ({configured})",
+                        agent.name
+                    ));
+                }
+            }
+        }
+        self.tool_servers = servers.to_vec();
+        Ok(self)
+    }
+
     pub fn builtin() -> Roster {
         let agent = |name: &str,
                      title: &str,
@@ -84,6 +135,7 @@ impl Roster {
             color: color.into(),
             role: role.into(),
             prompt: prompt.into(),
+            tools: None,
         };
         Roster {
             agents: vec![
@@ -159,7 +211,27 @@ impl Roster {
                      the team produced code, and do not mention the team or the process.",
                 ),
             ],
+            tool_servers: Vec::new(),
         }
+    }
+
+    /// The grants naming a tool that `server` (connected, listing `tools`) lacks, as
+    /// warnings for the log: such an entry gives its agent nothing, like a typo would.
+    pub fn grants_missing_from(&self, server: &str, tools: &[&str]) -> Vec<String> {
+        self.agents
+            .iter()
+            .flat_map(|a| a.tools.iter().flatten().map(move |p| (a, p)))
+            .filter(|(_, p)| p.server == server)
+            .filter_map(|(a, p)| {
+                let tool = p.tool.as_deref()?;
+                (!tools.contains(&tool)).then(|| {
+                    format!(
+                        "agent \"{}\": tools: \"{p}\": server \"{server}\" has no tool \"{tool}\"",
+                        a.name
+                    )
+                })
+            })
+            .collect()
     }
 
     /// Parses and validates a custom roster file's JSON; the error is
@@ -190,6 +262,7 @@ impl Roster {
                         | "color"
                         | "prompt"
                         | "role"
+                        | "tools"
                 ) {
                     return Err((at(&format!(".{key}")), "unknown field".to_string()));
                 }
@@ -250,6 +323,7 @@ impl Roster {
                 None => format!("You are the {title} on a small team of AI specialists."),
             };
             let role = text_field("role", false)?.unwrap_or_else(|| first_sentence(&prompt));
+            let tools = tool_patterns(obj.get("tools"), &name, &at)?;
             agents.push(Agent {
                 name,
                 title,
@@ -260,6 +334,7 @@ impl Roster {
                 color,
                 role,
                 prompt,
+                tools,
             });
         }
         let count = |k| agents.iter().filter(|a| a.kind == k).count();
@@ -302,8 +377,49 @@ impl Roster {
                 .filter(|a| a.kind == AgentKind::Writer)
                 .cloned(),
         );
-        Ok(Roster { agents: ordered })
+        Ok(Roster {
+            agents: ordered,
+            tool_servers: Vec::new(),
+        })
     }
+}
+
+/// An agent's `tools`: absent or null for the default, else an array of patterns
+/// (empty: no tools). Errors name the entry and the agent.
+fn tool_patterns(
+    value: Option<&Value>,
+    agent: &str,
+    at: &dyn Fn(&str) -> String,
+) -> Result<Option<Vec<ToolPattern>>, (String, String)> {
+    let list = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(list)) => list,
+        Some(_) => {
+            return Err((
+                at(".tools"),
+                format!(
+                "agent \"{agent}\": must be an array of \"server/tool\" or \"server/*\" strings"
+            ),
+            ))
+        }
+    };
+    let mut patterns: Vec<ToolPattern> = Vec::with_capacity(list.len());
+    for (i, item) in list.iter().enumerate() {
+        let Value::String(text) = item else {
+            return Err((
+                at(&format!(".tools[{i}]")),
+                format!("agent \"{agent}\": must be a string like \"server/tool\""),
+            ));
+        };
+        let pattern = ToolPattern::parse(text).map_err(|why| {
+            (
+                at(&format!(".tools[{i}]")),
+                format!("agent \"{agent}\": {why}"),
+            )
+        })?;
+        patterns.push(pattern);
+    }
+    Ok(Some(patterns))
 }
 
 pub fn valid_agent_name(name: &str) -> bool {
@@ -445,5 +561,75 @@ mod tests {
         let err =
             Roster::from_json(&roster_json(&format!("{P},{W},{}", nine.join(",")))).unwrap_err();
         assert!(err.1.contains("1 to 8"));
+    }
+
+    #[test]
+    fn tools_default_by_kind_and_explicit_lists_are_kept() {
+        let servers = ["fs".to_string(), "web".to_string()];
+        let r = Roster::builtin().with_tool_servers(&servers).unwrap();
+        let shown = |a: &Agent| -> Vec<String> {
+            r.granted_tools(a).iter().map(ToString::to_string).collect()
+        };
+        assert_eq!(shown(r.get("researcher").unwrap()), ["fs/*", "web/*"]);
+        assert!(shown(r.planner()).is_empty());
+        assert!(shown(r.writer()).is_empty());
+
+        let text = roster_json(&format!(
+            r#"{P},{{"name":"pen","kind":"writer","model":"m","tools":["web/fetch"]}},
+               {{"name":"a","kind":"specialist","model":"m","tools":[]}},
+               {{"name":"b","kind":"specialist","model":"m","tools":["fs/read","web/*"]}}"#
+        ));
+        let r = Roster::from_json(&text)
+            .unwrap()
+            .with_tool_servers(&servers)
+            .unwrap();
+        let shown = |name: &str| -> Vec<String> {
+            r.granted_tools(r.get(name).unwrap())
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        assert_eq!(shown("pen"), ["web/fetch"]);
+        assert!(shown("a").is_empty());
+        assert_eq!(shown("b"), ["fs/read", "web/*"]);
+        assert_eq!(r.tool_servers(), servers);
+        assert_eq!(
+            r.grants_missing_from("fs", &["write"]),
+            ["agent \"b\": tools: \"fs/read\": server \"fs\" has no tool \"read\""]
+        );
+        assert!(r.grants_missing_from("fs", &["read"]).is_empty());
+    }
+
+    #[test]
+    fn bad_tools_entries_name_the_agent_and_the_field() {
+        let cases = [
+            (r#""tools":"fs/*""#, "$.agents[2].tools"),
+            (r#""tools":[1]"#, "$.agents[2].tools[0]"),
+            (r#""tools":["fs/*","fs"]"#, "$.agents[2].tools[1]"),
+            (r#""tools":["fs/read*"]"#, "$.agents[2].tools[0]"),
+        ];
+        for (field, path) in cases {
+            let text = roster_json(&format!(
+                r#"{P},{W},{{"name":"scout","kind":"specialist","model":"m",{field}}}"#
+            ));
+            let err = Roster::from_json(&text).expect_err(&text);
+            assert_eq!(err.0, path, "{text}: {}", err.1);
+            assert!(err.1.contains("agent \"scout\""), "{}", err.1);
+        }
+        let text = roster_json(&format!(
+            r#"{P},{W},{{"name":"scout","kind":"specialist","model":"m","tools":["fs/*","wbe/fetch"]}}"#
+        ));
+        let roster = Roster::from_json(&text).unwrap();
+        let err = roster
+            .clone()
+            .with_tool_servers(&["fs".to_string(), "web".to_string()])
+            .unwrap_err();
+        assert!(
+            err.starts_with("agent \"scout\": tools[1]: \"wbe/fetch\"")
+                && err.contains("configured: fs, web"),
+            "{err}"
+        );
+        let err = roster.with_tool_servers(&[]).unwrap_err();
+        assert!(err.contains("MESH_MCP_CONFIG configures none"), "{err}");
     }
 }

@@ -144,6 +144,7 @@ fn agent(name: &str, kind: AgentKind) -> AgentConfig {
         model: "m/x".to_string(),
         max_tokens: 100,
         warning: None,
+        tools: None,
     }
 }
 

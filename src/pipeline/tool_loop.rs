@@ -3,7 +3,6 @@
 //! calls at once, with their `tool_call` / `tool_result` events and the results the
 //! model reads next.
 
-use crate::model::agent::AgentKind;
 use crate::model::events::{Event, ToolCallEvent, ToolResultEvent};
 use crate::model::run_config::AgentConfig;
 use crate::model::run_context::RunContext;
@@ -34,10 +33,11 @@ pub(crate) struct TurnTools {
     targets: HashMap<String, (String, String)>,
 }
 
-/// The tools `agent` may use now: by default every specialist gets every tool of every
-/// connected server, the orchestrator and the writer none. `None`: a turn without tools.
+/// The tools `agent` may use now: those of the connected servers its frozen grant
+/// covers (by default every specialist gets every tool, the orchestrator and the writer
+/// none). `None`: a turn without tools.
 pub(crate) async fn turn_tools(providers: &Providers, agent: &AgentConfig) -> Option<TurnTools> {
-    if agent.kind != AgentKind::Specialist {
+    if !agent.may_use_any_tool() {
         return None;
     }
     let client = providers.tools()?.clone();
@@ -48,6 +48,9 @@ pub(crate) async fn turn_tools(providers: &Providers, agent: &AgentConfig) -> Op
             continue;
         }
         for tool in server.tools {
+            if !agent.may_use_tool(&server.name, &tool.name) {
+                continue;
+            }
             let name = model_tool_name(&server.name, &tool.name, &targets);
             targets.insert(name.clone(), (server.name.clone(), tool.name.clone()));
             specs.push(ToolSpec {

@@ -56,7 +56,17 @@ pub async fn serve(settings: Settings, shutdown: impl Future<Output = ()>) -> st
     // and its error shows in GET /api/tools.
     let tools = state.providers.tools().cloned();
     if let Some(tools) = tools.clone() {
-        tokio::spawn(async move { tools.connect_all().await });
+        let roster = state.pipeline.roster.clone();
+        tokio::spawn(async move {
+            tools.connect_all().await;
+            // A roster entry naming a tool its (connected) server lacks grants nothing.
+            for server in tools.servers().await.iter().filter(|s| s.connected) {
+                let names: Vec<&str> = server.tools.iter().map(|t| t.name.as_str()).collect();
+                for warning in roster.grants_missing_from(&server.name, &names) {
+                    crate::log_warn!("MESH_AGENTS: {warning}");
+                }
+            }
+        });
     }
 
     let server = Arc::new(Server {

@@ -226,6 +226,10 @@ async fn dispatch(
             allow(&method, GET, "GET, HEAD")?;
             Ok(api::agents(state))
         }
+        ["api", "tools"] => {
+            allow(&method, GET, "GET, HEAD")?;
+            Ok(api::tools::list(state).await)
+        }
         ["api", "models"] => {
             allow(&method, GET, "GET, HEAD")?;
             api::models(state, query.as_deref()).await

@@ -23,6 +23,7 @@ fn agent(name: &str, kind: AgentKind) -> AgentConfig {
         model: format!("{name}-model"),
         max_tokens: 100,
         warning: None,
+        tools: None,
     }
 }
 
