@@ -145,6 +145,13 @@ async fn execute_tool(
     call: &ToolCall,
 ) -> ToolResult {
     let started = Instant::now();
+    let mut unfinished = UnfinishedCall {
+        run,
+        agent,
+        call_id: &call.id,
+        started,
+        armed: true,
+    };
     let (ok, content) = match (tools.targets.get(&call.name), arguments_of(call)) {
         (None, _) => (false, format!("there is no tool named \"{}\"", call.name)),
         (_, Err(why)) => (false, why),
@@ -159,6 +166,7 @@ async fn execute_tool(
             }
         }
     };
+    unfinished.armed = false;
     let elapsed_ms = started.elapsed().as_millis() as u64;
     run.push(Event::ToolResult(ToolResultEvent::cut(
         agent, &call.id, ok, &content, elapsed_ms,
@@ -167,6 +175,32 @@ async fn execute_tool(
         call_id: call.id.clone(),
         content,
         is_error: !ok,
+    }
+}
+
+/// A cancelled run drops its pipeline mid-call (the MCP client then tells the server);
+/// this still gives the call its `tool_result`, so neither the page nor the snapshot
+/// shows it running after the run's end.
+struct UnfinishedCall<'a> {
+    run: &'a RunContext,
+    agent: &'a str,
+    call_id: &'a str,
+    started: Instant,
+    armed: bool,
+}
+
+impl Drop for UnfinishedCall<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let elapsed_ms = self.started.elapsed().as_millis() as u64;
+            self.run.push(Event::ToolResult(ToolResultEvent::cut(
+                self.agent,
+                self.call_id,
+                false,
+                "cancelled",
+                elapsed_ms,
+            )));
+        }
     }
 }
 
