@@ -711,3 +711,89 @@ fn a_tool_result_over_16_kib_is_cut_with_a_note() {
         .unwrap();
     assert_eq!(researcher["tools"][0]["ok"], true);
 }
+
+#[test]
+fn anthropic_tool_use_without_input_deltas_calls_with_no_arguments_and_images_are_summarized() {
+    let tools = ToolSetup::new();
+    let mock = MockProvider::start(|r, _| match (r.agent(), rounds_done(r)) {
+        // A tool with no parameters: the block carries no input_json_delta at all.
+        ("researcher", 0) => Reply::sse(&anthropic_answer(
+            &[AnthropicBlock::ToolUse(
+                "toolu_img",
+                "everything__get-tiny-image",
+                Vec::new(),
+            )],
+            "tool_use",
+            20,
+            4,
+        )),
+        ("researcher", _) => Reply::sse(&anthropic_answer(
+            &[AnthropicBlock::Text("A logo.")],
+            "end_turn",
+            30,
+            3,
+        )),
+        _ => anthropic_writer_answer(),
+    });
+    let server = anthropic_mesh(&mock, &tools, &[]);
+    let (events, _) = run(&server, "Show the logo");
+
+    let next = messages(&researcher_requests(&mock)[1]);
+    assert_eq!(
+        next[1]["content"],
+        json!([{"type": "tool_use", "id": "toolu_img", "name": "everything__get-tiny-image", "input": {}}])
+    );
+    let result = &next[2]["content"][0];
+    assert_eq!(result["is_error"], false);
+    let content = result["content"].as_str().unwrap();
+    assert!(
+        content.starts_with("Here's the image you requested:\n\n[image: image/png, about ")
+            && content.ends_with("bytes, not shown]\n\nThe image above is the MCP logo."),
+        "the image is summarized, never passed on: {content}"
+    );
+    assert!(!content.contains("iVBOR"), "no image data: {content}");
+    let (calls, results) = tool_events(&events);
+    assert_eq!(
+        calls[0]["arguments"],
+        json!({}),
+        "no arguments are an empty object, as the tool was called"
+    );
+    assert_eq!(results[0]["content"], content);
+}
+
+#[test]
+fn parallel_calls_run_at_once() {
+    let tools = ToolSetup::new();
+    let mock = MockProvider::start(|r, _| match (r.agent(), rounds_done(r)) {
+        ("researcher", 0) => {
+            let long = |i: u32, id: &str| {
+                json!({"index": i, "id": id, "type": "function", "function": {
+                    "name": "everything__trigger-long-running-operation",
+                    "arguments": "{\"duration\": 2, \"steps\": 1}"}})
+            };
+            let middle = vec![openai_calls(json!([
+                long(0, "call_1"),
+                long(1, "call_2"),
+                long(2, "call_3")
+            ]))];
+            Reply::sse(&openai_answer("", middle, "tool_calls", (10, 1, 0.0)))
+        }
+        ("researcher", _) => Reply::sse(&openai_text("All three.", (10, 1, 0.0))),
+        _ => writer_answer(),
+    });
+    let server = openai_mesh(&mock, &tools, &[]);
+    let (events, _) = run(&server, "Three slow things");
+
+    let reqs = researcher_requests(&mock);
+    let round = reqs[1].at - reqs[0].at;
+    assert!(
+        round < Duration::from_millis(5_500),
+        "three 2 s calls took {round:?}: not at once"
+    );
+    let (_, results) = tool_events(&events);
+    assert_eq!(results.len(), 3);
+    for r in &results {
+        assert_eq!(r["ok"], true, "{r}");
+        assert!(r["elapsed_ms"].as_u64().unwrap() >= 2_000, "{r}");
+    }
+}
