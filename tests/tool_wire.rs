@@ -797,3 +797,70 @@ fn parallel_calls_run_at_once() {
         assert!(r["elapsed_ms"].as_u64().unwrap() >= 2_000, "{r}");
     }
 }
+
+#[test]
+fn parallel_specialists_each_get_their_own_calls_and_results() {
+    let tools = ToolSetup::new();
+    let mock = MockProvider::start(|r, _| {
+        let agent = r.agent();
+        match (agent, rounds_done(r)) {
+            ("researcher" | "coder", 0) => {
+                // Both agents hold their call open a moment so the two rounds overlap.
+                let middle = vec![openai_calls(
+                    json!([{"index": 0, "id": format!("call_{agent}"),
+                    "type": "function", "function": {"name": "everything__trigger-long-running-operation",
+                    "arguments": "{\"duration\": 1, \"steps\": 1}"}}]),
+                )];
+                Reply::sse(&openai_answer("", middle, "tool_calls", (10, 1, 0.0)))
+            }
+            ("researcher" | "coder", _) => {
+                Reply::sse(&openai_text(&format!("{agent} done."), (10, 1, 0.0)))
+            }
+            _ => writer_answer(),
+        }
+    });
+    let server = openai_mesh(&mock, &tools, &[("MESH_SCHEDULE", "parallel")]);
+    let id = server.start_run(r#"{"task":"Two at once","agents":["researcher","coder"]}"#);
+    let events = server.stream(&id, &[]).collect();
+    assert_eq!(events.last().unwrap().data["status"], "completed");
+
+    let calls = events_named(&events, "tool_call");
+    let results = events_named(&events, "tool_result");
+    assert_eq!((calls.len(), results.len()), (2, 2));
+    for e in calls.iter().chain(results.iter()) {
+        assert_eq!(
+            e.data["call_id"],
+            format!("call_{}", e.data["agent"].as_str().unwrap()),
+            "each event names the agent that made the call: {e:?}"
+        );
+    }
+    // The two calls overlapped: both were made before either finished.
+    let second_call = events.iter().rposition(|e| e.event == "tool_call").unwrap();
+    let first_result = events
+        .iter()
+        .position(|e| e.event == "tool_result")
+        .unwrap();
+    assert!(second_call < first_result, "{events:?}");
+    // Each agent's next request holds only its own call and result.
+    for agent in ["researcher", "coder"] {
+        let reqs = mock.requests_of(agent);
+        assert_eq!(reqs.len(), 2, "{agent}");
+        let next = messages(&reqs[1]);
+        let ids: Vec<&Value> = next.iter().filter_map(|m| m.get("tool_call_id")).collect();
+        assert_eq!(ids, [&json!(format!("call_{agent}"))], "{agent}: {next:?}");
+    }
+    let snapshot = server.get(&format!("/api/runs/{id}")).json();
+    for agent in snapshot["agents"].as_array().unwrap() {
+        let name = agent["name"].as_str().unwrap();
+        let kept: Vec<&Value> = agent["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| &t["call_id"])
+            .collect();
+        match name {
+            "researcher" | "coder" => assert_eq!(kept, [&json!(format!("call_{name}"))]),
+            _ => assert!(kept.is_empty(), "{name}: {kept:?}"),
+        }
+    }
+}
