@@ -8,6 +8,8 @@
 mod support;
 
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::mcp::{free_port, EverythingHttp, WireTap};
 use support::mock::{MockProvider, Recorded, Reply};
@@ -299,6 +301,50 @@ fn an_http_server_killed_mid_call_is_an_error_result_and_the_run_goes_on() {
         .filter(|r| r.agent() == "writer")
         .count();
     assert_eq!(writer, 1, "the run went on to the writer");
+}
+
+#[test]
+fn an_http_server_restarted_after_dying_mid_call_serves_the_next_call() {
+    let tools = ToolSetup::new();
+    let mut everything = Some(EverythingHttp::start());
+    let port = everything.as_ref().unwrap().port;
+    let restarted = Arc::new(AtomicBool::new(false));
+    let mock = {
+        let restarted = restarted.clone();
+        MockProvider::start(move |r, _| match (r.agent(), rounds_done(r)) {
+            ("researcher", 0) => long_call(),
+            ("researcher", 1) => {
+                // The model's next call comes once the server is back.
+                wait_until(Duration::from_secs(60), || {
+                    restarted.load(Ordering::SeqCst).then_some(())
+                });
+                call_tool("call_echo", "echo", json!({"message": "new session"}))
+            }
+            ("researcher", _) => text("Back."),
+            _ => text("# Final"),
+        })
+    };
+    // The tap relays each new connection to the port, whichever process holds it.
+    let tap = WireTap::start(port);
+    let config = tools.config(json!({"everything": {"url": tap.url()}}));
+    let server = mesh(&mock, &config, &[("MESH_TOOL_TIMEOUT_SECS", "20")]);
+    let (_, mut stream, mut seen, _) = run_into_long_call(&server, || tap.sent());
+    drop(everything.take());
+    seen.extend(read_until(&mut stream, |e| e.event == "tool_result"));
+    assert_eq!(result_of(&seen, "call_long")["ok"], false);
+    let _back = EverythingHttp::start_on(port);
+    restarted.store(true, Ordering::SeqCst);
+    seen.extend(stream.collect());
+    assert_completed(&seen, &server);
+    // The restarted server does not know the old session: agent-mesh opens a new one.
+    let echo = result_of(&seen, "call_echo");
+    assert_eq!(echo["ok"], true, "{echo}\n{}", server.logs());
+    assert_eq!(echo["content"], "Echo: new session");
+    let initializes = support::tools::json_messages(&tap.sent())
+        .iter()
+        .filter(|m| m["method"] == "initialize")
+        .count();
+    assert_eq!(initializes, 2, "one session per server process");
 }
 
 #[test]

@@ -54,7 +54,11 @@ pub struct EverythingHttp {
 
 impl EverythingHttp {
     pub fn start() -> EverythingHttp {
-        let port = free_port();
+        Self::start_on(free_port())
+    }
+
+    /// On a given port (a server restarted where its clients know it).
+    pub fn start_on(port: u16) -> EverythingHttp {
         let mut child = Command::new(node())
             .arg(everything_js())
             .arg("streamableHttp")
