@@ -864,3 +864,52 @@ fn parallel_specialists_each_get_their_own_calls_and_results() {
         }
     }
 }
+
+#[test]
+fn on_v1_tool_activity_is_reasoning_content() {
+    let tools = ToolSetup::new();
+    let mock = MockProvider::start(|r, _| match (r.agent(), rounds_done(r)) {
+        ("researcher", 0) => {
+            let middle = vec![openai_calls(
+                json!([{"index": 0, "id": "call_v1", "type": "function",
+                "function": {"name": "everything__echo", "arguments": "{\"message\":\"via v1\"}"}}]),
+            )];
+            Reply::sse(&openai_answer("", middle, "tool_calls", (10, 1, 0.0)))
+        }
+        ("researcher", _) => Reply::sse(&openai_text("Echoed.", (10, 1, 0.0))),
+        _ => writer_answer(),
+    });
+    let server = openai_mesh(&mock, &tools, &[]);
+    let body = json!({"model": "agent-mesh/researcher", "stream": true,
+        "messages": [{"role": "user", "content": "Echo via v1"}]});
+    let r = server.request(
+        "POST",
+        "/v1/chat/completions",
+        &[("Content-Type", "application/json")],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = r.text();
+    let chunks: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).expect("chunk JSON"))
+        .collect();
+    let field = |name: &str| -> String {
+        chunks
+            .iter()
+            .filter_map(|c| c["choices"][0]["delta"][name].as_str())
+            .collect()
+    };
+    let reasoning = field("reasoning_content");
+    assert!(
+        reasoning.contains("researcher calls everything/echo {\"message\":\"via v1\"}\n"),
+        "{reasoning}"
+    );
+    assert!(
+        reasoning.contains("researcher tool result (") && reasoning.contains("ms): Echo: via v1\n"),
+        "{reasoning}"
+    );
+    assert_eq!(field("content"), "# Final\n\nDone.");
+}
