@@ -358,6 +358,7 @@ fn a_server_down_at_startup_leaves_the_run_with_the_other_servers_tools() {
     let down = format!("http://127.0.0.1:{}/mcp", free_port());
     let config = tools.config(json!({
         "down": {"url": down},
+        "missing": {"command": "/nonexistent/mcp-server"},
         "everything": tools.stdio_everything(),
     }));
     let server = mesh(&mock, &config, &[]);
@@ -376,8 +377,60 @@ fn a_server_down_at_startup_leaves_the_run_with_the_other_servers_tools() {
     );
     assert_eq!(result_of(&events, "call_up")["ok"], true);
     assert!(
-        server.logs().contains("mcp down:"),
+        server.logs().contains("mcp down:") && server.logs().contains("mcp missing:"),
         "the log says why: {}",
+        server.logs()
+    );
+}
+
+#[test]
+fn a_server_down_at_startup_is_used_once_it_comes_up() {
+    let tools = ToolSetup::new();
+    let mock = MockProvider::start(|r, _| match (r.agent(), rounds_done(r)) {
+        ("researcher", 0) if offered_tools(r).contains(&"late__echo".to_string()) => {
+            let middle = vec![openai_calls(
+                json!([{"index": 0, "id": "call_late", "type": "function",
+                "function": {"name": "late__echo", "arguments": "{\"message\":\"up now\"}"}}]),
+            )];
+            Reply::sse(&openai_answer("", middle, "tool_calls", (10, 1, 0.0)))
+        }
+        ("researcher", _) => text("Answered."),
+        _ => text("# Final"),
+    });
+    let port = free_port();
+    let config = tools.config(json!({"late": {"url": format!("http://127.0.0.1:{port}/mcp")}}));
+    let server = mesh(&mock, &config, &[]);
+    let run_once = || {
+        let id = start_researcher_run(&server, "Use a tool if you have one");
+        let events = server.stream(&id, &[]).collect();
+        assert_completed(&events, &server);
+        events
+    };
+    let first = run_once();
+    assert!(events_named(&first, "tool_call").is_empty());
+    assert!(offered_tools(&researcher_requests(&mock)[0]).is_empty());
+
+    let _late = EverythingHttp::start_on(port);
+    // Each turn tries the failed server again in the background: within a few runs the
+    // server's tools are offered, without a restart.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let events = loop {
+        let events = run_once();
+        if !events_named(&events, "tool_call").is_empty() {
+            break events;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server's tools never came back:\n{}",
+            server.logs()
+        );
+    };
+    let result = result_of(&events, "call_late");
+    assert_eq!(result["ok"], true, "{result}");
+    assert_eq!(result["content"], "Echo: up now");
+    assert!(
+        server.logs().contains("mcp late: connected again"),
+        "{}",
         server.logs()
     );
 }
