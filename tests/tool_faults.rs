@@ -12,10 +12,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::mcp::{free_port, EverythingHttp, WireTap};
-use support::mock::{MockProvider, Recorded, Reply};
+use support::mock::{MockProvider, Reply};
 use support::tools::{
-    call_id_of, cancelled_request, events_named, offered_tools, openai_answer, openai_calls,
-    openai_text, read_until, rounds_done, start_researcher_run, wait_until, ToolSetup,
+    call_id_of, cancelled_request, events_named, mesh_with, offered_tools, openai_answer,
+    openai_calls, openai_text, read_until, researcher_requests, rounds_done, snapshot_agent,
+    start_researcher_run, wait_until, ToolSetup,
 };
 use support::{Ev, Server};
 
@@ -41,21 +42,20 @@ fn text(t: &str) -> Reply {
 
 fn mesh(mock: &MockProvider, config: &str, extra: &[(&str, &str)]) -> Server {
     let base = mock.url("/v1");
-    let mut env = vec![
+    let provider = [
         ("OPENAI_API_KEY", "sk-test-openai-0123456789"),
-        ("OPENAI_BASE_URL", base.as_str()),
-        ("MESH_MCP_CONFIG", config),
-        ("MESH_LOG", "debug"),
+        ("OPENAI_BASE_URL", &base),
     ];
-    env.extend_from_slice(extra);
-    Server::start(&env)
+    mesh_with(provider, config, extra)
 }
 
-fn researcher_requests(mock: &MockProvider) -> Vec<Recorded> {
-    mock.chat_requests()
-        .into_iter()
-        .filter(|r| r.agent() == "researcher")
-        .collect()
+/// A model whose researcher starts the long call, then answers `then` (if asked).
+fn long_call_then(then: &'static str) -> MockProvider {
+    MockProvider::start(move |r, _| match (r.agent(), rounds_done(r)) {
+        ("researcher", 0) => long_call(),
+        ("researcher", _) => text(then),
+        _ => text("# Final"),
+    })
 }
 
 /// The `role: "tool"` message answering `call_id` in the researcher's `n`-th request.
@@ -130,12 +130,7 @@ fn cancel_within_a_second(server: &Server, id: &str, stream: &mut support::SseSt
     assert_eq!(result["ok"], false);
     assert_eq!(result["content"], "cancelled");
     let snapshot = server.get(&format!("/api/runs/{id}")).json();
-    let researcher = snapshot["agents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == "researcher")
-        .unwrap();
+    let researcher = snapshot_agent(&snapshot, "researcher");
     assert_eq!(researcher["tools"][0]["ok"], false, "{snapshot}");
     rest
 }
@@ -143,11 +138,7 @@ fn cancel_within_a_second(server: &Server, id: &str, stream: &mut support::SseSt
 #[test]
 fn cancel_during_a_stdio_tool_call_ends_the_run_within_a_second_and_tells_the_server() {
     let tools = ToolSetup::new();
-    let mock = MockProvider::start(|r, _| match (r.agent(), rounds_done(r)) {
-        ("researcher", 0) => long_call(),
-        ("researcher", _) => text("should not be asked"),
-        _ => text("# Final"),
-    });
+    let mock = long_call_then("should not be asked");
     let config = tools.config(json!({"everything": tools.stdio_everything()}));
     let server = mesh(&mock, &config, &[]);
     let (id, mut stream, _, request_id) = run_into_long_call(&server, || tools.sent());
@@ -173,11 +164,7 @@ fn cancel_during_an_http_tool_call_ends_the_run_within_a_second_and_tells_the_se
     let tools = ToolSetup::new();
     let everything = EverythingHttp::start();
     let tap = WireTap::start(everything.port);
-    let mock = MockProvider::start(|r, _| match (r.agent(), rounds_done(r)) {
-        ("researcher", 0) => long_call(),
-        ("researcher", _) => text("should not be asked"),
-        _ => text("# Final"),
-    });
+    let mock = long_call_then("should not be asked");
     let config = tools.config(json!({"everything": {"url": tap.url()}}));
     let server = mesh(&mock, &config, &[]);
     let (id, mut stream, _, request_id) = run_into_long_call(&server, || tap.sent());
@@ -198,11 +185,7 @@ fn cancel_during_an_http_tool_call_ends_the_run_within_a_second_and_tells_the_se
 #[test]
 fn a_call_over_the_tool_timeout_becomes_an_error_result_and_the_run_goes_on() {
     let tools = ToolSetup::new();
-    let mock = MockProvider::start(|r, _| match (r.agent(), rounds_done(r)) {
-        ("researcher", 0) => long_call(),
-        ("researcher", _) => text("It took too long."),
-        _ => text("# Final"),
-    });
+    let mock = long_call_then("It took too long.");
     let config = tools.config(json!({"everything": tools.stdio_everything()}));
     let server = mesh(&mock, &config, &[("MESH_TOOL_TIMEOUT_SECS", "1")]);
     let id = start_researcher_run(&server, "Run the long operation");
@@ -274,11 +257,7 @@ fn an_http_server_killed_mid_call_is_an_error_result_and_the_run_goes_on() {
     let tools = ToolSetup::new();
     let mut everything = Some(EverythingHttp::start());
     let tap = WireTap::start(everything.as_ref().unwrap().port);
-    let mock = MockProvider::start(|r, _| match (r.agent(), rounds_done(r)) {
-        ("researcher", 0) => long_call(),
-        ("researcher", _) => text("The server went away."),
-        _ => text("# Final"),
-    });
+    let mock = long_call_then("The server went away.");
     let config = tools.config(json!({"everything": {"url": tap.url()}}));
     let server = mesh(&mock, &config, &[("MESH_TOOL_TIMEOUT_SECS", "20")]);
     let (_, mut stream, mut seen, _) = run_into_long_call(&server, || tap.sent());

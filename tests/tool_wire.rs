@@ -11,9 +11,9 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use support::mock::{MockProvider, Recorded, Reply};
 use support::tools::{
-    anthropic_answer, cut_every, events_named, offered_tools, openai_answer, openai_args,
-    openai_call_start, openai_calls, openai_text, rounds_done, start_researcher_run,
-    AnthropicBlock, ToolSetup,
+    anthropic_answer, cut_every, events_named, mesh_with, offered_tools, openai_answer,
+    openai_args, openai_call_start, openai_calls, openai_text, researcher_requests, rounds_done,
+    snapshot_agent, start_researcher_run, AnthropicBlock, ToolSetup,
 };
 use support::{text_of, Ev, Server};
 
@@ -39,27 +39,19 @@ fn anthropic_writer_answer() -> Reply {
 fn openai_mesh(mock: &MockProvider, tools: &ToolSetup, extra: &[(&str, &str)]) -> Server {
     let config = tools.config(json!({"everything": tools.stdio_everything()}));
     let base = mock.url("/v1");
-    let mut env = vec![
-        ("OPENAI_API_KEY", OPENAI_KEY),
-        ("OPENAI_BASE_URL", base.as_str()),
-        ("MESH_MCP_CONFIG", config.as_str()),
-        ("MESH_LOG", "debug"),
-    ];
-    env.extend_from_slice(extra);
-    Server::start(&env)
+    let provider = [("OPENAI_API_KEY", OPENAI_KEY), ("OPENAI_BASE_URL", &base)];
+    mesh_with(provider, &config, extra)
 }
 
+/// The same on the Anthropic provider.
 fn anthropic_mesh(mock: &MockProvider, tools: &ToolSetup, extra: &[(&str, &str)]) -> Server {
     let config = tools.config(json!({"everything": tools.stdio_everything()}));
     let base = mock.url("");
-    let mut env = vec![
+    let provider = [
         ("ANTHROPIC_API_KEY", ANTHROPIC_KEY),
-        ("ANTHROPIC_BASE_URL", base.as_str()),
-        ("MESH_MCP_CONFIG", config.as_str()),
-        ("MESH_LOG", "debug"),
+        ("ANTHROPIC_BASE_URL", &base),
     ];
-    env.extend_from_slice(extra);
-    Server::start(&env)
+    mesh_with(provider, &config, extra)
 }
 
 /// Runs the researcher alone (then the writer) to the end; its events and snapshot.
@@ -76,13 +68,6 @@ fn run(server: &Server, task: &str) -> (Vec<Ev>, Value) {
         server.logs()
     );
     (events, snapshot)
-}
-
-fn researcher_requests(mock: &MockProvider) -> Vec<Recorded> {
-    mock.chat_requests()
-        .into_iter()
-        .filter(|r| r.agent() == "researcher")
-        .collect()
 }
 
 fn messages(r: &Recorded) -> Vec<Value> {
@@ -269,12 +254,7 @@ fn openai_split_arguments_and_parallel_calls_go_to_the_tools_and_back_as_tool_me
     assert!((cost - 0.003).abs() < 1e-9, "{cost}");
 
     // The snapshot keeps each call under its agent.
-    let researcher = snapshot["agents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == "researcher")
-        .unwrap();
+    let researcher = snapshot_agent(&snapshot, "researcher");
     let kept = researcher["tools"].as_array().expect("tools in snapshot");
     assert_eq!(kept.len(), 2);
     assert_eq!(kept[0]["call_id"], "call_a");
@@ -703,12 +683,7 @@ fn a_tool_result_over_16_kib_is_cut_with_a_note() {
     let event_content = results[0]["content"].as_str().unwrap();
     assert!(event_content.chars().count() < 2_100);
     assert!(event_content.contains("more characters"), "{event_content}");
-    let researcher = snapshot["agents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == "researcher")
-        .unwrap();
+    let researcher = snapshot_agent(&snapshot, "researcher");
     assert_eq!(researcher["tools"][0]["ok"], true);
 }
 

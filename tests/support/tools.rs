@@ -321,3 +321,29 @@ pub fn read_until(stream: &mut super::SseStream, is: impl Fn(&Ev) -> bool) -> Ve
     }
     panic!("the stream ended before the awaited event: {seen:?}");
 }
+
+/// agent-mesh on one provider (its key and base URL variables) with `config` as
+/// MESH_MCP_CONFIG, logging at debug.
+pub fn mesh_with(provider: [(&str, &str); 2], config: &str, extra: &[(&str, &str)]) -> Server {
+    let mut env = provider.to_vec();
+    env.push(("MESH_MCP_CONFIG", config));
+    env.push(("MESH_LOG", "debug"));
+    env.extend_from_slice(extra);
+    Server::start(&env)
+}
+
+/// The researcher's model calls, in order.
+pub fn researcher_requests(mock: &super::mock::MockProvider) -> Vec<Recorded> {
+    mock.chat_requests()
+        .into_iter()
+        .filter(|r| r.agent() == "researcher")
+        .collect()
+}
+
+/// One agent of a run's snapshot.
+pub fn snapshot_agent<'a>(snapshot: &'a Value, name: &str) -> &'a Value {
+    snapshot["agents"]
+        .as_array()
+        .and_then(|agents| agents.iter().find(|a| a["name"] == name))
+        .unwrap_or_else(|| panic!("no agent {name} in {snapshot}"))
+}
