@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::mcp::{free_port, EverythingHttp, WireTap};
+use support::mcp::{EverythingHttp, WireTap};
 use support::mock::{MockProvider, Reply};
 use support::tools::{
     call_id_of, cancelled_request, events_named, mesh_with, offered_tools, openai_answer,
@@ -287,6 +287,8 @@ fn an_http_server_restarted_after_dying_mid_call_serves_the_next_call() {
     let tools = ToolSetup::new();
     let mut everything = Some(EverythingHttp::start());
     let port = everything.as_ref().unwrap().port;
+    // The process that takes over the URL once the first one dies.
+    let replacement = EverythingHttp::start();
     let restarted = Arc::new(AtomicBool::new(false));
     let mock = {
         let restarted = restarted.clone();
@@ -303,7 +305,7 @@ fn an_http_server_restarted_after_dying_mid_call_serves_the_next_call() {
             _ => text("# Final"),
         })
     };
-    // The tap relays each new connection to the port, whichever process holds it.
+    // The URL agent-mesh knows is the tap's, which then relays to the replacement.
     let tap = WireTap::start(port);
     let config = tools.config(json!({"everything": {"url": tap.url()}}));
     let server = mesh(&mock, &config, &[("MESH_TOOL_TIMEOUT_SECS", "20")]);
@@ -311,7 +313,7 @@ fn an_http_server_restarted_after_dying_mid_call_serves_the_next_call() {
     drop(everything.take());
     seen.extend(read_until(&mut stream, |e| e.event == "tool_result"));
     assert_eq!(result_of(&seen, "call_long")["ok"], false);
-    let _back = EverythingHttp::start_on(port);
+    tap.retarget(replacement.port);
     restarted.store(true, Ordering::SeqCst);
     seen.extend(stream.collect());
     assert_completed(&seen, &server);
@@ -334,7 +336,8 @@ fn a_server_down_at_startup_leaves_the_run_with_the_other_servers_tools() {
         ("researcher", _) => text("Used what was up."),
         _ => text("# Final"),
     });
-    let down = format!("http://127.0.0.1:{}/mcp", free_port());
+    // Port 1: nothing listens there, and no test is ever given it (not ephemeral).
+    let down = "http://127.0.0.1:1/mcp";
     let config = tools.config(json!({
         "down": {"url": down},
         "missing": {"command": "/nonexistent/mcp-server"},
@@ -376,8 +379,11 @@ fn a_server_down_at_startup_is_used_once_it_comes_up() {
         ("researcher", _) => text("Answered."),
         _ => text("# Final"),
     });
-    let port = free_port();
-    let config = tools.config(json!({"late": {"url": format!("http://127.0.0.1:{port}/mcp")}}));
+    // The server runs, but a closed tap in front hangs up on every connection until
+    // it is opened: down at startup, without a port another test could take meanwhile.
+    let late = EverythingHttp::start();
+    let tap = WireTap::start_closed(late.port);
+    let config = tools.config(json!({"late": {"url": tap.url()}}));
     let server = mesh(&mock, &config, &[]);
     let run_once = || {
         let id = start_researcher_run(&server, "Use a tool if you have one");
@@ -389,7 +395,7 @@ fn a_server_down_at_startup_is_used_once_it_comes_up() {
     assert!(events_named(&first, "tool_call").is_empty());
     assert!(offered_tools(&researcher_requests(&mock)[0]).is_empty());
 
-    let _late = EverythingHttp::start_on(port);
+    tap.open();
     // Each turn tries the failed server again in the background: within a few runs the
     // server's tools are offered, without a restart.
     let deadline = Instant::now() + Duration::from_secs(60);
