@@ -12,6 +12,7 @@ use crate::providers::client::HttpClient;
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -105,6 +106,8 @@ struct Server {
     transport: Arc<Transport>,
     events: Arc<ServerEvents>,
     known: Mutex<Known>,
+    /// A background re-list of a failed server is under way.
+    retrying: AtomicBool,
 }
 
 /// One server as `agent-mesh mcp tools` and (later) `GET /api/tools` show it.
@@ -167,6 +170,7 @@ impl McpClient {
                         status,
                         tools: Vec::new(),
                     }),
+                    retrying: AtomicBool::new(false),
                 })
             })
             .collect();
@@ -201,18 +205,26 @@ impl McpClient {
     }
 
     /// Every server with its status and tools; a server whose list changed (or that was
-    /// never reached) is listed again first.
+    /// never reached) is listed again first. A server that failed is tried again in the
+    /// background (one attempt at a time), so one that was down at startup, or came back,
+    /// is used again without a restart and without holding up the caller.
     pub async fn servers(&self) -> Vec<ServerStatus> {
         let mut out = Vec::with_capacity(self.servers.len());
         for server in &self.servers {
-            let stale = server.events.take_tools_changed()
-                || server
-                    .known
-                    .lock()
-                    .map(|k| k.status.is_none())
-                    .unwrap_or(true);
-            if stale {
+            let (never_tried, failed) = server
+                .known
+                .lock()
+                .map(|k| (k.status.is_none(), matches!(k.status, Some(Err(_)))))
+                .unwrap_or((true, false));
+            if server.events.take_tools_changed() || never_tried {
                 refresh(server, self.tool_timeout).await;
+            } else if failed && !server.retrying.swap(true, Ordering::AcqRel) {
+                let server = server.clone();
+                let timeout = self.tool_timeout;
+                tokio::spawn(async move {
+                    refresh(&server, timeout).await;
+                    server.retrying.store(false, Ordering::Release);
+                });
             }
             out.push(status_of(server));
         }
@@ -369,10 +381,17 @@ async fn refresh(server: &Server, tool_timeout: Duration) {
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err(McpError::Timeout(timeout).to_string()),
     };
-    if let Err(why) = &outcome {
-        crate::log_warn!("mcp {}: {why}", server.name);
-    }
     if let Ok(mut k) = server.known.lock() {
+        // A server that stays down is tried again on every turn: say so once per reason.
+        if let Err(why) = &outcome {
+            if k.status.as_ref().and_then(|s| s.as_ref().err()) == Some(why) {
+                crate::log_debug!("mcp {}: {why}", server.name);
+            } else {
+                crate::log_warn!("mcp {}: {why}", server.name);
+            }
+        } else if matches!(k.status, Some(Err(_))) {
+            crate::log_info!("mcp {}: connected again", server.name);
+        }
         match outcome {
             Ok(tools) => {
                 k.tools = tools;

@@ -402,16 +402,17 @@ pub(crate) async fn call_agent(
     let mut cost_usd: Option<f64> = None;
     let mut rounds = 0u32;
     let result = loop {
-        let offered = match &tools {
-            Some(t) if rounds < run.config.tool_rounds => t.specs.as_slice(),
-            _ => &[],
-        };
+        // After the last allowed round the tools stay listed (the conversation holds
+        // calls of them) but the model may call none.
+        let answer_now = rounds >= run.config.tool_rounds;
+        let offered = tools.as_ref().map_or(&[][..], |t| t.specs.as_slice());
         let request = CallRequest {
             agent: &agent.name,
             kind: agent.kind,
             model: &model,
             messages: &messages,
             tools: offered,
+            answer_without_tools: answer_now,
             max_tokens: agent.max_tokens,
             timeouts: run.config.timeouts,
             task: &run.task,
@@ -432,7 +433,7 @@ pub(crate) async fn call_agent(
         if let Some(c) = outcome.cost_usd {
             cost_usd = Some(cost_usd.unwrap_or(0.0) + c);
         }
-        let Some(turn_tools) = tools.as_ref().filter(|_| !offered.is_empty()) else {
+        let Some(turn_tools) = tools.as_ref().filter(|_| !answer_now) else {
             break Ok(outcome);
         };
         if !outcome.wants_tools() {

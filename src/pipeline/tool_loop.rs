@@ -152,6 +152,13 @@ async fn execute_tool(
     call: &ToolCall,
 ) -> ToolResult {
     let started = Instant::now();
+    let mut unfinished = UnfinishedCall {
+        run,
+        agent,
+        call_id: &call.id,
+        started,
+        armed: true,
+    };
     let target = tools.targets.get(&call.name);
     let tool_name = target.map_or(call.name.as_str(), |(_, tool)| tool.as_str());
     let mut span = genai::tool_span(agent_span, tool_name, &call.id, genai::TOOL_TYPE_EXTENSION);
@@ -187,6 +194,7 @@ async fn execute_tool(
             }
         }
     };
+    unfinished.armed = false;
     match &error_type {
         Some(error_type) => span.record_error(error_type, &content),
         None => span.set_content(genai::TOOL_CALL_RESULT, &content),
@@ -203,8 +211,32 @@ async fn execute_tool(
     }
 }
 
-/// `error.type` of a call that did not complete: low-cardinality names, and a JSON-RPC
-/// error's code (as the MCP conventions do).
+/// A cancelled run drops its pipeline mid-call (the MCP client then tells the server);
+/// this still gives the call its `tool_result`, so neither the page nor the snapshot
+/// shows it running after the run's end.
+struct UnfinishedCall<'a> {
+    run: &'a RunContext,
+    agent: &'a str,
+    call_id: &'a str,
+    started: Instant,
+    armed: bool,
+}
+
+impl Drop for UnfinishedCall<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let elapsed_ms = self.started.elapsed().as_millis() as u64;
+            self.run.push(Event::ToolResult(ToolResultEvent::cut(
+                self.agent,
+                self.call_id,
+                false,
+                "cancelled",
+                elapsed_ms,
+            )));
+        }
+    }
+}
+
 /// The call's arguments as a JSON object (no arguments at all count as `{}`).
 fn arguments_of(call: &ToolCall) -> Result<Value, String> {
     if call.arguments.trim().is_empty() {

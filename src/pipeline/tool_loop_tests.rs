@@ -7,8 +7,8 @@ use crate::mcp::config::{McpConfig, ServerConfig, TransportConfig};
 use crate::mcp::McpClient;
 use crate::providers::call::{Block, Role, ToolCall};
 
-/// Answers with the given tool calls until the request carries no tools, then text;
-/// keeps every request's messages and offered tool names.
+/// Answers with the given tool calls until the request allows no tool call, then text;
+/// keeps every request's messages and the tool names it allows calling.
 struct ToolFake {
     calls: Vec<ToolCall>,
     seen: Mutex<Vec<(Vec<Message>, Vec<String>)>>,
@@ -27,7 +27,10 @@ impl Provider for ToolFake {
         _secrets: &'a [String],
     ) -> BoxFuture<'a, Result<CallOutcome, ProviderError>> {
         Box::pin(async move {
-            let tools: Vec<String> = request.tools.iter().map(|t| t.name.clone()).collect();
+            let tools: Vec<String> = match request.answer_without_tools {
+                true => Vec::new(),
+                false => request.tools.iter().map(|t| t.name.clone()).collect(),
+            };
             self.seen
                 .lock()
                 .unwrap()

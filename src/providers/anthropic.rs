@@ -87,6 +87,8 @@ struct MessagesBody<'a> {
     stream: bool,
     #[serde(skip_serializing_if = "Tools::is_empty")]
     tools: Tools<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<serde_json::Value>,
 }
 
 fn body(req: &CallRequest<'_>) -> Vec<u8> {
@@ -99,6 +101,8 @@ fn body(req: &CallRequest<'_>) -> Vec<u8> {
         max_tokens: req.max_tokens,
         stream: true,
         tools: Tools(req.tools),
+        tool_choice: (req.answer_without_tools && !req.tools.is_empty())
+            .then(|| serde_json::json!({"type": "none"})),
     };
     to_json_bytes(&body)
 }

@@ -102,6 +102,10 @@ pub struct CallRequest<'a> {
     pub messages: &'a [Message],
     /// The tools the model may call (none: a text-only call).
     pub tools: &'a [ToolSpec],
+    /// The model must answer in text now (`tool_choice` none): `tools` stay listed only
+    /// because the conversation holds earlier calls, which Anthropic's API refuses to
+    /// take without the tools defined.
+    pub answer_without_tools: bool,
     pub max_tokens: u32,
     pub timeouts: CallTimeouts,
     pub task: &'a str,

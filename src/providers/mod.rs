@@ -357,6 +357,7 @@ pub(crate) fn test_call<'a>(
         model,
         messages,
         tools: &[],
+        answer_without_tools: false,
         max_tokens,
         timeouts: crate::model::run_config::CallTimeouts {
             first_token: second,

@@ -132,6 +132,8 @@ struct ChatBody<'a> {
     max_completion_tokens: Option<u32>,
     #[serde(skip_serializing_if = "Tools::is_empty")]
     tools: Tools<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -153,6 +155,7 @@ fn body(req: &CallRequest<'_>, openai: bool) -> Vec<u8> {
         max_tokens: (!openai).then_some(req.max_tokens),
         max_completion_tokens: openai.then_some(req.max_tokens),
         tools: Tools(req.tools),
+        tool_choice: (req.answer_without_tools && !req.tools.is_empty()).then_some("none"),
     };
     to_json_bytes(&body)
 }

@@ -55,12 +55,17 @@ impl ToolCallAccumulator {
     }
 
     /// The complete calls in the order they started. A call the server sent without
-    /// an id gets `call_N` (its position), so its result can still be matched to it.
+    /// an id gets `call_N` (its position), so its result can still be matched to it; one
+    /// without any arguments (a tool with no parameters: Anthropic then sends no
+    /// `input_json_delta`) has `{}`, what it is called with, in its event and its repeat.
     pub fn finish(self) -> Vec<ToolCall> {
         let mut calls = self.calls;
         for (n, call) in calls.iter_mut().enumerate() {
             if call.id.is_empty() {
                 call.id = format!("call_{n}");
+            }
+            if call.arguments.trim().is_empty() {
+                call.arguments = "{}".to_string();
             }
         }
         calls
@@ -155,7 +160,7 @@ mod tests {
         let calls = join(&[frag(3, None, Some("f"), "{}"), frag(5, None, Some("g"), "")]);
         assert_eq!(
             calls,
-            vec![call("call_0", "f", "{}"), call("call_1", "g", "")]
+            vec![call("call_0", "f", "{}"), call("call_1", "g", "{}")]
         );
         assert!(ToolCallAccumulator::default().is_empty());
     }

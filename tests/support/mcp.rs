@@ -7,6 +7,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -106,22 +107,41 @@ impl Drop for EverythingHttp {
     }
 }
 
-/// A TCP relay to `127.0.0.1:target` that records every byte the client sends.
+/// A TCP relay to `127.0.0.1:target` that records every byte the client sends. A closed
+/// tap hangs up on every connection (a server that is down) until it is opened; a
+/// retargeted one relays new connections elsewhere (a server restarted at its URL).
 pub struct WireTap {
     pub port: u16,
     sent: Arc<Mutex<Vec<u8>>>,
+    open: Arc<AtomicBool>,
+    target: Arc<AtomicU16>,
 }
 
 impl WireTap {
     pub fn start(target: u16) -> WireTap {
+        let tap = Self::start_closed(target);
+        tap.open();
+        tap
+    }
+
+    pub fn start_closed(target: u16) -> WireTap {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind tap");
         let port = listener.local_addr().expect("addr").port();
         let sent: Arc<Mutex<Vec<u8>>> = Arc::default();
         let record = sent.clone();
+        let open = Arc::new(AtomicBool::new(false));
+        let is_open = open.clone();
+        let target = Arc::new(AtomicU16::new(target));
+        let current = target.clone();
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { continue };
-                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                if !is_open.load(Ordering::SeqCst) {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(("127.0.0.1", current.load(Ordering::SeqCst)))
+                else {
                     let _ = client.shutdown(Shutdown::Both);
                     continue;
                 };
@@ -133,7 +153,22 @@ impl WireTap {
                 relay(server, client, None);
             }
         });
-        WireTap { port, sent }
+        WireTap {
+            port,
+            sent,
+            open,
+            target,
+        }
+    }
+
+    /// New connections go to `target` from now on.
+    pub fn retarget(&self, target: u16) {
+        self.target.store(target, Ordering::SeqCst);
+    }
+
+    /// From now on, connections are relayed.
+    pub fn open(&self) {
+        self.open.store(true, Ordering::SeqCst);
     }
 
     pub fn url(&self) -> String {

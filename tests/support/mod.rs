@@ -5,9 +5,11 @@
 pub mod certs;
 pub mod cut_proxy;
 pub mod instances;
+pub mod mcp;
 pub mod mock;
 pub mod otlp;
 pub mod redis;
+pub mod tools;
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
