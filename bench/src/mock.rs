@@ -8,6 +8,10 @@
 //! `n` tokens, `gap` µs between them (0 = as fast as the socket takes them, 16 per
 //! write), `first` µs before the first, `hold=1` to stop after the first token until
 //! released (bounded). One thread per connection, keep-alive, TCP_NODELAY.
+//!
+//! A call offered tools that holds no tool result yet is answered with one call of
+//! the tool `bench__echo` (the tools phase's MCP server), its arguments carrying the
+//! tag; the call after the result gets the shape's text.
 
 use crate::sys::{now_ns, sleep_until_ns};
 use std::io::{Read, Write};
@@ -190,7 +194,11 @@ fn serve(mut conn: TcpStream, shared: &Shared) {
             ("POST", "/v1/chat/completions") => {
                 shared.chat_requests.fetch_add(1, Ordering::Relaxed);
                 let (tag, writer, shape) = parse_request(&body);
-                let done = stream(&mut conn, shared, shape);
+                let done = if wants_tool_call(&body) {
+                    tool_call(&mut conn, tag)
+                } else {
+                    stream(&mut conn, shared, shape)
+                };
                 shared
                     .records
                     .lock()
@@ -322,6 +330,30 @@ fn stream(conn: &mut TcpStream, shared: &Shared, shape: Shape) -> Option<u64> {
     Some(now_ns())
 }
 
+/// Tools offered (`"tools":[`) and no `role: "tool"` result in the conversation yet.
+pub fn wants_tool_call(body: &[u8]) -> bool {
+    crate::http::find(body, b"\"tools\":[").is_some()
+        && crate::http::find(body, b"\"role\":\"tool\"").is_none()
+}
+
+/// One streamed tool call of `bench__echo` with `{"message":"tag=TAG"}`, then
+/// `finish_reason: "tool_calls"`; returns when the last byte was written.
+fn tool_call(conn: &mut TcpStream, tag: u64) -> Option<u64> {
+    let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n";
+    conn.write_all(head.as_bytes()).ok()?;
+    let payload = format!(
+        "data: {{\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{{\"tool_calls\":[{{\"index\":0,\"id\":\"call_bench_{tag}\",\"type\":\"function\",\"function\":{{\"name\":\"bench__echo\",\"arguments\":\"{{\\\"message\\\":\\\"tag={tag}\\\"}}\"}}}}]}},\"finish_reason\":null}}]}}\n\n\
+         data: {{\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{{}},\"finish_reason\":\"tool_calls\"}}]}}\n\n\
+         data: {{\"id\":\"chatcmpl-bench\",\"choices\":[],\"usage\":{{\"prompt_tokens\":20,\"completion_tokens\":5}}}}\n\n\
+         data: [DONE]\n\n"
+    );
+    if !write_chunk(conn, payload.as_bytes()) {
+        return None;
+    }
+    conn.write_all(b"0\r\n\r\n").ok()?;
+    Some(now_ns())
+}
+
 fn end_events(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(b"data: {\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n");
     out.extend_from_slice(
@@ -355,5 +387,16 @@ mod tests {
         let body = br#"{"content":"You are the Researcher"},{"content":"Task:\nBENCH r:n=7,gap=10 w:n=3 tag=1\n"}"#;
         let (_, writer, shape) = parse_request(body);
         assert_eq!((writer, shape.n, shape.gap_us), (false, 7, 10));
+    }
+
+    #[test]
+    fn a_tool_call_only_when_tools_are_offered_and_no_result_came_back() {
+        assert!(wants_tool_call(
+            br#"{"messages":[],"tools":[{"type":"function"}]}"#
+        ));
+        assert!(!wants_tool_call(br#"{"messages":[]}"#));
+        assert!(!wants_tool_call(
+            br#"{"messages":[{"role":"tool","content":"x"}],"tools":[{"type":"function"}]}"#
+        ));
     }
 }
