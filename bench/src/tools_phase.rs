@@ -14,7 +14,7 @@
 //!   writer's request (p50 each), whose difference is what the round adds;
 //! * each server's schedstat CPU over its runs: the difference per tool call.
 
-use crate::http::{find, Client, EventStream};
+use crate::http::{find, wait_until, Client, EventStream};
 use crate::mock::Shape;
 use crate::report::{fmt_num, Goal, Row, J};
 use crate::server::{start_run, Server};
@@ -483,7 +483,13 @@ fn one_run(ctx: &Ctx, srv: &Server, client: &mut Client, tools: bool) -> Result<
             usize::from(tools)
         ));
     }
-    let mut records = ctx.mock.shared.records_for(tag);
+    // The mock records a call after its last byte, which may be after `done` arrived.
+    let calls = 2 + usize::from(tools);
+    let mut records = Vec::new();
+    wait_until(Duration::from_secs(5), Duration::from_micros(200), || {
+        records = ctx.mock.shared.records_for(tag);
+        records.len() >= calls
+    });
     records.sort_by_key(|r| r.arrived_ns);
     let researcher: Vec<_> = records.iter().filter(|r| !r.writer).collect();
     let writer = records
