@@ -14,7 +14,7 @@
 //! tag; the call after the result gets the shape's text.
 
 use crate::sys::{now_ns, sleep_until_ns};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -141,46 +141,8 @@ fn serve(mut conn: TcpStream, shared: &Shared) {
     let _ = conn.set_read_timeout(Some(Duration::from_secs(120)));
     let _ = conn.set_write_timeout(Some(Duration::from_secs(30)));
     let mut buf: Vec<u8> = Vec::with_capacity(8192);
-    let mut tmp = vec![0u8; 64 * 1024];
-    loop {
-        // Request head.
-        let head_end = loop {
-            if let Some(i) = crate::http::find(&buf, b"\r\n\r\n") {
-                break i;
-            }
-            if buf.len() > 64 * 1024 {
-                return;
-            }
-            match conn.read(&mut tmp) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&tmp[..n]),
-            }
-        };
-        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-        buf.drain(..head_end + 4);
-        let mut lines = head.split("\r\n");
-        let request_line = lines.next().unwrap_or("");
-        let mut parts = request_line.split_whitespace();
-        let method = parts.next().unwrap_or("").to_string();
-        let path = parts.next().unwrap_or("").to_string();
-        let mut content_length = 0usize;
-        for l in lines {
-            if let Some((k, v)) = l.split_once(':') {
-                if k.trim().eq_ignore_ascii_case("content-length") {
-                    content_length = v.trim().parse().unwrap_or(0);
-                }
-            }
-        }
-        if content_length > 64 << 20 {
-            return;
-        }
-        while buf.len() < content_length {
-            match conn.read(&mut tmp) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&tmp[..n]),
-            }
-        }
-        let body: Vec<u8> = buf.drain(..content_length).collect();
+    while let Some(request) = crate::http::read_request(&mut conn, &mut buf, 64 << 20) {
+        let (method, path, body) = (request.method, request.path, request.body);
         let arrived_ns = now_ns();
         let ok = match (method.as_str(), path.as_str()) {
             ("GET", "/v1/models") => {

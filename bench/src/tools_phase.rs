@@ -14,13 +14,13 @@
 //!   writer's request (p50 each), whose difference is what the round adds;
 //! * each server's schedstat CPU over its runs: the difference per tool call.
 
-use crate::http::{find, wait_until, Client, EventStream};
+use crate::http::{find, read_request, wait_until, Client, EventStream};
 use crate::mock::Shape;
 use crate::report::{fmt_num, Goal, Row, J};
 use crate::server::{start_run, Server};
 use crate::sys::{cpu_ns, now_ns, summarize, Summary};
 use crate::Ctx;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -86,39 +86,8 @@ fn serve(mut conn: TcpStream, shared: &McpShared) {
     let _ = conn.set_nodelay(true);
     let _ = conn.set_read_timeout(Some(Duration::from_secs(120)));
     let mut buf: Vec<u8> = Vec::with_capacity(8192);
-    let mut tmp = vec![0u8; 16 * 1024];
-    loop {
-        let head_end = loop {
-            if let Some(i) = find(&buf, b"\r\n\r\n") {
-                break i;
-            }
-            if buf.len() > 64 * 1024 {
-                return;
-            }
-            match conn.read(&mut tmp) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&tmp[..n]),
-            }
-        };
-        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-        buf.drain(..head_end + 4);
-        let method = head.split_whitespace().next().unwrap_or("").to_string();
-        let length: usize = head
-            .lines()
-            .filter_map(|l| l.split_once(':'))
-            .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
-            .and_then(|(_, v)| v.trim().parse().ok())
-            .unwrap_or(0);
-        if length > 1 << 20 {
-            return;
-        }
-        while buf.len() < length {
-            match conn.read(&mut tmp) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&tmp[..n]),
-            }
-        }
-        let body: Vec<u8> = buf.drain(..length).collect();
+    while let Some(request) = read_request(&mut conn, &mut buf, 1 << 20) {
+        let (method, body) = (request.method, request.body);
         let arrived = now_ns();
         let (status, extra, answer) = if method == "POST" {
             answer(&body)
@@ -333,14 +302,7 @@ impl Tools {
     }
 
     pub fn to_json(&self) -> J {
-        let summary = |s: &Summary| {
-            J::obj(vec![
-                ("n", J::Num(s.n as f64)),
-                ("p50", J::Num(s.p50)),
-                ("p99", J::Num(s.p99)),
-                ("max", J::Num(s.max)),
-            ])
-        };
+        let summary = crate::summary_json;
         J::obj(vec![
             ("added_p50_us", J::Num(self.added_p50())),
             ("beyond_server_p50_us", J::Num(self.beyond_server_p50())),
