@@ -36,7 +36,7 @@ e2e: e2e-deps
 	cd e2e && MESH_BIN="$(MESH_BIN)" node --test --test-concurrency=1 *.test.mjs
 
 e2e-deps:
-	@$(if $(DEPS_CHECKED),:,TEST_DEPS_LABEL="make e2e" scripts/test-deps.sh browser)
+	@$(if $(DEPS_CHECKED),:,TEST_DEPS_LABEL="make e2e" scripts/test-deps.sh browser mcp)
 
 fmt:
 	$(CARGO) fmt --all

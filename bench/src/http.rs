@@ -386,3 +386,51 @@ pub fn wait_until(limit: Duration, step: Duration, mut cond: impl FnMut() -> boo
     }
     cond()
 }
+
+/// One request read off a keep-alive server connection.
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub body: Vec<u8>,
+}
+
+/// Reads the next request from `conn` (its head, then a `Content-Length` body of at
+/// most `max_body` bytes); `buf` keeps what arrived beyond it for the next one. `None`
+/// when the client closed or timed out, or the request is too big.
+pub fn read_request(conn: &mut TcpStream, buf: &mut Vec<u8>, max_body: usize) -> Option<Request> {
+    let mut tmp = [0u8; 16 * 1024];
+    let head_end = loop {
+        if let Some(i) = find(buf, b"\r\n\r\n") {
+            break i;
+        }
+        if buf.len() > 64 * 1024 {
+            return None;
+        }
+        match conn.read(&mut tmp) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&tmp[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    buf.drain(..head_end + 4);
+    let mut lines = head.split("\r\n");
+    let mut parts = lines.next().unwrap_or("").split_whitespace();
+    let method = parts.next().unwrap_or("").to_string();
+    let path = parts.next().unwrap_or("").to_string();
+    let length: usize = lines
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(0);
+    if length > max_body {
+        return None;
+    }
+    while buf.len() < length {
+        match conn.read(&mut tmp) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&tmp[..n]),
+        }
+    }
+    let body = buf.drain(..length).collect();
+    Some(Request { method, path, body })
+}

@@ -14,6 +14,7 @@ mod report;
 mod server;
 mod snapshot_phase;
 mod sys;
+mod tools_phase;
 mod tracing_phase;
 
 use http::{token_stamp, wait_until, Client, EventStream};
@@ -100,7 +101,7 @@ fn main() {
             "--out" => out = args.next().map(PathBuf::from).unwrap_or(out),
             "--phase" => phase = args.next(),
             _ => {
-                eprintln!("usage: agent-mesh-bench [--repo DIR] [--out results.json] [--phase latency|pipeline|throughput|redis|redis-throughput|redis-latency|memory|startup|parallel|snapshot|instructions|tracing]");
+                eprintln!("usage: agent-mesh-bench [--repo DIR] [--out results.json] [--phase latency|pipeline|throughput|redis|redis-throughput|redis-latency|memory|startup|parallel|snapshot|instructions|tracing|tools]");
                 std::process::exit(2);
             }
         }
@@ -296,6 +297,14 @@ fn run_phase(repo: &std::path::Path, phase: &str) -> Result<(), String> {
             }
         }
         "tracing" => phase_tracing(&ctx)?,
+        "tools" => {
+            let t = tools_phase::phase(&ctx)?;
+            println!("{}", t.summary_line());
+            t.problems
+                .iter()
+                .take(10)
+                .for_each(|p| println!("  server warning: {p}"));
+        }
         "pipeline" => {
             let srv = ctx.server()?;
             let p = phase_pipeline(&ctx, &srv)?;
@@ -442,6 +451,12 @@ fn run(repo: &std::path::Path, out: &std::path::Path) -> Result<(), String> {
     let par = parallel::phase(&srv, &ctx.mock, || ctx.tag())?;
     let problems_lat = srv.problems.lock().map(|p| p.clone()).unwrap_or_default();
     drop(srv);
+    eprintln!(
+        "[bench] tools ({} runs with a tool round, {} without)",
+        tools_phase::TOOL_RUNS,
+        tools_phase::TOOL_RUNS
+    );
+    let tools = tools_phase::phase(&ctx)?;
 
     eprintln!(
         "[bench] throughput ({FLOOD_RUNS} flooding runs, {} s window)",
@@ -633,6 +648,7 @@ fn run(repo: &std::path::Path, out: &std::path::Path) -> Result<(), String> {
             par.parallel_ms, par.critical_path_ms
         ),
     });
+    rows.extend(tools.rows());
     rows.push(Row {
         section: "memory",
         metric: "RSS idle".into(),
@@ -709,6 +725,7 @@ fn run(repo: &std::path::Path, out: &std::path::Path) -> Result<(), String> {
     println!("{table}");
     let mut problems = problems_lat;
     problems.extend(tp.problems.clone());
+    problems.extend(tools.problems.clone());
     match &redis {
         Ok(r) => problems.extend(r.problems().cloned()),
         Err(e) => println!("redis phase FAILED, no Redis rows: {e}"),
@@ -774,6 +791,7 @@ fn run(repo: &std::path::Path, out: &std::path::Path) -> Result<(), String> {
             ),
         ]),
     ));
+    json.push(("tools", tools.to_json()));
     json.push((
         "throughput",
         J::obj(vec![

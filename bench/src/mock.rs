@@ -8,9 +8,13 @@
 //! `n` tokens, `gap` µs between them (0 = as fast as the socket takes them, 16 per
 //! write), `first` µs before the first, `hold=1` to stop after the first token until
 //! released (bounded). One thread per connection, keep-alive, TCP_NODELAY.
+//!
+//! A call offered tools that holds no tool result yet is answered with one call of
+//! the tool `bench__echo` (the tools phase's MCP server), its arguments carrying the
+//! tag; the call after the result gets the shape's text.
 
 use crate::sys::{now_ns, sleep_until_ns};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -137,46 +141,8 @@ fn serve(mut conn: TcpStream, shared: &Shared) {
     let _ = conn.set_read_timeout(Some(Duration::from_secs(120)));
     let _ = conn.set_write_timeout(Some(Duration::from_secs(30)));
     let mut buf: Vec<u8> = Vec::with_capacity(8192);
-    let mut tmp = vec![0u8; 64 * 1024];
-    loop {
-        // Request head.
-        let head_end = loop {
-            if let Some(i) = crate::http::find(&buf, b"\r\n\r\n") {
-                break i;
-            }
-            if buf.len() > 64 * 1024 {
-                return;
-            }
-            match conn.read(&mut tmp) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&tmp[..n]),
-            }
-        };
-        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-        buf.drain(..head_end + 4);
-        let mut lines = head.split("\r\n");
-        let request_line = lines.next().unwrap_or("");
-        let mut parts = request_line.split_whitespace();
-        let method = parts.next().unwrap_or("").to_string();
-        let path = parts.next().unwrap_or("").to_string();
-        let mut content_length = 0usize;
-        for l in lines {
-            if let Some((k, v)) = l.split_once(':') {
-                if k.trim().eq_ignore_ascii_case("content-length") {
-                    content_length = v.trim().parse().unwrap_or(0);
-                }
-            }
-        }
-        if content_length > 64 << 20 {
-            return;
-        }
-        while buf.len() < content_length {
-            match conn.read(&mut tmp) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&tmp[..n]),
-            }
-        }
-        let body: Vec<u8> = buf.drain(..content_length).collect();
+    while let Some(request) = crate::http::read_request(&mut conn, &mut buf, 64 << 20) {
+        let (method, path, body) = (request.method, request.path, request.body);
         let arrived_ns = now_ns();
         let ok = match (method.as_str(), path.as_str()) {
             ("GET", "/v1/models") => {
@@ -190,7 +156,11 @@ fn serve(mut conn: TcpStream, shared: &Shared) {
             ("POST", "/v1/chat/completions") => {
                 shared.chat_requests.fetch_add(1, Ordering::Relaxed);
                 let (tag, writer, shape) = parse_request(&body);
-                let done = stream(&mut conn, shared, shape);
+                let done = if wants_tool_call(&body) {
+                    tool_call(&mut conn, tag)
+                } else {
+                    stream(&mut conn, shared, shape)
+                };
                 shared
                     .records
                     .lock()
@@ -322,6 +292,30 @@ fn stream(conn: &mut TcpStream, shared: &Shared, shape: Shape) -> Option<u64> {
     Some(now_ns())
 }
 
+/// Tools offered (`"tools":[`) and no `role: "tool"` result in the conversation yet.
+pub fn wants_tool_call(body: &[u8]) -> bool {
+    crate::http::find(body, b"\"tools\":[").is_some()
+        && crate::http::find(body, b"\"role\":\"tool\"").is_none()
+}
+
+/// One streamed tool call of `bench__echo` with `{"message":"tag=TAG"}`, then
+/// `finish_reason: "tool_calls"`; returns when the last byte was written.
+fn tool_call(conn: &mut TcpStream, tag: u64) -> Option<u64> {
+    let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n";
+    conn.write_all(head.as_bytes()).ok()?;
+    let payload = format!(
+        "data: {{\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{{\"tool_calls\":[{{\"index\":0,\"id\":\"call_bench_{tag}\",\"type\":\"function\",\"function\":{{\"name\":\"bench__echo\",\"arguments\":\"{{\\\"message\\\":\\\"tag={tag}\\\"}}\"}}}}]}},\"finish_reason\":null}}]}}\n\n\
+         data: {{\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{{}},\"finish_reason\":\"tool_calls\"}}]}}\n\n\
+         data: {{\"id\":\"chatcmpl-bench\",\"choices\":[],\"usage\":{{\"prompt_tokens\":20,\"completion_tokens\":5}}}}\n\n\
+         data: [DONE]\n\n"
+    );
+    if !write_chunk(conn, payload.as_bytes()) {
+        return None;
+    }
+    conn.write_all(b"0\r\n\r\n").ok()?;
+    Some(now_ns())
+}
+
 fn end_events(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(b"data: {\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n");
     out.extend_from_slice(
@@ -355,5 +349,16 @@ mod tests {
         let body = br#"{"content":"You are the Researcher"},{"content":"Task:\nBENCH r:n=7,gap=10 w:n=3 tag=1\n"}"#;
         let (_, writer, shape) = parse_request(body);
         assert_eq!((writer, shape.n, shape.gap_us), (false, 7, 10));
+    }
+
+    #[test]
+    fn a_tool_call_only_when_tools_are_offered_and_no_result_came_back() {
+        assert!(wants_tool_call(
+            br#"{"messages":[],"tools":[{"type":"function"}]}"#
+        ));
+        assert!(!wants_tool_call(br#"{"messages":[]}"#));
+        assert!(!wants_tool_call(
+            br#"{"messages":[{"role":"tool","content":"x"}],"tools":[{"type":"function"}]}"#
+        ));
     }
 }

@@ -1,8 +1,14 @@
 //! The offline provider (SPEC §5.6): no network, deterministic. The orchestrator emits a
 //! real JSON plan chosen by rules on the task's words; the others emit labelled
-//! placeholder Markdown that quotes what they were given, one word at a time.
+//! placeholder Markdown that quotes what they were given, one word at a time. Offered
+//! tools, it first calls one (see `tools`) and then quotes what it answered.
 
-use super::call::{CallOutcome, CallRequest, Message, TokenSink};
+mod tools;
+
+use super::call::{
+    Block, CallOutcome, CallRequest, Message, Role, TokenSink, ToolCall, ToolCallFragment,
+    ToolResult,
+};
 use super::error::ProviderError;
 use super::provider::{Attempt, BoxFuture, Provider};
 use crate::model::agent::AgentKind;
@@ -21,13 +27,33 @@ impl OfflineProvider {
     }
 
     /// Streams the placeholder answer one word at a time; `emitted` turns true with
-    /// the first word.
+    /// the first word. Offered tools and holding no tool result yet, it makes one
+    /// tool call instead.
     pub async fn stream(
         &self,
         req: &CallRequest<'_>,
         sink: &mut dyn TokenSink,
         emitted_any: &mut bool,
     ) -> CallOutcome {
+        if let Some(call) = tool_call_for(req) {
+            self.pace().await;
+            sink.tool_call(&ToolCallFragment {
+                index: 0,
+                id: Some(&call.id),
+                name: Some(&call.name),
+                arguments: &call.arguments,
+            });
+            *emitted_any = true;
+            let mut outcome = CallOutcome::new(
+                "tool_calls",
+                Some(Usage {
+                    input_tokens: input_words(req),
+                    output_tokens: words(&call.arguments).count() as u64,
+                }),
+            );
+            outcome.tool_calls.push(call);
+            return outcome;
+        }
         let text = match req.kind {
             AgentKind::Planner => plan_reply(req.task, req.candidates),
             AgentKind::Specialist => specialist_reply(req),
@@ -35,30 +61,80 @@ impl OfflineProvider {
         };
         let mut emitted = 0u64;
         for piece in words(&text) {
-            if self.delay.is_zero() {
-                // Even without a delay, let other tasks (subscribers, other runs) run.
-                tokio::task::yield_now().await;
-            } else {
-                tokio::time::sleep(self.delay).await;
-            }
+            self.pace().await;
             sink.token(piece);
             *emitted_any = true;
             emitted += 1;
         }
-        let input_words = req
-            .messages
-            .iter()
-            .flat_map(Message::texts)
-            .map(|t| words(t).count())
-            .sum::<usize>();
         CallOutcome::new(
             "stop",
             Some(Usage {
-                input_tokens: input_words as u64,
+                input_tokens: input_words(req),
                 output_tokens: emitted,
             }),
         )
     }
+
+    /// The wait before each word (and before a tool call).
+    async fn pace(&self) {
+        if self.delay.is_zero() {
+            // Even without a delay, let other tasks (subscribers, other runs) run.
+            tokio::task::yield_now().await;
+        } else {
+            tokio::time::sleep(self.delay).await;
+        }
+    }
+}
+
+/// The words of every message's text: the input tokens the offline provider reports.
+fn input_words(req: &CallRequest<'_>) -> u64 {
+    req.messages
+        .iter()
+        .flat_map(Message::texts)
+        .map(|t| words(t).count() as u64)
+        .sum()
+}
+
+/// The one tool call of a turn: made when tools are offered and the conversation holds
+/// no tool result yet, to the first tool whose required arguments can be filled. Its id
+/// is the agent's, so each agent's call is told apart in a run's events. Never when the
+/// turn is out of tool rounds (the tools are still listed then, with tool choice none).
+fn tool_call_for(req: &CallRequest<'_>) -> Option<ToolCall> {
+    if req.tools.is_empty() || req.answer_without_tools || tool_results(req).next().is_some() {
+        return None;
+    }
+    let (tool, arguments) = tools::first_callable(req.tools, req.task)?;
+    Some(ToolCall {
+        id: format!("call_offline_{}_1", req.agent),
+        name: tool.name.clone(),
+        arguments: arguments.to_string(),
+    })
+}
+
+/// Every tool result in the conversation, with the name of the tool that gave it.
+fn tool_results<'r>(req: &'r CallRequest<'_>) -> impl Iterator<Item = (&'r str, &'r ToolResult)> {
+    let calls: Vec<&ToolCall> = req
+        .conversation()
+        .filter(|m| m.role == Role::Assistant)
+        .flat_map(|m| &m.content)
+        .filter_map(|b| match b {
+            Block::ToolCall(call) => Some(call),
+            _ => None,
+        })
+        .collect();
+    req.conversation()
+        .filter(|m| m.role == Role::Tool)
+        .flat_map(|m| &m.content)
+        .filter_map(move |b| match b {
+            Block::ToolResult(result) => {
+                let name = calls
+                    .iter()
+                    .find(|c| c.id == result.call_id)
+                    .map_or("a tool", |c| c.name.as_str());
+                Some((name, result))
+            }
+            _ => None,
+        })
 }
 
 /// Offline answers through the same retry and redaction path as every provider; it
@@ -258,6 +334,7 @@ fn specialist_reply(req: &CallRequest<'_>) -> String {
         None => out.push_str("**My subtask:** none given, so I cover the whole task.\n\n"),
     }
     push_earlier_turns(&mut out, req);
+    push_tool_results(&mut out, req);
     if req.context.is_empty() {
         out.push_str("**Context received:** none, I am the first specialist.\n\n");
     } else {
@@ -278,6 +355,7 @@ fn writer_reply(req: &CallRequest<'_>) -> String {
     let mut out = format!("# {}\n\n{BANNER}\n\n", quote(req.task, 80));
     out.push_str("## Summary\n\nThis deliverable is assembled by the offline provider from the team's placeholder notes, so the whole pipeline can be seen working without a key.\n\n");
     push_earlier_turns(&mut out, req);
+    push_tool_results(&mut out, req);
     out.push_str("## What the team contributed\n\n");
     if req.context.is_empty() {
         out.push_str("No specialist produced text.\n\n");
@@ -305,6 +383,28 @@ fn push_earlier_turns(out: &mut String, req: &CallRequest<'_>) {
             "- asked \"{}\", delivered \"{}\"\n",
             quote(&turn.task, 120),
             quote(&turn.output, 120)
+        ));
+    }
+    out.push('\n');
+}
+
+/// What the turn's tool calls answered, each quoted to a bound. Nothing is written
+/// without tool results, so a turn without tools reads as it always did.
+fn push_tool_results(out: &mut String, req: &CallRequest<'_>) {
+    let mut results = tool_results(req).peekable();
+    if results.peek().is_none() {
+        return;
+    }
+    out.push_str("**Tool results received:**\n\n");
+    for (name, result) in results {
+        let said = if result.is_error {
+            "failed"
+        } else {
+            "answered"
+        };
+        out.push_str(&format!(
+            "- `{name}` {said}: \"{}\"\n",
+            quote(&result.content, 200)
         ));
     }
     out.push('\n');
@@ -363,5 +463,174 @@ mod tests {
             assert_eq!(joined, text);
         }
         assert_eq!(words("a b").collect::<Vec<_>>(), ["a ", "b"]);
+    }
+
+    /// Keeps what the provider streamed.
+    #[derive(Default)]
+    struct Recorder {
+        text: String,
+        fragments: Vec<(Option<String>, Option<String>, String)>,
+    }
+
+    impl TokenSink for Recorder {
+        fn token(&mut self, text: &str) {
+            self.text.push_str(text);
+        }
+        fn tool_call(&mut self, f: &ToolCallFragment<'_>) {
+            self.fragments.push((
+                f.id.map(str::to_string),
+                f.name.map(str::to_string),
+                f.arguments.to_string(),
+            ));
+        }
+        fn retrying(&mut self, _: u32, _: Duration, _: &ProviderError) {}
+    }
+
+    fn tool(name: &str, schema: serde_json::Value) -> super::super::call::ToolSpec {
+        super::super::call::ToolSpec {
+            name: name.to_string(),
+            description: String::new(),
+            input_schema: schema,
+        }
+    }
+
+    async fn answer(
+        messages: &[Message],
+        tools: &[super::super::call::ToolSpec],
+    ) -> (CallOutcome, Recorder) {
+        let mut request = crate::providers::test_call("offline", messages, 100);
+        request.task = "Why is the sky blue?";
+        request.tools = tools;
+        let mut sink = Recorder::default();
+        let mut emitted = false;
+        let outcome = OfflineProvider::new(Duration::ZERO)
+            .stream(&request, &mut sink, &mut emitted)
+            .await;
+        assert!(emitted);
+        (outcome, sink)
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn offered_tools_it_calls_the_first_it_can_fill_once_then_quotes_the_result() {
+        let tools = [
+            tool(
+                "fetch__fetch",
+                serde_json::json!({"type": "object",
+                    "properties": {"url": {"type": "string", "format": "uri"}}, "required": ["url"]}),
+            ),
+            tool(
+                "everything__echo",
+                serde_json::json!({"type": "object",
+                    "properties": {"message": {"type": "string"}}, "required": ["message"]}),
+            ),
+        ];
+        let mut messages = vec![Message::system("s"), Message::user("u")];
+        let (first, sink) = answer(&messages, &tools).await;
+        assert_eq!(first.finish_reason, "tool_calls");
+        let expected = ToolCall {
+            id: "call_offline_researcher_1".into(),
+            name: "everything__echo".into(),
+            arguments: r#"{"message":"Why is the sky blue?"}"#.into(),
+        };
+        assert_eq!(first.tool_calls, std::slice::from_ref(&expected));
+        assert_eq!(sink.text, "", "a tool round says nothing");
+        assert_eq!(
+            sink.fragments,
+            [(
+                Some(expected.id.clone()),
+                Some(expected.name.clone()),
+                expected.arguments.clone()
+            )]
+        );
+        // The same call again gives the same id and arguments: deterministic.
+        assert_eq!(
+            answer(&messages, &tools).await.0.tool_calls,
+            first.tool_calls
+        );
+
+        messages.push(Message {
+            role: Role::Assistant,
+            content: vec![Block::ToolCall(expected.clone())],
+        });
+        messages.push(Message {
+            role: Role::Tool,
+            content: vec![Block::ToolResult(ToolResult {
+                call_id: expected.id.clone(),
+                content: format!("Echo: Why is the sky blue? {}", "more ".repeat(100)),
+                is_error: false,
+            })],
+        });
+        let (second, sink) = answer(&messages, &tools).await;
+        assert_eq!(second.finish_reason, "stop");
+        assert!(second.tool_calls.is_empty(), "one call per turn");
+        let quoted = "- `everything__echo` answered: \"Echo: Why is the sky blue? more more";
+        assert!(sink.text.contains(quoted), "{}", sink.text);
+        let line = sink.text.lines().find(|l| l.contains("answered")).unwrap();
+        assert!(
+            line.chars().count() < 260 && line.ends_with("…\""),
+            "{line}"
+        );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn out_of_tool_rounds_it_answers_without_calling() {
+        let tools = [tool(
+            "everything__echo",
+            serde_json::json!({"type": "object",
+                "properties": {"message": {"type": "string"}}, "required": ["message"]}),
+        )];
+        let messages = [Message::system("s"), Message::user("u")];
+        let mut request = crate::providers::test_call("offline", &messages, 100);
+        request.task = "Why is the sky blue?";
+        request.tools = &tools;
+        request.answer_without_tools = true;
+        let mut sink = Recorder::default();
+        let mut emitted = false;
+        let outcome = OfflineProvider::new(Duration::ZERO)
+            .stream(&request, &mut sink, &mut emitted)
+            .await;
+        assert_eq!(outcome.finish_reason, "stop");
+        assert!(outcome.tool_calls.is_empty());
+        assert!(!sink.text.is_empty());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_error_result_is_quoted_as_a_failure() {
+        let tools = [tool("t", serde_json::json!({"type": "object"}))];
+        let messages = [
+            Message::system("s"),
+            Message::user("u"),
+            Message {
+                role: Role::Tool,
+                content: vec![Block::ToolResult(ToolResult {
+                    call_id: "other".into(),
+                    content: "boom".into(),
+                    is_error: true,
+                })],
+            },
+        ];
+        let (outcome, sink) = answer(&messages, &tools).await;
+        assert!(outcome.tool_calls.is_empty());
+        assert!(
+            sink.text.contains("- `a tool` failed: \"boom\""),
+            "{}",
+            sink.text
+        );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn without_a_tool_it_can_fill_the_answer_is_the_same_as_without_tools() {
+        let messages = [Message::system("s"), Message::user("u")];
+        let unfillable = [tool(
+            "fs__read",
+            serde_json::json!({"type": "object",
+                "properties": {"path": {"type": "string", "pattern": "^/"}}, "required": ["path"]}),
+        )];
+        let (plain, plain_sink) = answer(&messages, &[]).await;
+        let (offered, offered_sink) = answer(&messages, &unfillable).await;
+        assert_eq!(plain, offered);
+        assert_eq!(plain_sink.text, offered_sink.text);
+        assert!(offered_sink.fragments.is_empty());
+        assert!(!plain_sink.text.contains("Tool results"));
     }
 }
