@@ -126,7 +126,14 @@ impl AppState {
                     }),
                 }
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let budget = crate::pipeline::budget::freeze(
+            req.budget,
+            self.pipeline.budget,
+            &agents,
+            self.providers.catalog(),
+            &req.task,
+        );
         RunConfig {
             provider,
             agents,
@@ -141,6 +148,7 @@ impl AppState {
                 total: CALL_TOTAL_TIMEOUT,
             },
             conversation: Default::default(),
+            budget,
             trace_parent: None,
         }
     }

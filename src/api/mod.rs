@@ -106,6 +106,10 @@ pub(crate) async fn launch(
     if let Some(parent) = &req.parent {
         config.conversation = follow_up_of(state, parent).await?;
     }
+    crate::pipeline::budget::add_history(&mut config);
+    if let Some((field, message)) = config.budget.as_ref().and_then(|b| b.reserve_problem()) {
+        return Err(ApiError::bad_field(field, message));
+    }
     create_run(state, req.task, config).await
 }
 

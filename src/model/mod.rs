@@ -1,6 +1,7 @@
-//! The run model every layer shares, as plain typed data: events, the frozen run config, agent kinds, conversation turns, error kinds and provider ids. A leaf: it imports nothing else of the crate.
+//! The run model every layer shares, as plain typed data: events, the frozen run config and budget, agent kinds, conversation turns, error kinds and provider ids. A leaf: it imports nothing else of the crate.
 
 pub mod agent;
+pub mod budget;
 pub mod conversation;
 pub mod dependency;
 pub mod error_kind;

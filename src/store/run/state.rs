@@ -4,7 +4,7 @@
 
 use super::log::EventLog;
 use super::readers::{Wakers, Watchers};
-use super::snapshot::{Fold, RunSnapshot, RunSummary};
+use super::snapshot::{BudgetView, Fold, RunSnapshot, RunSummary};
 use crate::model::error_kind::ErrorKind;
 use crate::model::events::{DoneEvent, ErrorEvent, Event, RunStatus};
 use crate::model::run_config::RunConfig;
@@ -172,10 +172,11 @@ impl Run {
     /// cannot go on with it): the `done` carries the writer's output so far and the
     /// totals of the finished agent calls.
     pub fn failed_ending(&self, kind: ErrorKind, message: &str) -> [Event; 2] {
-        let (output, usage, cost_usd) = {
+        let (output, usage, cost_usd, budget) = {
             let st = self.state();
             let f = &st.fold;
-            (f.writer_output().to_string(), f.usage, f.cost_usd)
+            let budget = f.budget(&self.config);
+            (f.writer_output().to_string(), f.usage, f.cost_usd, budget)
         };
         let elapsed_ms = SystemTime::now()
             .duration_since(self.created_at)
@@ -195,6 +196,7 @@ impl Run {
                 cost_usd,
                 elapsed_ms,
                 trace_id: None,
+                budget,
             }),
         ]
     }
@@ -230,6 +232,7 @@ impl Run {
             created_at: Some(self.created_at),
             finished_at: st.fold.finished_at,
             parent: self.config.conversation.parent.clone(),
+            budget: st.fold.budget(&self.config),
         }
     }
 
@@ -255,6 +258,15 @@ impl Run {
             cost_usd: f.cost_usd,
             last_event_id: st.log.len(),
             trace_id: f.trace_id.clone(),
+            budget: f.budget(&self.config).map(|report| BudgetView {
+                report,
+                unpriced: self
+                    .config
+                    .budget
+                    .as_ref()
+                    .map(|b| b.unpriced())
+                    .unwrap_or_default(),
+            }),
         }
     }
 }
