@@ -77,6 +77,8 @@ async function boot() {
     statTime: $('stat-time'),
     statTokens: $('stat-tokens'),
     statCost: $('stat-cost'),
+    statBudget: $('stat-budget'),
+    statBudgetBox: $('stat-budget-box'),
   });
   state.view.onStateChange = (s) => {
     if (s === state.current) updateButtons();
@@ -255,6 +257,10 @@ async function launch(task, parent) {
   track(session);
   show(session);
   session.follow();
+  // The stream says a run's budget only at its end: its caps come from the snapshot.
+  api(`/api/runs/${encodeURIComponent(res.id)}`)
+    .then((snap) => session.learnBudget(snap.budget))
+    .catch(() => {});
   announce(parent ? 'Follow-up started.' : 'Run started.');
   refreshRecent();
   $('run-view').scrollIntoView({ block: 'start', behavior: window.matchMedia('(prefers-reduced-motion: reduce)').matches ? 'auto' : 'smooth' });
