@@ -257,10 +257,8 @@ async function launch(task, parent) {
   track(session);
   show(session);
   session.follow();
-  // The stream says a run's budget only at its end: its caps come from the snapshot.
-  api(`/api/runs/${encodeURIComponent(res.id)}`)
-    .then((snap) => session.learnBudget(snap.budget))
-    .catch(() => {});
+  // The stream says a run's budget only at its end: the start's answer has its caps.
+  session.learnBudget(res.budget);
   announce(parent ? 'Follow-up started.' : 'Run started.');
   refreshRecent();
   $('run-view').scrollIntoView({ block: 'start', behavior: window.matchMedia('(prefers-reduced-motion: reduce)').matches ? 'auto' : 'smooth' });

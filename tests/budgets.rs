@@ -183,6 +183,8 @@ fn a_run_within_its_budget_reports_its_spend_and_is_not_counted_as_stopped() {
     let metrics = server.get("/metrics").text();
     assert!(metrics.contains("\nagent_mesh_runs_budget_exhausted_total 0\n"));
     // A run without a budget carries none.
+    let r = server.post_json("/api/run", r#"{"task":"t","agents":["researcher"]}"#);
+    assert!(r.json().get("budget").is_none(), "{}", r.text());
     let id = server.start_run(r#"{"task":"t","agents":["researcher"]}"#);
     let events = server.stream(&id, &[]).collect();
     assert!(done_event(&events).get("budget").is_none());
@@ -337,7 +339,14 @@ fn defaults_come_from_the_environment_and_a_bad_value_stops_startup() {
         Reply::sse(&openai_stream(&["x"], Some((10, 1, None))))
     });
     let server = custom(&mock, &[("MESH_RUN_BUDGET_TOKENS", "60000")]);
-    let id = server.start_run(r#"{"task":"t","agents":["researcher"]}"#);
+    let r = server.post_json("/api/run", r#"{"task":"t","agents":["researcher"]}"#);
+    assert_eq!(r.status, 201);
+    // The answer names the caps the run got (custom models have no catalog price).
+    let started = r.json();
+    assert_eq!(started["budget"]["tokens"], 60000);
+    assert_eq!(started["budget"]["usd"], Value::Null);
+    assert_eq!(started["budget"]["unpriced"].as_array().unwrap().len(), 5);
+    let id = started["id"].as_str().unwrap().to_string();
     let events = server.stream(&id, &[]).collect();
     assert_eq!(done_event(&events)["budget"]["tokens"], 60000);
     // A request's own cap wins over the default for that cap.

@@ -315,22 +315,7 @@ impl BudgetMeter {
     /// A call that ended without a report (failed, stopped or cancelled): its estimate
     /// stays spent, since the provider may bill what it streamed.
     pub fn abandon(&self, call: CallId) {
-        let Some(budget) = &self.budget else {
-            return;
-        };
-        let mut m = lock(&self.meter);
-        let Some(at) = m.calls.iter().position(|c| c.id == call.0) else {
-            return;
-        };
-        let c = m.calls.swap_remove(at);
-        let output = estimate_tokens(c.output_chars);
-        m.spent_tokens += c.input_tokens + output;
-        if let Some(p) = budget.price(&c.agent) {
-            m.spent_usd += p.usd(c.input_tokens, output);
-        }
-        if c.kind == AgentKind::Specialist {
-            m.specialist_tokens += output;
-        }
+        self.finish(call, None, None);
     }
 
     /// Resolves once the budget stopped `call` (never without a budget or a call).
