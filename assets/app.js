@@ -86,6 +86,8 @@ async function boot() {
     statTrace: $('stat-trace'),
     statTraceItem: $('stat-trace-item'),
     traceUrl: typeof pageConfig?.trace_url === 'string' ? pageConfig.trace_url : null,
+    statBudget: $('stat-budget'),
+    statBudgetBox: $('stat-budget-box'),
   });
   state.view.onStateChange = (s) => {
     if (s === state.current) updateButtons();
@@ -264,6 +266,8 @@ async function launch(task, parent) {
   track(session);
   show(session);
   session.follow();
+  // The stream says a run's budget only at its end: the start's answer has its caps.
+  session.learnBudget(res.budget);
   announce(parent ? 'Follow-up started.' : 'Run started.');
   refreshRecent();
   $('run-view').scrollIntoView({ block: 'start', behavior: window.matchMedia('(prefers-reduced-motion: reduce)').matches ? 'auto' : 'smooth' });

@@ -52,6 +52,23 @@ function settleTool(call, d) {
   call.elapsedMs = d.elapsed_ms ?? null;
 }
 
+/** A `budget` object of the server's, or null; numbers checked, names kept as strings. */
+export function validBudget(b) {
+  if (!b || typeof b !== 'object') return null;
+  const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+  const usd = num(b.usd);
+  const tokens = num(b.tokens);
+  if (usd === null && tokens === null) return null;
+  return {
+    usd,
+    tokens,
+    spent_usd: num(b.spent_usd) ?? 0,
+    spent_tokens: num(b.spent_tokens) ?? 0,
+    exhausted: b.exhausted === true,
+    unpriced: Array.isArray(b.unpriced) ? b.unpriced.filter((n) => typeof n === 'string') : [],
+  };
+}
+
 export class RunSession {
   /** roster: the /api/agents list, in pipeline order. */
   constructor(id, roster, task = '') {
@@ -74,6 +91,10 @@ export class RunSession {
     this.connection = 'idle'; // idle | connecting | open | reconnecting | gone | closed
     this.connectionInfo = null;
     this.config = null;
+    // {usd, tokens, spent_usd, spent_tokens, exhausted, unpriced} when the run has a
+    // budget (from the snapshot, then `done`); spend while running is folded live.
+    this.budget = null;
+    this.budgetStopped = false;
     this.listeners = new Set();
     this.stream = null;
   }
@@ -146,6 +167,8 @@ export class RunSession {
       }
       return agent;
     });
+    s.budget = validBudget(snap.budget);
+    s.budgetStopped = Boolean(s.budget?.exhausted);
     s.output = snap.output || '';
     s.usage = snap.usage || null;
     s.cost = snap.cost_usd ?? null;
@@ -172,6 +195,38 @@ export class RunSession {
         this.emit('connection');
       },
     });
+  }
+
+  /** Takes the caps of a snapshot's `budget` (the spend stays what the events say). */
+  learnBudget(budget) {
+    const b = validBudget(budget);
+    if (!b) return;
+    if (this.budget?.final) return;
+    this.budget = { ...b, unpriced: b.unpriced };
+    this.emit('run');
+  }
+
+  /**
+   * Spend against the budget: `done`'s report once the run ended; while it runs, the
+   * finished calls' reported usage and cost plus about a token per four characters of
+   * what is streaming now (`estimated` true).
+   */
+  budgetSpend() {
+    const b = this.budget;
+    if (!b) return null;
+    if (b.final) return { tokens: b.spent_tokens, usd: b.spent_usd, estimated: false, exhausted: b.exhausted };
+    let tokens = 0;
+    let usd = 0;
+    let estimated = false;
+    for (const a of this.agents) {
+      if (a.usage) tokens += (a.usage.input_tokens || 0) + (a.usage.output_tokens || 0);
+      if (typeof a.cost === 'number') usd += a.cost;
+      if (['running', 'writing', 'planning'].includes(a.state) && a.text) {
+        tokens += Math.ceil(a.text.length / 4);
+        estimated = true;
+      }
+    }
+    return { tokens: Math.max(tokens, b.spent_tokens || 0), usd: Math.max(usd, b.spent_usd || 0), estimated, exhausted: this.budgetStopped || b.exhausted };
   }
 
   stop() {
@@ -258,6 +313,10 @@ export class RunSession {
       }
       case 'error': {
         const err = { kind: d.kind || null, message: d.message || '', status: d.status ?? null };
+        if (d.kind === 'budget') {
+          this.budgetStopped = true;
+          this.emit('run');
+        }
         if (d.agent) {
           const a = this.agent(d.agent);
           a.error = err;
@@ -277,6 +336,9 @@ export class RunSession {
         this.elapsedMs = d.elapsed_ms ?? null;
         this.traceId = d.trace_id || null;
         this.finishedAt = Date.now();
+        if (validBudget(d.budget)) {
+          this.budget = { ...validBudget(d.budget), unpriced: this.budget?.unpriced || [], final: true };
+        }
         // The same settling the server's snapshot does.
         for (const a of this.agents) {
           if (a.state === 'queued') a.state = 'skipped';

@@ -116,6 +116,7 @@ const ERROR_WORDS = {
   network: 'agent-mesh could not reach the provider. Check the network or the provider address.',
   cancelled: 'Stopped because the run was cancelled.',
   config: 'This agent is not set up correctly: check its provider and model in Settings.',
+  budget: "Stopped: the run's budget was reached, so the writer works from what the team had so far.",
 };
 
 export function friendlyError(err) {

@@ -137,6 +137,7 @@ export class RunView {
     for (const name of d.text) this.renderText(s.agent(name));
     if (d.doc) this.renderDoc();
     if (d.run || d.agents.size > 0) this.renderRun();
+    else if (d.text.size > 0 && s.budget) this.renderBudget();
   }
 
   /** Draws at once, without waiting for a frame (used when a run ends). */
@@ -234,6 +235,28 @@ export class RunView {
         statTrace.removeAttribute('href');
       }
     }
+    this.renderBudget();
+  }
+
+  /** Spend against the run's budget (hidden without one); text only, never markup. */
+  renderBudget() {
+    const { statBudget, statBudgetBox } = this.els;
+    if (!statBudget || !statBudgetBox) return;
+    const s = this.session;
+    const spend = s.budgetSpend();
+    statBudgetBox.hidden = !spend;
+    if (!spend) return;
+    const b = s.budget;
+    const about = spend.estimated ? '≈' : '';
+    const parts = [];
+    if (b.tokens !== null) parts.push(`${about}${Math.round(spend.tokens).toLocaleString('en-US')} / ${b.tokens.toLocaleString('en-US')} tokens`);
+    if (b.usd !== null) parts.push(`${formatCost(spend.usd) || '$0'} / ${formatCost(b.usd)}`);
+    let text = parts.join(' · ');
+    if (spend.exhausted) text += ' · budget reached';
+    statBudget.textContent = text;
+    statBudgetBox.classList.toggle('is-exhausted', spend.exhausted);
+    const unpriced = b.usd !== null ? b.unpriced : [];
+    statBudgetBox.title = unpriced.length ? `No price is known for: ${unpriced.join(', ')}. Their dollars count only when the provider reports a cost.` : '';
   }
 
   // ------------------------------------------------------------ plan

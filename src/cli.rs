@@ -138,6 +138,7 @@ pub async fn run_in_terminal(settings: Settings, task: String, json: bool) -> i3
         models: BTreeMap::new(),
         agents: None,
         detach: true,
+        budget: None,
         schedule: None,
         parent: None,
         tools: None,

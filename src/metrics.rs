@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 const PROVIDERS: usize = ProviderId::ALL.len();
-const KINDS: [ErrorKind; 8] = [
+const KINDS: [ErrorKind; 9] = [
     ErrorKind::Auth,
     ErrorKind::RateLimit,
     ErrorKind::Timeout,
@@ -19,6 +19,7 @@ const KINDS: [ErrorKind; 8] = [
     ErrorKind::Network,
     ErrorKind::Cancelled,
     ErrorKind::Config,
+    ErrorKind::Budget,
 ];
 
 /// Why a failed sign-in was answered late with a 429 (see `http::auth_limit`).
@@ -160,6 +161,7 @@ impl<const N: usize> Histogram<N> {
 
 pub struct Metrics {
     runs_started: AtomicU64,
+    runs_budget_exhausted: AtomicU64,
     runs_finished: [AtomicU64; 3],
     tokens: [AtomicU64; PROVIDERS],
     calls: [AtomicU64; PROVIDERS],
@@ -185,6 +187,7 @@ impl Metrics {
     const fn new() -> Self {
         Metrics {
             runs_started: AtomicU64::new(0),
+            runs_budget_exhausted: AtomicU64::new(0),
             runs_finished: [const { AtomicU64::new(0) }; 3],
             tokens: [const { AtomicU64::new(0) }; PROVIDERS],
             calls: [const { AtomicU64::new(0) }; PROVIDERS],
@@ -203,6 +206,11 @@ impl Metrics {
 
     pub fn run_started(&self) {
         self.runs_started.fetch_add(1, Relaxed);
+    }
+
+    /// A run whose budget stopped work (a call dropped or a specialist skipped).
+    pub fn run_budget_exhausted(&self) {
+        self.runs_budget_exhausted.fetch_add(1, Relaxed);
     }
 
     pub fn run_finished(&self, status: crate::model::events::RunStatus) {
@@ -307,6 +315,17 @@ impl Metrics {
             out,
             "agent_mesh_runs_started_total {}",
             self.runs_started.load(Relaxed)
+        );
+        header(
+            &mut out,
+            "agent_mesh_runs_budget_exhausted_total",
+            "counter",
+            "Runs a budget stopped: a call dropped or specialists skipped at a cap.",
+        );
+        let _ = writeln!(
+            out,
+            "agent_mesh_runs_budget_exhausted_total {}",
+            self.runs_budget_exhausted.load(Relaxed)
         );
         header(
             &mut out,

@@ -87,6 +87,7 @@ async fn start(
         // chat client never is; the client's own connection decides instead (see
         // CancelOnDrop).
         detach: true,
+        budget: None,
         schedule: None,
         parent: None,
         tools: None,
@@ -94,6 +95,7 @@ async fn start(
     let mut config = state.freeze_run_config(&run_req);
     config.trace_parent = super::incoming_trace(headers);
     config.conversation = Conversation::from_turns(req.history.clone());
+    crate::pipeline::budget::add_history(&mut config);
     if let Some(instruction) = &req.instruction {
         if let Some(writer) = config
             .agents

@@ -70,10 +70,14 @@ pub async fn start_run(
         field: Some(e.field),
     })?;
     let run = launch(state, req, incoming_trace(headers)).await?;
-    Ok(json(
-        StatusCode::CREATED,
-        &json!({"id": run.id(), "stream": format!("/api/stream/{}", run.id())}),
-    ))
+    let mut answer = json!({"id": run.id(), "stream": format!("/api/stream/{}", run.id())});
+    // The caps the run got (its own or the server's), so a client can show spend
+    // against them from the first event on.
+    if let Some(b) = &run.config().budget {
+        answer["budget"] =
+            json!({"usd": b.caps.usd, "tokens": b.caps.tokens, "unpriced": b.unpriced()});
+    }
+    Ok(json(StatusCode::CREATED, &answer))
 }
 
 /// The W3C trace context a request carries (`traceparent`), which becomes its run's
@@ -107,6 +111,10 @@ pub(crate) async fn launch(
     config.trace_parent = trace_parent;
     if let Some(parent) = &req.parent {
         config.conversation = follow_up_of(state, parent).await?;
+    }
+    crate::pipeline::budget::add_history(&mut config);
+    if let Some((field, message)) = config.budget.as_ref().and_then(|b| b.reserve_problem()) {
+        return Err(ApiError::bad_field(field, message));
     }
     create_run(state, req.task, config).await
 }

@@ -1,5 +1,6 @@
 //! Validation of the `POST /api/run` body: every rejection names the field at fault.
 
+use crate::model::budget::BudgetCaps;
 use crate::model::provider_id::ProviderId;
 use crate::model::run_config::Schedule;
 use crate::model::tool_grant::{self, ToolPattern};
@@ -17,7 +18,7 @@ pub struct ModelChoice {
     pub model: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunRequest {
     pub task: String,
     pub provider: Option<ProviderId>,
@@ -25,6 +26,8 @@ pub struct RunRequest {
     /// The team, in roster order, when the request names one.
     pub agents: Option<Vec<String>>,
     pub detach: bool,
+    /// Spending caps for this run, over `MESH_RUN_BUDGET_*` (see `budget`).
+    pub budget: Option<BudgetCaps>,
     /// Overrides `MESH_SCHEDULE` for this run.
     pub schedule: Option<Schedule>,
     /// The run this one follows up (checked to exist and be finished by the handler).
@@ -97,17 +100,25 @@ pub fn parse_run_request(
             // A field must be named for the client to fix it; `""` names the empty key.
             return Err(fail(
                 "\"\"",
-                "unknown field \"\" (expected task, provider, models, agents, detach, schedule, parent, tools)",
+                "unknown field \"\" (expected task, provider, models, agents, detach, schedule, parent, tools, budget)",
             ));
         }
         if !matches!(
             key.as_str(),
-            "task" | "provider" | "models" | "agents" | "detach" | "schedule" | "parent" | "tools"
+            "task"
+                | "provider"
+                | "models"
+                | "agents"
+                | "detach"
+                | "schedule"
+                | "parent"
+                | "tools"
+                | "budget"
         ) {
             return Err(fail(
                 key,
                 format!(
-                    "unknown field \"{key}\" (expected task, provider, models, agents, detach, schedule, parent, tools)"
+                    "unknown field \"{key}\" (expected task, provider, models, agents, detach, schedule, parent, tools, budget)"
                 ),
             ));
         }
@@ -269,12 +280,18 @@ pub fn parse_run_request(
         }
     };
 
+    let budget = match fields.get("budget") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(parse_budget(v)?),
+    };
+
     Ok(RunRequest {
         task,
         provider,
         models,
         agents,
         detach,
+        budget,
         schedule,
         parent,
         tools,
@@ -332,6 +349,55 @@ fn requested_tools(
         patterns.push(pattern);
     }
     Ok(patterns)
+}
+
+/// `{"usd": 0.5, "tokens": 200000}`: either or both, positive numbers (tokens whole).
+fn parse_budget(value: &Value) -> Result<BudgetCaps, FieldError> {
+    let Value::Object(map) = value else {
+        return Err(fail(
+            "budget",
+            "budget must be an object like {\"usd\": 0.5, \"tokens\": 200000}",
+        ));
+    };
+    let mut caps = BudgetCaps::default();
+    for (key, v) in map {
+        let field = format!("budget.{key}");
+        match key.as_str() {
+            "usd" => match v.as_f64() {
+                Some(usd) if usd.is_finite() && usd > 0.0 => caps.usd = Some(usd),
+                _ => {
+                    return Err(fail(
+                        &field,
+                        "budget.usd must be a positive number of US dollars",
+                    ))
+                }
+            },
+            "tokens" => match v.as_u64() {
+                Some(tokens) if tokens > 0 => caps.tokens = Some(tokens),
+                _ => {
+                    return Err(fail(
+                        &field,
+                        "budget.tokens must be a positive whole number of tokens",
+                    ))
+                }
+            },
+            _ => {
+                let shown = if key.is_empty() {
+                    "budget.\"\""
+                } else {
+                    &field
+                };
+                return Err(fail(
+                    shown,
+                    format!("unknown field {shown} (expected budget.usd, budget.tokens)"),
+                ));
+            }
+        }
+    }
+    if !caps.is_set() {
+        return Err(fail("budget", "budget must set usd, tokens or both"));
+    }
+    Ok(caps)
 }
 
 fn known_provider(
@@ -559,11 +625,37 @@ mod tests {
             (r#"{"task":"x","schedule":1}"#, "schedule"),
             (r#"{"task":"x","parent":7}"#, "parent"),
             (r#"{"task":"x","parent":"not-an-id"}"#, "parent"),
+            (r#"{"task":"x","budget":5}"#, "budget"),
+            (r#"{"task":"x","budget":{}}"#, "budget"),
+            (r#"{"task":"x","budget":{"usd":0}}"#, "budget.usd"),
+            (r#"{"task":"x","budget":{"usd":-1}}"#, "budget.usd"),
+            (r#"{"task":"x","budget":{"usd":"1"}}"#, "budget.usd"),
+            (r#"{"task":"x","budget":{"tokens":1.5}}"#, "budget.tokens"),
+            (r#"{"task":"x","budget":{"tokens":0}}"#, "budget.tokens"),
+            (r#"{"task":"x","budget":{"tokens":-5}}"#, "budget.tokens"),
+            (r#"{"task":"x","budget":{"dollars":1}}"#, "budget.dollars"),
+            (r#"{"task":"x","budget":{"":1}}"#, "budget.\"\""),
         ];
         for (body, field) in cases {
             let e = parse(body).expect_err(body);
             assert_eq!(e.field, field, "{body}: {}", e.message);
         }
+    }
+
+    #[test]
+    fn a_budget_takes_either_cap_or_both() {
+        let r = parse(r#"{"task":"x","budget":{"usd":0.5,"tokens":200000}}"#).unwrap();
+        assert_eq!(
+            r.budget,
+            Some(BudgetCaps {
+                usd: Some(0.5),
+                tokens: Some(200_000)
+            })
+        );
+        let r = parse(r#"{"task":"x","budget":{"tokens":10}}"#).unwrap();
+        assert_eq!(r.budget.unwrap().usd, None);
+        assert_eq!(parse(r#"{"task":"x","budget":null}"#).unwrap().budget, None);
+        assert_eq!(parse(r#"{"task":"x"}"#).unwrap().budget, None);
     }
 
     #[test]

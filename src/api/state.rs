@@ -141,7 +141,14 @@ impl AppState {
                     tools: Some(self.granted_tools(a, req)),
                 }
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let budget = crate::pipeline::budget::freeze(
+            req.budget,
+            self.pipeline.budget,
+            &agents,
+            self.providers.catalog(),
+            &req.task,
+        );
         RunConfig {
             provider,
             agents,
@@ -156,6 +163,7 @@ impl AppState {
                 total: CALL_TOTAL_TIMEOUT,
             },
             conversation: Default::default(),
+            budget,
             trace_parent: None,
         }
     }

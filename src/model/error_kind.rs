@@ -13,6 +13,8 @@ pub enum ErrorKind {
     Network,
     Cancelled,
     Config,
+    /// The run's budget stopped the call (SPEC §11).
+    Budget,
 }
 
 impl ErrorKind {
@@ -26,6 +28,7 @@ impl ErrorKind {
             ErrorKind::Network => "network",
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::Config => "config",
+            ErrorKind::Budget => "budget",
         }
     }
 }

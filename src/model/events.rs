@@ -193,6 +193,9 @@ pub struct DoneEvent {
     /// clients of a server without tracing see nothing new.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
+    /// The run's budget and its spend, when the run has one (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<crate::model::budget::BudgetReport>,
 }
 
 #[derive(Debug, Clone)]
@@ -509,6 +512,7 @@ mod tests {
                 cost_usd: None,
                 elapsed_ms: 1,
                 trace_id: None,
+                budget: None,
             }),
         ];
         for e in events {

@@ -1,6 +1,7 @@
-//! The run model every layer shares, as plain typed data: events, the frozen run config, agent kinds, conversation turns, error kinds, provider ids, the trace context, and the seams the pipeline calls through (the run span, the tool box). It imports only the small utilities below it (util, clock, ids), never tracing, the store or the pipeline.
+//! The run model every layer shares, as plain typed data: events, the frozen run config and budget, agent kinds, conversation turns, error kinds, provider ids, the trace context, and the seams the pipeline calls through (the run span, the tool box). It imports only the small utilities below it (util, clock, ids), never tracing, the store or the pipeline.
 
 pub mod agent;
+pub mod budget;
 pub mod conversation;
 pub mod dependency;
 pub mod error_kind;

@@ -93,6 +93,10 @@ pub struct RunConfig {
     pub tool_rounds: u32,
     /// The earlier turns a follow-up continues (empty for a first question).
     pub conversation: Conversation,
+    /// The run's spending caps with the prices and reserve they are counted by
+    /// (`budget`, `MESH_RUN_BUDGET_*`); absent in runs stored before budgets existed.
+    #[serde(default)]
+    pub budget: Option<crate::model::budget::RunBudget>,
     /// The W3C trace context of the request that started the run (its `traceparent`
     /// header): the run span's parent. A shared store keeps it (as `traceparent` text;
     /// configs stored before it read as `None`), so an instance that ends the run on
@@ -161,6 +165,7 @@ impl RunConfig {
             "agents": agents,
             "schedule": self.schedule,
             "max_parallel": self.max_parallel,
+            "budget": self.budget.as_ref().map(|b| b.caps),
         })
     }
 }

@@ -3,6 +3,7 @@
 //! [`EventSink`]; the pipeline writes to it. Neither knows the other, so any store
 //! (in memory, or shared) and any schedule plug in here.
 
+use super::budget::BudgetMeter;
 use super::events::{Event, RunStatus, Usage};
 use super::run_config::RunConfig;
 use super::trace_context::SpanContext;
@@ -62,6 +63,8 @@ pub struct RunContext {
     pub started: Instant,
     events: Arc<dyn EventSink>,
     cancel: CancelSignal,
+    /// The run's spend against its budget, live (a no-op without one).
+    pub budget: BudgetMeter,
     /// Tokens and cost of every finished agent call so far (from their `stream_end`s).
     totals: Mutex<(Option<Usage>, Option<f64>)>,
     /// The run's `invoke_workflow` span from `begin_trace` to `end_trace` (the
@@ -81,11 +84,13 @@ impl RunContext {
         events: Arc<dyn EventSink>,
         cancel: CancelSignal,
     ) -> RunContext {
+        let budget = BudgetMeter::new(config.budget.clone());
         RunContext {
             id,
             task,
             config,
             started: Instant::now(),
+            budget,
             events,
             cancel,
             totals: Mutex::new((None, None)),

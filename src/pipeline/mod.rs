@@ -2,6 +2,7 @@
 //! after another, or as the plan's dependency graph: see `scheduler`), then the writer
 //! with every full output.
 
+pub mod budget;
 pub mod conversation;
 pub mod dependencies;
 pub mod digest;
@@ -15,6 +16,7 @@ pub(crate) mod tool_loop;
 
 use crate::metrics::METRICS;
 use crate::model::agent::AgentKind;
+use crate::model::budget::CallId;
 use crate::model::error_kind::ErrorKind;
 use crate::model::events::{
     AgentState, DoneEvent, ErrorEvent, Event, PlanEvent, PlanSource, RunStatus, StatusEvent,
@@ -60,6 +62,7 @@ pub fn spawn(run: RunContext, providers: Arc<Providers>) {
                     cost_usd,
                     elapsed_ms: run.started.elapsed().as_millis() as u64,
                     trace_id,
+                    budget: run.budget.report(),
                 }));
             }
         }
@@ -70,6 +73,7 @@ pub fn spawn(run: RunContext, providers: Arc<Providers>) {
 /// shutdown) drops whatever call is in flight, which closes its upstream connection.
 pub async fn run_workflow(run: Arc<RunContext>, providers: Arc<Providers>) {
     run.begin_trace();
+    budget::announce(&run);
     let in_flight = scheduler::InFlight::default();
     let result = tokio::select! {
         biased;
@@ -106,6 +110,10 @@ pub async fn run_workflow(run: Arc<RunContext>, providers: Arc<Providers>) {
     tokens_first().await;
     let (usage, cost_usd) = run.totals();
     let trace_id = run.end_trace(status);
+    let budget = run.budget.report();
+    if budget.as_ref().is_some_and(|b| b.exhausted) {
+        METRICS.run_budget_exhausted();
+    }
     run.push(Event::Done(DoneEvent {
         status,
         output,
@@ -113,6 +121,7 @@ pub async fn run_workflow(run: Arc<RunContext>, providers: Arc<Providers>) {
         cost_usd,
         elapsed_ms: run.started.elapsed().as_millis() as u64,
         trace_id,
+        budget,
     }));
 }
 
@@ -300,6 +309,8 @@ struct RunSink<'a> {
     first_token: Option<Instant>,
     /// Attempts retried before output (for the `chat` span's `mesh.retries`).
     retries: u32,
+    /// The model round the run's budget meter counts now (none without a budget).
+    budget_call: Option<CallId>,
 }
 
 impl TokenSink for RunSink<'_> {
@@ -311,6 +322,9 @@ impl TokenSink for RunSink<'_> {
             self.first_token = Some(Instant::now());
         }
         METRICS.token(self.provider);
+        if let Some(call) = self.budget_call {
+            self.run.budget.output(call, text.chars().count());
+        }
         self.text.push_str(text);
         // Framed from the borrowed text straight into the run's log.
         self.run.push_token(self.agent, text);
@@ -355,6 +369,27 @@ pub(crate) async fn call_agent(
     context: &[(String, String)],
 ) -> Result<String, AgentFailure> {
     let (model, substituted_for) = resolve_model(agent.provider, &agent.model, agent.kind);
+    // Every agent sees the earlier turns of a follow-up before its own message.
+    let mut messages = vec![
+        Message::system(agent.prompt.as_str()),
+        Message::user(run.config.conversation.with_history(user)),
+    ];
+    // A cap already reached, or a prompt that alone would pass it: the agent is
+    // skipped (the writer never is: its share was held back for it).
+    if let Err(why) = run
+        .budget
+        .admits(&agent.name, agent.kind, budget::input_chars(&messages))
+    {
+        run.push(status_event(
+            Some(&agent.name),
+            AgentState::Skipped,
+            &format!("budget: {why}"),
+        ));
+        return Err(AgentFailure {
+            partial: String::new(),
+            reason: format!("budget: {why}"),
+        });
+    }
     if let Some(warning) = &agent.warning {
         run.push(status_event(Some(&agent.name), AgentState::Queued, warning));
     }
@@ -364,11 +399,6 @@ pub(crate) async fn call_agent(
         provider: agent.provider.as_str().to_string(),
         substituted_for,
     }));
-    // Every agent sees the earlier turns of a follow-up before its own message.
-    let mut messages = vec![
-        Message::system(agent.prompt.as_str()),
-        Message::user(run.config.conversation.with_history(user)),
-    ];
     // `invoke_agent` holds one `chat` span for the turn, whose tool rounds are calls of
     // the same conversation (each sends the span's traceparent).
     let provider_name = agent.provider.as_str();
@@ -395,6 +425,7 @@ pub(crate) async fn call_agent(
         text: String::new(),
         first_token: None,
         retries: 0,
+        budget_call: None,
     };
     // One stream_start/stream_end per turn: every tool round streams its text and tool
     // events between them, and the stream_end carries the sum of every round.
@@ -423,9 +454,35 @@ pub(crate) async fn call_agent(
             traceparent: traceparent.as_deref(),
         };
         let round_text_from = sink.text.len();
-        let outcome = match providers.stream(agent.provider, &request, &mut sink).await {
-            Ok(outcome) => outcome,
-            Err(e) => break Err(e),
+        // Every round counts against the budget; a cap reached mid-stream (by this
+        // call or another at once) drops the call, closing its upstream connection.
+        let call = match run
+            .budget
+            .begin(&agent.name, agent.kind, budget::input_chars(&messages))
+        {
+            Ok(call) => call,
+            Err(why) => break Err(ProviderError::new(ErrorKind::Budget, why)),
+        };
+        sink.budget_call = call;
+        let streamed = tokio::select! {
+            biased;
+            _ = run.budget.stopped(call) => {
+                Err(ProviderError::new(ErrorKind::Budget, run.budget.stop_reason()))
+            }
+            r = providers.stream(agent.provider, &request, &mut sink) => r,
+        };
+        let outcome = match (streamed, call) {
+            (Ok(outcome), Some(call)) => {
+                run.budget.finish(call, outcome.usage, outcome.cost_usd);
+                outcome
+            }
+            (Ok(outcome), None) => outcome,
+            (Err(e), call) => {
+                if let Some(call) = call {
+                    run.budget.abandon(call);
+                }
+                break Err(e);
+            }
         };
         if let Some(u) = outcome.usage {
             usage.get_or_insert_with(Usage::default).add(u);

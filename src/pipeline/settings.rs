@@ -14,6 +14,9 @@ pub struct PipelineSettings {
     pub schedule: Schedule,
     /// `MESH_MAX_PARALLEL`: agent calls of one run at once (default 3, 1-16).
     pub max_parallel: usize,
+    /// `MESH_RUN_BUDGET_USD`, `MESH_RUN_BUDGET_TOKENS`: every run's caps unless its
+    /// request sets its own (unset: no cap).
+    pub budget: crate::model::budget::BudgetCaps,
     /// `MESH_TTFT_TIMEOUT_SECS` (default 90 s): a call's wait for its first token.
     pub ttft_timeout: Duration,
     /// `MESH_IDLE_TIMEOUT_SECS` (default 60 s): a call's longest silence mid-stream.
@@ -37,6 +40,7 @@ impl PipelineSettings {
                 None => Default::default(),
             },
             max_parallel: max_parallel(vars)?,
+            budget: super::budget::defaults_from_env(vars)?,
             ttft_timeout: vars.secs("MESH_TTFT_TIMEOUT_SECS", 90, 1)?,
             idle_timeout: vars.secs("MESH_IDLE_TIMEOUT_SECS", 60, 1)?,
             tool_rounds: tool_rounds(vars)?,

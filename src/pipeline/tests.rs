@@ -170,6 +170,7 @@ fn config(schedule: Schedule) -> RunConfig {
         max_parallel: 4,
         tool_rounds: 8,
         conversation: Default::default(),
+        budget: None,
         trace_parent: None,
     }
 }

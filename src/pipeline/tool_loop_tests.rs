@@ -91,6 +91,21 @@ fn call(id: &str, name: &str, arguments: &str) -> ToolCall {
 }
 
 async fn turn(fake: Arc<ToolFake>, rounds: u32) -> (Result<String, String>, Vec<(String, String)>) {
+    let (result, events, _) = turn_with_budget(fake, rounds, None).await;
+    (result, events)
+}
+
+type TurnResult = (
+    Result<String, String>,
+    Vec<(String, String)>,
+    Option<crate::model::budget::BudgetReport>,
+);
+
+async fn turn_with_budget(
+    fake: Arc<ToolFake>,
+    rounds: u32,
+    budget: Option<crate::model::budget::RunBudget>,
+) -> TurnResult {
     let mcp = Arc::new(everything());
     let providers = Providers::from_parts(
         crate::providers::client::build(None).unwrap(),
@@ -105,6 +120,7 @@ async fn turn(fake: Arc<ToolFake>, rounds: u32) -> (Result<String, String>, Vec<
     let (_cancel, rx) = watch::channel(None);
     let mut cfg = config(Schedule::Sequential);
     cfg.tool_rounds = rounds;
+    cfg.budget = budget;
     let run = RunContext::new(
         "run-t".into(),
         "task".into(),
@@ -121,7 +137,42 @@ async fn turn(fake: Arc<ToolFake>, rounds: u32) -> (Result<String, String>, Vec<
     .expect("the turn ends");
     mcp.shutdown().await;
     let events = recorder.0.lock().unwrap().clone();
-    (result.map_err(|f| f.reason), events)
+    (result.map_err(|f| f.reason), events, run.budget.report())
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn every_tool_round_counts_against_the_budget() {
+    use crate::model::budget::{BudgetCaps, RunBudget};
+    let fake = Arc::new(ToolFake {
+        calls: vec![call("c1", "everything__echo", r#"{"message":"hi"}"#)],
+        seen: Mutex::new(Vec::new()),
+    });
+    let caps = BudgetCaps {
+        usd: None,
+        tokens: Some(200),
+    };
+    let budget = RunBudget {
+        caps,
+        requested: caps,
+        prices: Default::default(),
+        writer: "writer".into(),
+        // The writer holds 100 of the 200 tokens: the turn has the rest.
+        writer_max_tokens: 100,
+        writer_base_input_tokens: 0,
+    };
+    let (result, events, report) = turn_with_budget(fake.clone(), 8, Some(budget)).await;
+    let rounds = fake.seen.lock().unwrap().len();
+    // Without a budget the turn takes 8 tool rounds and a last answer (9 calls); each
+    // round re-sends a longer conversation, so the budget ends it sooner.
+    assert!((2..9).contains(&rounds), "{rounds} calls");
+    let reason = result.unwrap_err();
+    assert!(reason.starts_with("budget: "), "{reason}");
+    let error = events.iter().find(|(n, _)| n == "error").expect("an error");
+    assert!(error.1.contains(r#""kind":"budget""#), "{}", error.1);
+    let report = report.unwrap();
+    // The reported usage of every round that ran (10 in + 1 out each).
+    assert_eq!(report.spent_tokens, 11 * rounds as u64);
+    assert!(report.exhausted);
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -274,6 +274,7 @@ impl RunStore for RedisStore {
                     cost_usd: None,
                     elapsed_ms: 0,
                     trace_id: None,
+                    budget: None,
                 }));
                 shared.local.discard(&run.id);
                 crate::log_warn!("run store: cannot create a run: {}", e.0);
@@ -340,8 +341,10 @@ impl RunStore for RedisStore {
                     continue;
                 };
                 let mut status = parse_status(&field(1).unwrap_or_default());
+                let mut budget = None;
                 if let Some(run) = shared.local.get_run(id) {
                     status = run.status();
+                    budget = run.summary().budget;
                 } else if status == RunStatus::Running && !leased {
                     // Nobody holds the run: following it lets the lease check end it.
                     let me = shared.me.clone();
@@ -360,6 +363,7 @@ impl RunStore for RedisStore {
                     created_at: ms(2).map(time_of_ms),
                     finished_at: ms(3).map(time_of_ms),
                     parent: field(4),
+                    budget,
                 });
             }
             if !expired.is_empty() {

@@ -4,6 +4,7 @@
 
 use crate::clock;
 use crate::model::agent::AgentKind;
+use crate::model::budget::BudgetReport;
 use crate::model::error_kind::ErrorKind;
 use crate::model::events::{AgentState, DoneEvent, ErrorEvent, Event, PlanEvent, RunStatus, Usage};
 use crate::model::run_config::RunConfig;
@@ -84,6 +85,18 @@ pub struct RunSnapshot {
     /// The run's trace once it is done, when tracing is on (from its `done` event).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
+    /// The run's budget and spend (null without one).
+    pub budget: Option<BudgetView>,
+}
+
+/// A run's budget as the snapshot shows it: the `done` report's fields (spend so far
+/// while it runs) and the agents whose model has no known price.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BudgetView {
+    #[serde(flatten)]
+    pub report: BudgetReport,
+    /// Their dollars count only when the provider reports a cost, after the call.
+    pub unpriced: Vec<String>,
 }
 
 /// One entry of `GET /api/runs`.
@@ -99,6 +112,9 @@ pub struct RunSummary {
     #[serde(serialize_with = "rfc3339_opt")]
     pub finished_at: Option<SystemTime>,
     pub parent: Option<String>,
+    /// The run's budget and spend (null without one, or where a shared store's
+    /// instance does not follow the run).
+    pub budget: Option<BudgetReport>,
 }
 
 fn rfc3339<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
@@ -130,6 +146,10 @@ pub(crate) struct Fold {
     pub elapsed_ms: Option<u64>,
     /// The run's trace id, from its `done` event (tracing on only).
     pub trace_id: Option<String>,
+    /// Whether an `error` of kind `budget` was logged (a cap stopped a call).
+    pub budget_stopped: bool,
+    /// The final budget report, from the `done` event.
+    pub budget_done: Option<BudgetReport>,
 }
 
 impl Fold {
@@ -166,7 +186,25 @@ impl Fold {
             cost_usd: None,
             elapsed_ms: None,
             trace_id: None,
+            budget_stopped: false,
+            budget_done: None,
         }
+    }
+
+    /// The run's budget and spend: `done`'s report once it ended; until then the caps
+    /// and the reported spend of the calls finished so far.
+    pub fn budget(&self, config: &RunConfig) -> Option<BudgetReport> {
+        let budget = config.budget.as_ref()?;
+        if let Some(done) = &self.budget_done {
+            return Some(done.clone());
+        }
+        Some(BudgetReport {
+            usd: budget.caps.usd,
+            tokens: budget.caps.tokens,
+            spent_usd: self.cost_usd.unwrap_or(0.0),
+            spent_tokens: self.usage.map_or(0, |u| u.input_tokens + u.output_tokens),
+            exhausted: self.budget_stopped,
+        })
     }
 
     fn agent_mut(&mut self, name: &str) -> Option<&mut AgentSnapshot> {
@@ -258,6 +296,9 @@ impl Fold {
     }
 
     fn apply_error(&mut self, e: &ErrorEvent) {
+        if e.kind == ErrorKind::Budget {
+            self.budget_stopped = true;
+        }
         if let Some(a) = e.agent.as_deref().and_then(|n| self.agent_mut(n)) {
             a.error = Some(e.message.clone());
             a.error_kind = Some(e.kind);
@@ -271,6 +312,7 @@ impl Fold {
         self.output.clone_from(&d.output);
         self.elapsed_ms = Some(d.elapsed_ms);
         self.trace_id.clone_from(&d.trace_id);
+        self.budget_done.clone_from(&d.budget);
         for a in &mut self.agents {
             match a.state {
                 AgentState::Queued => a.state = AgentState::Skipped,

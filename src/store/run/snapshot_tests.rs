@@ -233,9 +233,11 @@ fn the_snapshot_serializes_every_spec_field_in_order() {
             "usage",
             "elapsed_ms",
             "cost_usd",
-            "last_event_id"
+            "last_event_id",
+            "budget"
         ]
     );
+    assert_eq!(v["budget"], serde_json::Value::Null, "no budget: null");
     assert_eq!(v["status"], "running");
     assert_eq!(v["last_event_id"], 2);
     assert_eq!(v["finished_at"], serde_json::Value::Null);
@@ -272,7 +274,8 @@ fn a_follow_up_names_its_parent_in_snapshot_and_summary() {
             "status",
             "created_at",
             "finished_at",
-            "parent"
+            "parent",
+            "budget"
         ]
     );
 }
@@ -309,4 +312,66 @@ fn tool_calls_are_kept_under_their_agent_with_their_results() {
     let mut f = f;
     f.apply(&start("analyst"));
     assert!(agent(&f, "analyst").tools.is_empty());
+}
+
+fn budgeted_config() -> RunConfig {
+    use crate::model::budget::{BudgetCaps, RunBudget};
+    let mut cfg = config(true);
+    let caps = BudgetCaps {
+        usd: Some(1.0),
+        tokens: Some(5000),
+    };
+    cfg.budget = Some(RunBudget {
+        caps,
+        requested: caps,
+        prices: [("analyst".to_string(), None), ("writer".to_string(), None)].into(),
+        writer: "writer".into(),
+        writer_max_tokens: 100,
+        writer_base_input_tokens: 10,
+    });
+    cfg
+}
+
+#[test]
+fn the_budget_shows_finished_calls_while_running_and_dones_report_at_the_end() {
+    use crate::model::budget::BudgetReport;
+    let cfg = budgeted_config();
+    let mut fold = Fold::new(&cfg);
+    assert_eq!(fold_of(&[]).budget(&config(true)), None, "no budget, none");
+    fold.apply(&end("analyst", 100, 20, 0.25));
+    let live = fold.budget(&cfg).unwrap();
+    assert_eq!(
+        (live.spent_tokens, live.spent_usd, live.exhausted),
+        (120, 0.25, false)
+    );
+    fold.apply(&error(Some("analyst"), ErrorKind::Budget));
+    assert!(fold.budget(&cfg).unwrap().exhausted);
+    let report = BudgetReport {
+        usd: Some(1.0),
+        tokens: Some(5000),
+        spent_usd: 0.5,
+        spent_tokens: 900,
+        exhausted: true,
+    };
+    let Event::Done(mut d) = done(RunStatus::Completed, "x") else {
+        unreachable!()
+    };
+    d.budget = Some(report.clone());
+    fold.apply(&Event::Done(d));
+    assert_eq!(fold.budget(&cfg), Some(report));
+}
+
+#[test]
+fn a_run_stored_before_budgets_reads_as_having_none() {
+    let stored = config(false).to_stored_json();
+    let mut value: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    assert!(value.as_object_mut().unwrap().remove("budget").is_some());
+    let back = RunConfig::from_stored_json(&value.to_string()).unwrap();
+    assert!(back.budget.is_none());
+    let with = RunConfig::from_stored_json(&budgeted_config().to_stored_json()).unwrap();
+    assert_eq!(with.budget, budgeted_config().budget);
+    assert_eq!(
+        budgeted_config().to_json()["budget"],
+        serde_json::json!({"usd": 1.0, "tokens": 5000})
+    );
 }

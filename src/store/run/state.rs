@@ -4,7 +4,7 @@
 
 use super::log::EventLog;
 use super::readers::{Wakers, Watchers};
-use super::snapshot::{Fold, RunSnapshot, RunSummary};
+use super::snapshot::{BudgetView, Fold, RunSnapshot, RunSummary};
 use crate::model::error_kind::ErrorKind;
 use crate::model::events::{DoneEvent, ErrorEvent, Event, RunStatus};
 use crate::model::run_config::RunConfig;
@@ -173,10 +173,11 @@ impl Run {
     /// totals of the finished agent calls, and, with tracing on, the trace the run
     /// was started in (its run span, on the lost instance, had that trace id).
     pub fn failed_ending(&self, kind: ErrorKind, message: &str) -> [Event; 2] {
-        let (output, usage, cost_usd) = {
+        let (output, usage, cost_usd, budget) = {
             let st = self.state();
             let f = &st.fold;
-            (f.writer_output().to_string(), f.usage, f.cost_usd)
+            let budget = f.budget(&self.config);
+            (f.writer_output().to_string(), f.usage, f.cost_usd, budget)
         };
         let elapsed_ms = SystemTime::now()
             .duration_since(self.created_at)
@@ -200,6 +201,7 @@ impl Run {
                     .trace_parent
                     .filter(|_| crate::trace::global().is_enabled())
                     .map(|parent| parent.trace_id.to_hex()),
+                budget,
             }),
         ]
     }
@@ -235,6 +237,7 @@ impl Run {
             created_at: Some(self.created_at),
             finished_at: st.fold.finished_at,
             parent: self.config.conversation.parent.clone(),
+            budget: st.fold.budget(&self.config),
         }
     }
 
@@ -260,6 +263,15 @@ impl Run {
             cost_usd: f.cost_usd,
             last_event_id: st.log.len(),
             trace_id: f.trace_id.clone(),
+            budget: f.budget(&self.config).map(|report| BudgetView {
+                report,
+                unpriced: self
+                    .config
+                    .budget
+                    .as_ref()
+                    .map(|b| b.unpriced())
+                    .unwrap_or_default(),
+            }),
         }
     }
 }

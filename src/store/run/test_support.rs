@@ -47,6 +47,7 @@ pub fn config(detach: bool) -> RunConfig {
         max_parallel: 1,
         tool_rounds: 8,
         conversation: Conversation::default(),
+        budget: None,
         trace_parent: None,
     }
 }
@@ -100,5 +101,6 @@ pub fn done(status: RunStatus, output: &str) -> Event {
         cost_usd: None,
         elapsed_ms: 42,
         trace_id: None,
+        budget: None,
     })
 }
