@@ -141,6 +141,7 @@ impl AppState {
                 total: CALL_TOTAL_TIMEOUT,
             },
             conversation: Default::default(),
+            review: None,
             trace_parent: None,
         }
     }

@@ -89,6 +89,7 @@ async fn start(
         detach: true,
         schedule: None,
         parent: None,
+        review: false,
     };
     let mut config = state.freeze_run_config(&run_req);
     config.trace_parent = super::incoming_trace(headers);

@@ -28,6 +28,8 @@ pub struct RunRequest {
     pub schedule: Option<Schedule>,
     /// The run this one follows up (checked to exist and be finished by the handler).
     pub parent: Option<String>,
+    /// Pause after the plan until it is approved (`POST /api/runs/{id}/plan`).
+    pub review: bool,
 }
 
 /// A rejected request: the field (a JSON path like `models.writer`) and why.
@@ -39,7 +41,7 @@ pub struct FieldError {
 
 /// The message always names the field, so a client that shows only the message
 /// still tells the user what to fix.
-fn fail(field: &str, message: impl Into<String>) -> FieldError {
+pub(crate) fn fail(field: &str, message: impl Into<String>) -> FieldError {
     let message = message.into();
     let message = if message.contains(field) {
         message
@@ -71,17 +73,17 @@ pub fn parse_run_request(
             // A field must be named for the client to fix it; `""` names the empty key.
             return Err(fail(
                 "\"\"",
-                "unknown field \"\" (expected task, provider, models, agents, detach, schedule, parent)",
+                "unknown field \"\" (expected task, provider, models, agents, detach, schedule, parent, review)",
             ));
         }
         if !matches!(
             key.as_str(),
-            "task" | "provider" | "models" | "agents" | "detach" | "schedule" | "parent"
+            "task" | "provider" | "models" | "agents" | "detach" | "schedule" | "parent" | "review"
         ) {
             return Err(fail(
                 key,
                 format!(
-                    "unknown field \"{key}\" (expected task, provider, models, agents, detach, schedule, parent)"
+                    "unknown field \"{key}\" (expected task, provider, models, agents, detach, schedule, parent, review)"
                 ),
             ));
         }
@@ -137,45 +139,7 @@ pub fn parse_run_request(
 
     let agents = match fields.get("agents") {
         None | Some(Value::Null) => None,
-        Some(Value::Array(list)) => {
-            let specialists = roster.specialist_names();
-            let mut chosen: Vec<String> = Vec::new();
-            for (i, item) in list.iter().enumerate() {
-                let field = format!("agents[{i}]");
-                let Value::String(name) = item else {
-                    return Err(fail(&field, "each agent must be a string"));
-                };
-                let wanted = name.trim().to_ascii_lowercase();
-                if !specialists.contains(&wanted.as_str()) {
-                    return Err(fail(
-                        &field,
-                        format!(
-                            "\"{name}\" is not a specialist (choose from {})",
-                            specialists.join(", ")
-                        ),
-                    ));
-                }
-                if !chosen.contains(&wanted) {
-                    chosen.push(wanted);
-                }
-            }
-            if chosen.is_empty() {
-                return Err(fail("agents", "agents must name at least one specialist"));
-            }
-            Some(
-                specialists
-                    .iter()
-                    .filter(|s| chosen.iter().any(|c| c == *s))
-                    .map(|s| s.to_string())
-                    .collect(),
-            )
-        }
-        Some(_) => {
-            return Err(fail(
-                "agents",
-                "agents must be an array of specialist names",
-            ))
-        }
+        Some(list) => Some(parse_team("agents", list, &roster.specialist_names())?),
     };
 
     let detach = match fields.get("detach") {
@@ -211,6 +175,12 @@ pub fn parse_run_request(
         Some(_) => return Err(fail("parent", "parent must be a run id string")),
     };
 
+    let review = match fields.get("review") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(fail("review", "review must be true or false")),
+    };
+
     Ok(RunRequest {
         task,
         provider,
@@ -219,7 +189,57 @@ pub fn parse_run_request(
         detach,
         schedule,
         parent,
+        review,
     })
+}
+
+/// A team as a request or a plan review names it (`field` is `agents`): an array of
+/// specialist names, matched case-insensitively, at least one, duplicates folded,
+/// returned in roster order (`specialists`). A rejection names the entry at fault
+/// (`agents[2]`).
+pub fn parse_team(
+    field: &str,
+    list: &Value,
+    specialists: &[&str],
+) -> Result<Vec<String>, FieldError> {
+    let Value::Array(list) = list else {
+        return Err(fail(
+            field,
+            format!("{field} must be an array of specialist names"),
+        ));
+    };
+    let mut chosen: Vec<String> = Vec::new();
+    for (i, item) in list.iter().enumerate() {
+        let entry = format!("{field}[{i}]");
+        let Value::String(name) = item else {
+            return Err(fail(&entry, "each agent must be a string"));
+        };
+        let wanted = name.trim().to_ascii_lowercase();
+        if !specialists.contains(&wanted.as_str()) {
+            return Err(fail(
+                &entry,
+                format!(
+                    "\"{}\" is not a specialist (choose from {})",
+                    crate::util::cut_chars(name, 60),
+                    specialists.join(", ")
+                ),
+            ));
+        }
+        if !chosen.contains(&wanted) {
+            chosen.push(wanted);
+        }
+    }
+    if chosen.is_empty() {
+        return Err(fail(
+            field,
+            format!("{field} must name at least one specialist"),
+        ));
+    }
+    Ok(specialists
+        .iter()
+        .filter(|s| chosen.iter().any(|c| c == *s))
+        .map(|s| s.to_string())
+        .collect())
 }
 
 fn known_provider(
@@ -331,6 +351,8 @@ mod tests {
         );
         assert_eq!(r.agents.unwrap(), ["researcher", "analyst"]);
         assert!(r.detach);
+        assert!(!r.review);
+        assert!(parse(r#"{"task":"x","review":true}"#).unwrap().review);
     }
 
     #[test]
@@ -365,6 +387,8 @@ mod tests {
             (r#"{"task":"x","schedule":1}"#, "schedule"),
             (r#"{"task":"x","parent":7}"#, "parent"),
             (r#"{"task":"x","parent":"not-an-id"}"#, "parent"),
+            (r#"{"task":"x","review":"yes"}"#, "review"),
+            (r#"{"task":"x","review":1}"#, "review"),
         ];
         for (body, field) in cases {
             let e = parse(body).expect_err(body);

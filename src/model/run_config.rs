@@ -69,10 +69,21 @@ pub struct RunConfig {
     pub tool_rounds: u32,
     /// The earlier turns a follow-up continues (empty for a first question).
     pub conversation: Conversation,
+    /// Set when the request asked to review the plan (`review`): the run pauses
+    /// after its `plan` until the plan is approved.
+    #[serde(default)]
+    pub review: Option<ReviewConfig>,
     /// The W3C trace context of the request that started the run (its `traceparent`
     /// header): the run span's parent. Not stored: it only matters while the run runs.
     #[serde(skip)]
     pub trace_parent: Option<crate::trace::SpanContext>,
+}
+
+/// How a run waits for its plan to be approved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewConfig {
+    /// Unanswered this long (`MESH_REVIEW_TIMEOUT_SECS`), the run ends `cancelled`.
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]

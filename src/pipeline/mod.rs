@@ -7,6 +7,7 @@ pub mod dependencies;
 pub mod digest;
 pub mod plan;
 pub mod prompts;
+pub mod review;
 pub mod roster;
 pub mod scheduler;
 pub mod settings;
@@ -142,11 +143,27 @@ async fn workflow(
     let cfg = run.config.clone();
     let mut plan = make_plan(run, providers, in_flight).await;
     plan.schedule = cfg.schedule;
-    plan.stages = match cfg.schedule {
-        Schedule::Sequential => dependencies::chain(&plan.agents),
-        Schedule::Parallel => dependencies::stages(&plan.agents, &plan.after),
-    };
+    plan.stages = stages_of(&plan);
     run.push(Event::Plan(plan.clone()));
+    if let Some(review) = cfg.review {
+        // Nothing more is spent until a person approves the plan (maybe edited).
+        match review::await_approval(run, review).await {
+            Ok(mut approved) => {
+                approved.schedule = cfg.schedule;
+                approved.stages = stages_of(&approved);
+                run.push(Event::Plan(approved.clone()));
+                plan = approved;
+            }
+            Err(unanswered) => {
+                run.push(status_event(
+                    None,
+                    AgentState::Failed,
+                    &format!("run cancelled: {}", unanswered.detail),
+                ));
+                return (RunStatus::Cancelled, String::new());
+            }
+        }
+    }
     for s in cfg.specialists() {
         if !plan.agents.contains(&s.name) {
             run.push(status_event(
@@ -186,6 +203,14 @@ async fn workflow(
         }
         Ok(text) => (RunStatus::Completed, text),
         Err(failure) => (RunStatus::Failed, failure.partial),
+    }
+}
+
+/// The order the plan's team runs in under its schedule.
+fn stages_of(plan: &PlanEvent) -> Vec<Vec<String>> {
+    match plan.schedule {
+        Schedule::Sequential => dependencies::chain(&plan.agents),
+        Schedule::Parallel => dependencies::stages(&plan.agents, &plan.after),
     }
 }
 

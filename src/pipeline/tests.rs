@@ -169,6 +169,7 @@ fn config(schedule: Schedule) -> RunConfig {
         max_parallel: 4,
         tool_rounds: 8,
         conversation: Default::default(),
+        review: None,
         trace_parent: None,
     }
 }

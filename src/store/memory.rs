@@ -7,7 +7,7 @@ use super::seam::{
     spawn_detached, BoxFuture, CancelOutcome, CreateError, Created, RunStore, StoreError,
     StoreLimits, MAX_RETAINED_RUNS,
 };
-use crate::model::events::RunStatus;
+use crate::model::events::{PlanEvent, RunStatus};
 use crate::model::run_config::RunConfig;
 use crate::model::run_context::{EventSink, RunContext};
 use crate::util::lock;
@@ -105,7 +105,8 @@ impl MemoryStore {
             run.config.clone(),
             sink(&run),
             run.cancel_signal(),
-        );
+        )
+        .with_approval(run.approval_signal());
         Ok((run, context))
     }
 
@@ -165,6 +166,20 @@ impl RunOwner for MemoryStore {
         self.limits.disconnect_grace
     }
 
+    /// A paused run gives its `MESH_MAX_ACTIVE_RUNS` slot back; approved, it takes
+    /// one again even past the cap (it was admitted once; new runs wait instead).
+    /// Paused runs still count against the store's capacity of retained runs: an
+    /// unfinished run is never evicted.
+    fn review_paused(&self, _id: &str, paused: bool) {
+        let mut inner = lock(&self.inner);
+        inner.active = if paused {
+            inner.active.saturating_sub(1)
+        } else {
+            inner.active + 1
+        };
+        self.active_tx.send_replace(inner.active);
+    }
+
     fn watched_elsewhere(&self, id: &str) -> bool {
         lock(&self.watched_elsewhere).contains(id)
     }
@@ -222,6 +237,17 @@ impl RunStore for MemoryStore {
         Box::pin(async move { Ok(outcome) })
     }
 
+    fn approve<'a>(
+        &'a self,
+        id: &'a str,
+        plan: &'a PlanEvent,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let approved = self
+            .get_run(id)
+            .is_some_and(|run| run.approve(plan.clone()));
+        Box::pin(async move { Ok(approved) })
+    }
+
     fn active_runs(&self) -> usize {
         lock(&self.inner).active
     }
@@ -244,7 +270,17 @@ impl RunStore for MemoryStore {
     }
 
     fn begin_shutdown(&self) {
-        lock(&self.inner).shutting_down = true;
+        let paused: Vec<Arc<Run>> = {
+            let mut inner = lock(&self.inner);
+            inner.shutting_down = true;
+            inner.runs.values().cloned().collect()
+        };
+        // Nobody can approve a paused run once this process is gone, and it does
+        // not count among the pipelines shutdown waits for: it ends now, so its
+        // subscribers get their `done`.
+        for run in paused.iter().filter(|r| r.is_awaiting_review()) {
+            run.cancel("server shutting down");
+        }
     }
 
     fn is_shutting_down(&self) -> bool {

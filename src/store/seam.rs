@@ -5,7 +5,7 @@
 use super::run::handle::RunHandle;
 use super::run::snapshot::RunSummary;
 pub use crate::metrics::StoreHealth;
-use crate::model::events::RunStatus;
+use crate::model::events::{PlanEvent, RunStatus};
 use crate::model::run_config::RunConfig;
 use crate::model::run_context::RunContext;
 use std::future::Future;
@@ -78,7 +78,16 @@ pub trait RunStore: Send + Sync {
         reason: &'a str,
     ) -> BoxFuture<'a, Result<Option<CancelOutcome>, StoreError>>;
 
-    /// Pipelines running in this process.
+    /// Hands a reviewer's approved plan to run `id`, paused for review: false when
+    /// it is not (any more) awaiting one. A shared store sends it on to the instance
+    /// running the run, and answers true once it is sent.
+    fn approve<'a>(
+        &'a self,
+        id: &'a str,
+        plan: &'a PlanEvent,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// Pipelines running in this process (a run paused for review is not one).
     fn active_runs(&self) -> usize;
 
     /// Retained runs by status, as this process knows them (for `/metrics`).

@@ -26,7 +26,7 @@ use super::seam::{
     spawn_detached, BoxFuture, CancelOutcome, CreateError, Created, RunStore, StoreError,
     StoreHealth, StoreLimits, MAX_RETAINED_RUNS,
 };
-use crate::model::events::{DoneEvent, Event, RunStatus};
+use crate::model::events::{DoneEvent, Event, PlanEvent, RunStatus};
 use crate::model::run_config::RunConfig;
 use crate::model::run_context::EventSink;
 use crate::util::{cut_chars, lock};
@@ -416,6 +416,39 @@ impl RunStore for RedisStore {
                 }
                 finished => CancelOutcome::Finished(finished),
             }))
+        })
+    }
+
+    fn approve<'a>(
+        &'a self,
+        id: &'a str,
+        plan: &'a PlanEvent,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let shared = &self.shared;
+            if let Some(run) = shared.local.get_run(id) {
+                return Ok(run.approve(plan.clone()));
+            }
+            // Another instance runs it: its control stream takes the plan there,
+            // where the run checks again that it still awaits one.
+            let owner: Option<String> = shared
+                .command(redis::cmd("HGET").arg(keys::meta(id)).arg(keys::F_OWNER))
+                .await?;
+            let Some(owner) = owner else {
+                return Ok(false);
+            };
+            let plan = serde_json::to_string(plan).unwrap_or_default();
+            shared
+                .send_control(
+                    &owner,
+                    &[
+                        (keys::F_KIND, keys::KIND_APPROVE),
+                        (keys::F_RUN, id),
+                        (keys::F_PLAN, &plan),
+                    ],
+                )
+                .await?;
+            Ok(true)
         })
     }
 

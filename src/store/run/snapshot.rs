@@ -5,7 +5,9 @@
 use crate::clock;
 use crate::model::agent::AgentKind;
 use crate::model::error_kind::ErrorKind;
-use crate::model::events::{AgentState, DoneEvent, ErrorEvent, Event, PlanEvent, RunStatus, Usage};
+use crate::model::events::{
+    AgentState, DoneEvent, ErrorEvent, Event, PlanEvent, PlanSource, RunStatus, Usage,
+};
 use crate::model::run_config::RunConfig;
 use serde::{Serialize, Serializer};
 use std::sync::Arc;
@@ -60,6 +62,8 @@ pub struct ThreadEntry {
 pub struct RunSnapshot {
     pub id: String,
     pub status: RunStatus,
+    /// The run is paused until its plan is approved (`review`); `status` stays `running`.
+    pub awaiting_review: bool,
     pub task: String,
     #[serde(serialize_with = "rfc3339")]
     pub created_at: SystemTime,
@@ -130,6 +134,9 @@ pub(crate) struct Fold {
     pub elapsed_ms: Option<u64>,
     /// The run's trace id, from its `done` event (tracing on only).
     pub trace_id: Option<String>,
+    /// Paused for review: from its `status` `awaiting_review` to the approved plan
+    /// (a `plan` event with `source` `review`) or its end.
+    pub awaiting_review: bool,
 }
 
 impl Fold {
@@ -166,6 +173,7 @@ impl Fold {
             cost_usd: None,
             elapsed_ms: None,
             trace_id: None,
+            awaiting_review: false,
         }
     }
 
@@ -192,11 +200,19 @@ impl Fold {
     pub fn apply(&mut self, event: &Event) {
         match event {
             Event::Status(s) => {
+                if s.agent.is_none() && s.state == AgentState::AwaitingReview {
+                    self.awaiting_review = true;
+                }
                 if let Some(a) = s.agent.as_deref().and_then(|n| self.agent_mut(n)) {
                     a.state = s.state;
                 }
             }
-            Event::Plan(p) => self.plan = Some(p.clone()),
+            Event::Plan(p) => {
+                if p.source == PlanSource::Review {
+                    self.awaiting_review = false;
+                }
+                self.plan = Some(p.clone());
+            }
             Event::StreamStart(s) => {
                 if let Some(a) = self.agent_mut(&s.agent) {
                     a.state = if a.kind == AgentKind::Writer {
@@ -267,6 +283,7 @@ impl Fold {
 
     fn apply_done(&mut self, d: &DoneEvent) {
         self.status = d.status;
+        self.awaiting_review = false;
         self.finished_at = Some(SystemTime::now());
         self.output.clone_from(&d.output);
         self.elapsed_ms = Some(d.elapsed_ms);
@@ -284,7 +301,10 @@ impl Fold {
                         a.error_kind = Some(ErrorKind::Cancelled);
                     }
                 }
-                AgentState::Done | AgentState::Skipped | AgentState::Failed => {}
+                AgentState::Done
+                | AgentState::Skipped
+                | AgentState::Failed
+                | AgentState::AwaitingReview => {}
             }
         }
     }

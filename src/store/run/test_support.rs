@@ -46,6 +46,7 @@ pub fn config(detach: bool) -> RunConfig {
         max_parallel: 1,
         tool_rounds: 8,
         conversation: Conversation::default(),
+        review: None,
         trace_parent: None,
     }
 }
