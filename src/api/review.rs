@@ -9,6 +9,7 @@ use crate::app::AppState;
 use crate::http::body::{json, Body};
 use crate::http::error::ApiError;
 use crate::model::run_config::ReviewConfig;
+use crate::store::{Approval, Created};
 use hyper::{HeaderMap, Response, StatusCode};
 use serde_json::json;
 
@@ -53,17 +54,41 @@ pub async fn approve_plan(
             field: Some(e.field),
         }
     })?;
-    let delivered = state
-        .store
-        .approve(id, &plan)
-        .await
-        .map_err(store_unavailable)?;
-    if !delivered {
-        return Err(not_awaiting(&run));
-    }
-    // Sent on to the instance running the run: answered once its copy here shows
-    // the approved plan, else 202 (that instance checks the pause again itself).
-    let resumed = !run.is_copy() || run.catch_up(|r| !r.is_awaiting_review()).await;
+    let mut attempts = 0;
+    let resumed = loop {
+        attempts += 1;
+        let approval = state
+            .store
+            .approve(id, &plan)
+            .await
+            .map_err(store_unavailable)?;
+        break match approval {
+            Approval::NotAwaiting => return Err(not_awaiting(&run)),
+            Approval::Delivered => true,
+            // Sent on to the instance running the run: answered once its copy here
+            // shows the approved plan. An instance that died (its lease not lapsed yet)
+            // never answers: sent again, the lease lapsed, the run is taken over here.
+            // Else 202 (that instance checks the pause itself).
+            Approval::Sent => {
+                if run.catch_up(|r| !r.is_awaiting_review()).await {
+                    true
+                } else if attempts < SEND_ATTEMPTS && run.is_awaiting_review() {
+                    continue;
+                } else {
+                    false
+                }
+            }
+            // The instance that paused it is gone: the run goes on here.
+            Approval::Adopted(created) => {
+                let Created { run, context } = *created;
+                crate::pipeline::spawn_resumed(context, state.providers.clone(), current);
+                if !run.approve(plan.clone()) {
+                    return Err(not_awaiting(&run));
+                }
+                true
+            }
+        };
+    };
     crate::log_info!("run {id}: plan approved ({} agents)", plan.agents.len());
     let (status, word) = if resumed {
         (StatusCode::OK, "approved")
@@ -72,6 +97,10 @@ pub async fn approve_plan(
     };
     Ok(json(status, &json!({"status": word, "plan": plan})))
 }
+
+/// An approval sent on to another instance is sent at most this many times, 2 s
+/// apart (a dead instance's 3 s lease lapses meanwhile).
+const SEND_ATTEMPTS: u32 = 3;
 
 fn not_awaiting(run: &crate::store::RunHandle) -> ApiError {
     let id = run.id();

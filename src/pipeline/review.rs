@@ -13,22 +13,27 @@ pub(crate) struct Unanswered {
     pub detail: String,
 }
 
-/// Pauses the run until its plan is approved; returns the approved plan (validated
-/// by whoever accepted the approval), or [`Unanswered`] when the timeout passed.
+/// Pauses the run until its plan is approved (`announce`: log the pause; a run
+/// taken over while paused has it logged already); returns the approved plan
+/// (validated by whoever accepted the approval), or [`Unanswered`] when the timeout
+/// passed.
 pub(crate) async fn await_approval(
     run: &RunContext,
     review: ReviewConfig,
+    announce: bool,
 ) -> Result<PlanEvent, Unanswered> {
     let secs = review.timeout.as_secs();
-    run.push(Event::Status(StatusEvent {
-        agent: None,
-        state: AgentState::AwaitingReview,
-        detail: format!(
-            "waiting for the plan to be approved or edited (POST /api/runs/{}/plan); \
-             cancelled if unanswered within {secs} s",
-            run.id
-        ),
-    }));
+    if announce {
+        run.push(Event::Status(StatusEvent {
+            agent: None,
+            state: AgentState::AwaitingReview,
+            detail: format!(
+                "waiting for the plan to be approved or edited (POST /api/runs/{}/plan); \
+                 cancelled if unanswered within {secs} s",
+                run.id
+            ),
+        }));
+    }
     tokio::time::timeout(review.timeout, run.approved_plan())
         .await
         .map_err(|_| Unanswered {

@@ -4,7 +4,7 @@
 
 use super::run::{Run, RunHandle, RunOwner, RunSummary};
 use super::seam::{
-    spawn_detached, BoxFuture, CancelOutcome, CreateError, Created, RunStore, StoreError,
+    spawn_detached, Approval, BoxFuture, CancelOutcome, CreateError, Created, RunStore, StoreError,
     StoreLimits, MAX_RETAINED_RUNS,
 };
 use crate::model::events::{PlanEvent, RunStatus};
@@ -108,6 +108,59 @@ impl MemoryStore {
         )
         .with_approval(run.approval_signal());
         Ok((run, context))
+    }
+
+    /// Takes over a run paused for review that another instance made and left (it
+    /// stopped): a run of this process from now on, with `copy`'s events so far (so it
+    /// goes on at the next event number), whose pipeline the caller starts. Not held
+    /// to `MESH_MAX_ACTIVE_RUNS` here: it is paused (it counts once approved).
+    pub fn adopt_paused_run(
+        &self,
+        copy: &Run,
+        sink: impl FnOnce(&Arc<Run>) -> Arc<dyn EventSink>,
+    ) -> Result<(Arc<Run>, RunContext), CreateError> {
+        let run = {
+            let mut inner = lock(&self.inner);
+            if inner.shutting_down {
+                return Err(CreateError::ShuttingDown);
+            }
+            if inner.runs.len() >= MAX_RETAINED_RUNS && !inner.evict_oldest_finished() {
+                return Err(CreateError::TooManyRuns);
+            }
+            let owner: Weak<dyn RunOwner> = self.me.clone();
+            let run = Arc::new(Run::restore(
+                copy.id.clone(),
+                copy.task.clone(),
+                (*copy.config).clone(),
+                copy.created_at,
+                owner,
+            ));
+            inner.runs.insert(run.id.clone(), run.clone());
+            inner.order.push_back(run.id.clone());
+            // Counted as running until its replayed pause gives the slot back.
+            inner.active += 1;
+            self.active_tx.send_replace(inner.active);
+            run
+        };
+        for (seq, name, data) in copy.wire_events() {
+            run.push_stored(seq, name, &data);
+        }
+        run.arm_disconnect_timer();
+        let context = RunContext::new(
+            run.id.clone(),
+            run.task.clone(),
+            run.config.clone(),
+            sink(&run),
+            run.cancel_signal(),
+        )
+        .with_approval(run.approval_signal());
+        Ok((run, context))
+    }
+
+    /// Stops accepting runs, leaving every run as it is (a shared store's paused
+    /// runs outlive this process: another instance takes them on).
+    pub fn stop_accepting(&self) {
+        lock(&self.inner).shutting_down = true;
     }
 
     /// The ids of the runs this process is executing.
@@ -241,11 +294,17 @@ impl RunStore for MemoryStore {
         &'a self,
         id: &'a str,
         plan: &'a PlanEvent,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+    ) -> BoxFuture<'a, Result<Approval, StoreError>> {
         let approved = self
             .get_run(id)
             .is_some_and(|run| run.approve(plan.clone()));
-        Box::pin(async move { Ok(approved) })
+        Box::pin(async move {
+            Ok(if approved {
+                Approval::Delivered
+            } else {
+                Approval::NotAwaiting
+            })
+        })
     }
 
     fn active_runs(&self) -> usize {

@@ -9,7 +9,7 @@ use crate::model::error_kind::ErrorKind;
 use crate::model::events::PlanEvent;
 use crate::model::run_config::RunConfig;
 use crate::store::run::Run;
-use crate::store::seam::StoreError;
+use crate::store::seam::{RunStore, StoreError};
 use crate::util::lock;
 use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
 use std::collections::HashMap;
@@ -207,7 +207,8 @@ fn handle_control(shared: &Shared, entry: &StreamId) {
         Some(keys::KIND_APPROVE) => {
             let plan =
                 text(entry, keys::F_PLAN).and_then(|p| serde_json::from_str::<PlanEvent>(&p).ok());
-            if !plan.is_some_and(|plan| run.approve(plan)) {
+            // A process shutting down lets its paused runs go (see `adopt`).
+            if shared.local.is_shutting_down() || !plan.is_some_and(|plan| run.approve(plan)) {
                 crate::log_warn!(
                     "run {id}: a plan approval from another instance was not used \
                      (not awaiting review, or unreadable)"
