@@ -98,15 +98,7 @@ impl MemoryStore {
             self.active_tx.send_replace(inner.active);
             run
         };
-        run.arm_disconnect_timer();
-        let context = RunContext::new(
-            run.id.clone(),
-            run.task.clone(),
-            run.config.clone(),
-            sink(&run),
-            run.cancel_signal(),
-        )
-        .with_approval(run.approval_signal());
+        let context = context_of(&run, sink);
         Ok((run, context))
     }
 
@@ -145,15 +137,7 @@ impl MemoryStore {
         for (seq, name, data) in copy.wire_events() {
             run.push_stored(seq, name, &data);
         }
-        run.arm_disconnect_timer();
-        let context = RunContext::new(
-            run.id.clone(),
-            run.task.clone(),
-            run.config.clone(),
-            sink(&run),
-            run.cancel_signal(),
-        )
-        .with_approval(run.approval_signal());
+        let context = context_of(&run, sink);
         Ok((run, context))
     }
 
@@ -195,6 +179,19 @@ impl MemoryStore {
             run.close_readers();
         }
     }
+}
+
+/// Arms a run's disconnect timer and builds the context its pipeline writes to.
+fn context_of(run: &Arc<Run>, sink: impl FnOnce(&Arc<Run>) -> Arc<dyn EventSink>) -> RunContext {
+    run.arm_disconnect_timer();
+    RunContext::new(
+        run.id.clone(),
+        run.task.clone(),
+        run.config.clone(),
+        sink(run),
+        run.cancel_signal(),
+    )
+    .with_approval(run.approval_signal())
 }
 
 impl RunOwner for MemoryStore {

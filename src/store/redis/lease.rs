@@ -176,7 +176,6 @@ async fn renew_and_check(
 /// Ends a paused run nobody holds whose review went unanswered: a run-level
 /// `status` saying so and `done` `cancelled`, written like [`take_over`]'s ending.
 async fn end_unreviewed(shared: &Shared, run: &Run, timeout: Duration) -> Result<(), StoreError> {
-    let last = run.last_event_id();
     let detail = format!(
         "run cancelled: the plan was not reviewed within {} s (MESH_REVIEW_TIMEOUT_SECS)",
         timeout.as_secs()
@@ -194,29 +193,7 @@ async fn end_unreviewed(shared: &Shared, run: &Run, timeout: Duration) -> Result
         state: AgentState::Failed,
         detail,
     });
-    let (status_data, done_data) = (status.data_json(), done.data_json());
-    let entries = [
-        finish::Entry {
-            seq: last + 1,
-            name: status.name(),
-            data: &status_data,
-        },
-        finish::Entry {
-            seq: last + 2,
-            name: done.name(),
-            data: &done_data,
-        },
-    ];
-    let ttl = shared.limits.run_ttl.as_secs().max(1) as i64;
-    let cmd = finish::command(
-        &run.id,
-        &entries,
-        RunStatus::Cancelled,
-        unix_ms(SystemTime::now()),
-        ttl,
-    );
-    let wrote: i64 = shared.command(&cmd).await?;
-    if wrote != 0 {
+    if write_ending(shared, run, [status, done], RunStatus::Cancelled).await? {
         crate::log_info!(
             "run {}: ended cancelled (its review went unanswered)",
             run.id
@@ -234,14 +211,29 @@ fn as_bool(v: Value) -> Option<bool> {
 /// late write of the owner) took that id first, nothing is written: the copy
 /// catches up and is checked again.
 async fn take_over(shared: &Shared, run: &Run) -> Result<(), StoreError> {
+    let ending = run.failed_ending(ErrorKind::Network, STOPPED_MESSAGE);
+    if write_ending(shared, run, ending, RunStatus::Failed).await? {
+        crate::log_info!("run {}: ended failed ({STOPPED_MESSAGE})", run.id);
+    }
+    Ok(())
+}
+
+/// Writes the two events that end a run on its behalf at the entry ids right after
+/// the last event this copy has, with the run's final `status`, through the ending
+/// script; false when another writer took those ids first (nothing written).
+async fn write_ending(
+    shared: &Shared,
+    run: &Run,
+    [first, done]: [Event; 2],
+    status: RunStatus,
+) -> Result<bool, StoreError> {
     let last = run.last_event_id();
-    let [error, done] = run.failed_ending(ErrorKind::Network, STOPPED_MESSAGE);
-    let (error_data, done_data) = (error.data_json(), done.data_json());
+    let (first_data, done_data) = (first.data_json(), done.data_json());
     let entries = [
         finish::Entry {
             seq: last + 1,
-            name: error.name(),
-            data: &error_data,
+            name: first.name(),
+            data: &first_data,
         },
         finish::Entry {
             seq: last + 2,
@@ -250,17 +242,7 @@ async fn take_over(shared: &Shared, run: &Run) -> Result<(), StoreError> {
         },
     ];
     let ttl = shared.limits.run_ttl.as_secs().max(1) as i64;
-    let cmd = finish::command(
-        &run.id,
-        &entries,
-        RunStatus::Failed,
-        unix_ms(SystemTime::now()),
-        ttl,
-    );
+    let cmd = finish::command(&run.id, &entries, status, unix_ms(SystemTime::now()), ttl);
     let wrote: i64 = shared.command(&cmd).await?;
-    if wrote == 0 {
-        return Ok(());
-    }
-    crate::log_info!("run {}: ended failed ({STOPPED_MESSAGE})", run.id);
-    Ok(())
+    Ok(wrote != 0)
 }
