@@ -62,8 +62,6 @@ pub struct ThreadEntry {
 pub struct RunSnapshot {
     pub id: String,
     pub status: RunStatus,
-    /// The run is paused until its plan is approved (`review`); `status` stays `running`.
-    pub awaiting_review: bool,
     pub task: String,
     #[serde(serialize_with = "rfc3339")]
     pub created_at: SystemTime,
@@ -85,6 +83,8 @@ pub struct RunSnapshot {
     pub elapsed_ms: Option<u64>,
     pub cost_usd: Option<f64>,
     pub last_event_id: u64,
+    /// The run is paused until its plan is approved (`review`); `status` stays `running`.
+    pub awaiting_review: bool,
     /// The run's trace once it is done, when tracing is on (from its `done` event).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
