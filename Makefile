@@ -74,7 +74,7 @@ static:
 ## read), crashes to fuzz/artifacts/. It fails at the end if any target crashed.
 FUZZ_SECS ?= 60
 FUZZ_TOOLCHAIN ?= +nightly
-FUZZ_TARGETS := sse_parser plan_parser basic_auth run_request chunk_decoders mcp_message
+FUZZ_TARGETS := sse_parser plan_parser basic_auth run_request chunk_decoders mcp_message plan_edit
 
 fuzz-build:
 	cd fuzz && $(CARGO) $(FUZZ_TOOLCHAIN) fuzz build

@@ -103,6 +103,7 @@ async function boot() {
       catalogStatus: $('catalog-status'),
       refresh: $('refresh-catalog'),
       reset: $('reset-settings'),
+      review: $('review-plan'),
     },
     onChange: () => updateSettingsSummary(),
   });

@@ -76,6 +76,7 @@ export class RunSession {
     this.task = task;
     this.status = 'running';
     this.plan = null;
+    this.awaitingReview = false; // paused until the plan is approved (`review`)
     this.roster = roster;
     this.agents = roster.map((a) => agentFrom(a, a.name));
     this.output = '';
@@ -136,6 +137,7 @@ export class RunSession {
     const s = new RunSession(snap.id, roster, snap.task);
     s.status = snap.status;
     s.plan = snap.plan || null;
+    s.awaitingReview = snap.awaiting_review === true;
     s.config = snap.config || null;
     s.createdAt = Date.parse(snap.created_at) || Date.now();
     s.finishedAt = snap.finished_at ? Date.parse(snap.finished_at) : null;
@@ -247,6 +249,10 @@ export class RunSession {
           a.detail = d.detail || '';
           if (d.state === 'planning' && !a.startedAt) a.startedAt = Date.now();
           this.emit(`agent:${d.agent}`);
+        } else if (d.state === 'awaiting_review') {
+          this.awaitingReview = true;
+          this.emit('plan');
+          this.emit('run');
         } else if (d.state === 'failed') {
           this.runError = { kind: /cancel/i.test(d.detail || '') ? 'cancelled' : null, message: d.detail || '' };
           this.emit('run');
@@ -257,6 +263,7 @@ export class RunSession {
       }
       case 'plan':
         this.plan = d;
+        if (d.source === 'review') this.awaitingReview = false;
         this.emit('plan');
         break;
       case 'stream_start': {
@@ -330,6 +337,10 @@ export class RunSession {
       }
       case 'done': {
         this.status = d.status;
+        if (this.awaitingReview) {
+          this.awaitingReview = false;
+          this.emit('plan');
+        }
         this.output = d.output || '';
         this.usage = d.usage || null;
         this.cost = d.cost_usd ?? null;

@@ -13,12 +13,12 @@ function loadStored() {
   try {
     const v = JSON.parse(localStorage.getItem(STORAGE_KEY) || 'null');
     if (v && typeof v === 'object') {
-      return { provider: typeof v.provider === 'string' ? v.provider : '', models: v.models && typeof v.models === 'object' ? v.models : {} };
+      return { provider: typeof v.provider === 'string' ? v.provider : '', models: v.models && typeof v.models === 'object' ? v.models : {}, review: v.review === true };
     }
   } catch {
     /* a broken entry is replaced on the next save */
   }
-  return { provider: '', models: {} };
+  return { provider: '', models: {}, review: false };
 }
 
 function price(p) {
@@ -51,6 +51,13 @@ export class Settings {
     this.buildProviderSelect();
     this.buildRows();
     this.els.reset.addEventListener('click', () => this.reset());
+    if (this.els.review) {
+      this.els.review.checked = this.stored.review;
+      this.els.review.addEventListener('change', () => {
+        this.stored.review = this.els.review.checked;
+        this.save();
+      });
+    }
     this.els.refresh?.addEventListener('click', () => this.loadCatalog(true));
   }
 
@@ -82,12 +89,13 @@ export class Settings {
     return out;
   }
 
-  /** The `provider` and `models` fields for POST /api/run (only what the user changed). */
+  /** The `provider`, `models` and `review` fields for POST /api/run (only what the user changed). */
   runOptions() {
     const body = {};
     if (this.stored.provider) body.provider = this.stored.provider;
     const models = this.overrides();
     if (Object.keys(models).length > 0) body.models = models;
+    if (this.stored.review) body.review = true;
     return body;
   }
 
@@ -98,7 +106,7 @@ export class Settings {
 
   save() {
     try {
-      localStorage.setItem(STORAGE_KEY, JSON.stringify({ v: 1, provider: this.stored.provider, models: this.stored.models }));
+      localStorage.setItem(STORAGE_KEY, JSON.stringify({ v: 1, provider: this.stored.provider, models: this.stored.models, review: this.stored.review }));
     } catch {
       /* private mode: the choice still holds for this page */
     }
@@ -106,8 +114,9 @@ export class Settings {
   }
 
   reset() {
-    this.stored = { provider: '', models: {} };
+    this.stored = { provider: '', models: {}, review: false };
     this.els.provider.value = '';
+    if (this.els.review) this.els.review.checked = false;
     this.save();
     this.refreshProviderHelp();
     this.loadCatalog();

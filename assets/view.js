@@ -3,6 +3,7 @@
 // a fast token stream costs one layout per frame, not one per token.
 
 import { renderMarkdown } from './markdown.js';
+import { planEditor } from './review.js';
 import { h, formatTokens, formatCost, formatElapsed, friendlyError, frameThrottle, traceLink } from './util.js';
 
 const ACTIVE = new Set(['planning', 'running', 'writing', 'retrying']);
@@ -86,6 +87,7 @@ export class RunView {
     this.cards.clear();
     this.els.cards.replaceChildren();
     this.els.plan.replaceChildren();
+    this.els.plan.dataset.state = '';
     this.els.doc.replaceChildren();
     this.lastLive = '';
     this.docText = null;
@@ -196,6 +198,7 @@ export class RunView {
     if (s.status === 'gone') return s.runError?.message || 'This run is no longer on the server.';
     const actives = s.agents.filter((a) => ACTIVE.has(a.state));
     const active = actives[0];
+    if (s.awaitingReview) return 'Waiting for you to review the plan…';
     if (!active) return s.plan ? 'Handing over to the next agent…' : 'Starting the run…';
     if (actives.length > 1) return `${actives.map((a) => a.title).join(' and ')} are working at once…`;
     switch (active.state) {
@@ -270,11 +273,21 @@ export class RunView {
       box.dataset.state = 'pending';
       return;
     }
+    if (s.awaitingReview && !s.finished) {
+      // Built once per pause: later renders must not wipe what the user typed.
+      if (box.dataset.state !== 'review' || box.dataset.run !== s.id) {
+        box.replaceChildren(planEditor(s, { onError: () => {} }));
+        box.dataset.state = 'review';
+        box.dataset.run = s.id;
+      }
+      return;
+    }
     box.dataset.state = 'ready';
     const source = {
       orchestrator: 'chosen by the orchestrator',
       fallback: 'default team (fallback)',
       request: 'chosen by the request',
+      review: 'approved by your review',
     }[plan.source] || plan.source;
     const team = new Set(plan.agents || []);
     const chips = s.agents

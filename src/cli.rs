@@ -142,6 +142,7 @@ pub async fn run_in_terminal(settings: Settings, task: String, json: bool) -> i3
         schedule: None,
         parent: None,
         tools: None,
+        review: false,
     };
     // A one-shot run: its tools are listed before it starts.
     if let Some(tools) = state.providers.tools() {

@@ -91,6 +91,7 @@ async fn start(
         schedule: None,
         parent: None,
         tools: None,
+        review: false,
     };
     let mut config = state.freeze_run_config(&run_req);
     config.trace_parent = super::incoming_trace(headers);

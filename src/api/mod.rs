@@ -3,6 +3,8 @@
 pub mod chat_completions;
 pub mod chat_request;
 pub mod mcp;
+pub mod plan_edit;
+pub mod review;
 pub mod run_request;
 pub mod state;
 pub mod tools;
@@ -109,6 +111,7 @@ pub(crate) async fn launch(
 ) -> Result<RunHandle, ApiError> {
     let mut config = state.freeze_run_config(&req);
     config.trace_parent = trace_parent;
+    config.review = review::config_of(state, &req);
     if let Some(parent) = &req.parent {
         config.conversation = follow_up_of(state, parent).await?;
     }

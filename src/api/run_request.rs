@@ -34,6 +34,8 @@ pub struct RunRequest {
     pub parent: Option<String>,
     /// Narrows the roster's tool grants for this run.
     pub tools: Option<ToolsRequest>,
+    /// Pause after the plan until it is approved (`POST /api/runs/{id}/plan`).
+    pub review: bool,
 }
 
 /// A request's `tools`: it can only take tools away from what the roster grants.
@@ -68,7 +70,7 @@ pub struct FieldError {
 
 /// The message always names the field, so a client that shows only the message
 /// still tells the user what to fix.
-fn fail(field: &str, message: impl Into<String>) -> FieldError {
+pub(crate) fn fail(field: &str, message: impl Into<String>) -> FieldError {
     let message = message.into();
     let message = if message.contains(field) {
         message
@@ -100,7 +102,7 @@ pub fn parse_run_request(
             // A field must be named for the client to fix it; `""` names the empty key.
             return Err(fail(
                 "\"\"",
-                "unknown field \"\" (expected task, provider, models, agents, detach, schedule, parent, tools, budget)",
+                "unknown field \"\" (expected task, provider, models, agents, detach, schedule, parent, tools, budget, review)",
             ));
         }
         if !matches!(
@@ -114,11 +116,12 @@ pub fn parse_run_request(
                 | "parent"
                 | "tools"
                 | "budget"
+                | "review"
         ) {
             return Err(fail(
                 key,
                 format!(
-                    "unknown field \"{key}\" (expected task, provider, models, agents, detach, schedule, parent, tools, budget)"
+                    "unknown field \"{key}\" (expected task, provider, models, agents, detach, schedule, parent, tools, budget, review)"
                 ),
             ));
         }
@@ -174,45 +177,7 @@ pub fn parse_run_request(
 
     let agents = match fields.get("agents") {
         None | Some(Value::Null) => None,
-        Some(Value::Array(list)) => {
-            let specialists = roster.specialist_names();
-            let mut chosen: Vec<String> = Vec::new();
-            for (i, item) in list.iter().enumerate() {
-                let field = format!("agents[{i}]");
-                let Value::String(name) = item else {
-                    return Err(fail(&field, "each agent must be a string"));
-                };
-                let wanted = name.trim().to_ascii_lowercase();
-                if !specialists.contains(&wanted.as_str()) {
-                    return Err(fail(
-                        &field,
-                        format!(
-                            "\"{name}\" is not a specialist (choose from {})",
-                            specialists.join(", ")
-                        ),
-                    ));
-                }
-                if !chosen.contains(&wanted) {
-                    chosen.push(wanted);
-                }
-            }
-            if chosen.is_empty() {
-                return Err(fail("agents", "agents must name at least one specialist"));
-            }
-            Some(
-                specialists
-                    .iter()
-                    .filter(|s| chosen.iter().any(|c| c == *s))
-                    .map(|s| s.to_string())
-                    .collect(),
-            )
-        }
-        Some(_) => {
-            return Err(fail(
-                "agents",
-                "agents must be an array of specialist names",
-            ))
-        }
+        Some(list) => Some(parse_team("agents", list, &roster.specialist_names())?),
     };
 
     let detach = match fields.get("detach") {
@@ -285,6 +250,12 @@ pub fn parse_run_request(
         Some(v) => Some(parse_budget(v)?),
     };
 
+    let review = match fields.get("review") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(fail("review", "review must be true or false")),
+    };
+
     Ok(RunRequest {
         task,
         provider,
@@ -295,6 +266,7 @@ pub fn parse_run_request(
         schedule,
         parent,
         tools,
+        review,
     })
 }
 
@@ -398,6 +370,55 @@ fn parse_budget(value: &Value) -> Result<BudgetCaps, FieldError> {
         return Err(fail("budget", "budget must set usd, tokens or both"));
     }
     Ok(caps)
+}
+
+/// A team as a request or a plan review names it (`field` is `agents`): an array of
+/// specialist names, matched case-insensitively, at least one, duplicates folded,
+/// returned in roster order (`specialists`). A rejection names the entry at fault
+/// (`agents[2]`).
+pub fn parse_team(
+    field: &str,
+    list: &Value,
+    specialists: &[&str],
+) -> Result<Vec<String>, FieldError> {
+    let Value::Array(list) = list else {
+        return Err(fail(
+            field,
+            format!("{field} must be an array of specialist names"),
+        ));
+    };
+    let mut chosen: Vec<String> = Vec::new();
+    for (i, item) in list.iter().enumerate() {
+        let entry = format!("{field}[{i}]");
+        let Value::String(name) = item else {
+            return Err(fail(&entry, "each agent must be a string"));
+        };
+        let wanted = name.trim().to_ascii_lowercase();
+        if !specialists.contains(&wanted.as_str()) {
+            return Err(fail(
+                &entry,
+                format!(
+                    "\"{}\" is not a specialist (choose from {})",
+                    crate::util::cut_chars(name, 60),
+                    specialists.join(", ")
+                ),
+            ));
+        }
+        if !chosen.contains(&wanted) {
+            chosen.push(wanted);
+        }
+    }
+    if chosen.is_empty() {
+        return Err(fail(
+            field,
+            format!("{field} must name at least one specialist"),
+        ));
+    }
+    Ok(specialists
+        .iter()
+        .filter(|s| chosen.iter().any(|c| c == *s))
+        .map(|s| s.to_string())
+        .collect())
 }
 
 fn known_provider(
@@ -591,6 +612,8 @@ mod tests {
         );
         assert_eq!(r.agents.unwrap(), ["researcher", "analyst"]);
         assert!(r.detach);
+        assert!(!r.review);
+        assert!(parse(r#"{"task":"x","review":true}"#).unwrap().review);
     }
 
     #[test]

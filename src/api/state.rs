@@ -164,6 +164,7 @@ impl AppState {
             },
             conversation: Default::default(),
             budget,
+            review: None,
             trace_parent: None,
         }
     }

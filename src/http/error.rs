@@ -41,6 +41,8 @@ pub enum ApiError {
     /// The run store cannot be reached now (a shared store that is down).
     StoreUnavailable(String),
     Internal(String),
+    /// A plan approval for a run that is not paused for review (409).
+    NotAwaitingReview(String),
 }
 
 impl ApiError {
@@ -66,6 +68,7 @@ impl ApiError {
             ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::NotAwaitingReview(_) => StatusCode::CONFLICT,
         }
     }
 
@@ -84,6 +87,7 @@ impl ApiError {
             ApiError::ShuttingDown => "shutting_down",
             ApiError::StoreUnavailable(_) => "store_unavailable",
             ApiError::Internal(_) => "internal",
+            ApiError::NotAwaitingReview(_) => "not_awaiting_review",
         }
     }
 
@@ -107,7 +111,7 @@ impl ApiError {
                 "the server is shutting down and accepts no new runs".to_string()
             }
             ApiError::StoreUnavailable(m) => format!("the run store is unavailable: {m}"),
-            ApiError::Internal(m) => m.clone(),
+            ApiError::Internal(m) | ApiError::NotAwaitingReview(m) => m.clone(),
         }
     }
 

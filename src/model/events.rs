@@ -16,6 +16,9 @@ pub enum AgentState {
     Done,
     Skipped,
     Failed,
+    /// The run waits for its plan to be approved (`review`): no agent works meanwhile.
+    #[serde(rename = "awaiting_review")]
+    AwaitingReview,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +76,8 @@ pub enum PlanSource {
     Orchestrator,
     Fallback,
     Request,
+    /// The plan as a reviewer approved it (`POST /api/runs/{id}/plan`).
+    Review,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

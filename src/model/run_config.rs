@@ -97,6 +97,10 @@ pub struct RunConfig {
     /// (`budget`, `MESH_RUN_BUDGET_*`); absent in runs stored before budgets existed.
     #[serde(default)]
     pub budget: Option<crate::model::budget::RunBudget>,
+    /// Set when the request asked to review the plan (`review`): the run pauses
+    /// after its `plan` until the plan is approved.
+    #[serde(default)]
+    pub review: Option<ReviewConfig>,
     /// The W3C trace context of the request that started the run (its `traceparent`
     /// header): the run span's parent. A shared store keeps it (as `traceparent` text;
     /// configs stored before it read as `None`), so an instance that ends the run on
@@ -107,6 +111,13 @@ pub struct RunConfig {
         with = "crate::model::trace_context::as_traceparent"
     )]
     pub trace_parent: Option<crate::model::trace_context::SpanContext>,
+}
+
+/// How a run waits for its plan to be approved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewConfig {
+    /// Unanswered this long (`MESH_REVIEW_TIMEOUT_SECS`), the run ends `cancelled`.
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]

@@ -4,7 +4,7 @@
 //! (in memory, or shared) and any schedule plug in here.
 
 use super::budget::BudgetMeter;
-use super::events::{Event, RunStatus, Usage};
+use super::events::{Event, PlanEvent, RunStatus, Usage};
 use super::run_config::RunConfig;
 use super::trace_context::SpanContext;
 use crate::util::lock;
@@ -55,6 +55,32 @@ pub trait RunSpan: Send {
     fn end(self: Box<Self>, status: RunStatus) -> Option<String>;
 }
 
+/// Carries the plan a reviewer approved to a run paused for review (`review`).
+#[derive(Clone)]
+pub struct ApprovalSignal {
+    rx: watch::Receiver<Option<PlanEvent>>,
+}
+
+impl ApprovalSignal {
+    pub fn new(rx: watch::Receiver<Option<PlanEvent>>) -> ApprovalSignal {
+        ApprovalSignal { rx }
+    }
+
+    /// Resolves with the approved plan; never, if the run goes without one.
+    async fn approved(&self) -> PlanEvent {
+        let mut rx = self.rx.clone();
+        loop {
+            if let Some(plan) = rx.borrow_and_update().clone() {
+                return plan;
+            }
+            if rx.changed().await.is_err() {
+                // The run is gone: nothing will approve it (its cancel ends the wait).
+                return std::future::pending().await;
+            }
+        }
+    }
+}
+
 /// One running pipeline's view of its run.
 pub struct RunContext {
     pub id: String,
@@ -65,6 +91,8 @@ pub struct RunContext {
     cancel: CancelSignal,
     /// The run's spend against its budget, live (a no-op without one).
     pub budget: BudgetMeter,
+    /// Where an approved plan arrives (`None`: nothing can approve one, as in tests).
+    approval: Option<ApprovalSignal>,
     /// Tokens and cost of every finished agent call so far (from their `stream_end`s).
     totals: Mutex<(Option<Usage>, Option<f64>)>,
     /// The run's `invoke_workflow` span from `begin_trace` to `end_trace` (the
@@ -93,8 +121,23 @@ impl RunContext {
             budget,
             events,
             cancel,
+            approval: None,
             totals: Mutex::new((None, None)),
             span: Mutex::new(None),
+        }
+    }
+
+    /// The same context, with approved plans arriving through `approval`.
+    pub fn with_approval(mut self, approval: ApprovalSignal) -> RunContext {
+        self.approval = Some(approval);
+        self
+    }
+
+    /// Resolves with the plan a reviewer approved (never, if none can arrive).
+    pub async fn approved_plan(&self) -> PlanEvent {
+        match &self.approval {
+            Some(approval) => approval.approved().await,
+            None => std::future::pending().await,
         }
     }
 

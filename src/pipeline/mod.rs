@@ -8,6 +8,7 @@ pub mod dependencies;
 pub mod digest;
 pub mod plan;
 pub mod prompts;
+pub mod review;
 pub mod roster;
 pub mod run_trace;
 pub mod scheduler;
@@ -38,8 +39,19 @@ use std::time::{Duration, Instant};
 /// the run ends `failed` with an internal error instead of hanging, and every other
 /// run and connection carries on.
 pub fn spawn(run: RunContext, providers: Arc<Providers>) {
+    spawn_from(run, providers, None);
+}
+
+/// Starts the rest of the pipeline of a run paused for review on `plan` by a process
+/// that is gone (a shared store's run taken over): it waits for the approval (no
+/// second pause is logged) and goes on from there.
+pub fn spawn_resumed(run: RunContext, providers: Arc<Providers>, plan: PlanEvent) {
+    spawn_from(run, providers, Some(plan));
+}
+
+fn spawn_from(run: RunContext, providers: Arc<Providers>, paused_on: Option<PlanEvent>) {
     let run = Arc::new(run);
-    let task = tokio::spawn(run_workflow(run.clone(), providers));
+    let task = tokio::spawn(run_workflow_from(run.clone(), providers, paused_on));
     tokio::spawn(async move {
         if let Err(e) = task.await {
             if e.is_panic() {
@@ -72,13 +84,22 @@ pub fn spawn(run: RunContext, providers: Arc<Providers>) {
 /// Runs one pipeline to its `done` event. Cancellation (endpoint, disconnect grace,
 /// shutdown) drops whatever call is in flight, which closes its upstream connection.
 pub async fn run_workflow(run: Arc<RunContext>, providers: Arc<Providers>) {
+    run_workflow_from(run, providers, None).await;
+}
+
+/// [`run_workflow`], or its rest after a review pause on `paused_on`.
+async fn run_workflow_from(
+    run: Arc<RunContext>,
+    providers: Arc<Providers>,
+    paused_on: Option<PlanEvent>,
+) {
     run.begin_trace();
     budget::announce(&run);
     let in_flight = scheduler::InFlight::default();
     let result = tokio::select! {
         biased;
         _ = run.cancelled() => Err(()),
-        r = workflow(&run, &providers, &in_flight) => Ok(r),
+        r = workflow(&run, &providers, &in_flight, paused_on) => Ok(r),
     };
     let (status, output) = match result {
         Ok(r) => r,
@@ -149,15 +170,39 @@ async fn workflow(
     run: &Arc<RunContext>,
     providers: &Arc<Providers>,
     in_flight: &scheduler::InFlight,
+    paused_on: Option<PlanEvent>,
 ) -> (RunStatus, String) {
     let cfg = run.config.clone();
-    let mut plan = make_plan(run, providers, in_flight).await;
-    plan.schedule = cfg.schedule;
-    plan.stages = match cfg.schedule {
-        Schedule::Sequential => dependencies::chain(&plan.agents),
-        Schedule::Parallel => dependencies::stages(&plan.agents, &plan.after),
+    let resumed = paused_on.is_some();
+    let mut plan = match paused_on {
+        Some(plan) => plan,
+        None => {
+            let mut plan = make_plan(run, providers, in_flight).await;
+            plan.schedule = cfg.schedule;
+            plan.stages = stages_of(&plan);
+            run.push(Event::Plan(plan.clone()));
+            plan
+        }
     };
-    run.push(Event::Plan(plan.clone()));
+    if let Some(review) = cfg.review {
+        // Nothing more is spent until a person approves the plan (maybe edited).
+        match review::await_approval(run, review, !resumed).await {
+            Ok(mut approved) => {
+                approved.schedule = cfg.schedule;
+                approved.stages = stages_of(&approved);
+                run.push(Event::Plan(approved.clone()));
+                plan = approved;
+            }
+            Err(unanswered) => {
+                run.push(status_event(
+                    None,
+                    AgentState::Failed,
+                    &format!("run cancelled: {}", unanswered.detail),
+                ));
+                return (RunStatus::Cancelled, String::new());
+            }
+        }
+    }
     for s in cfg.specialists() {
         if !plan.agents.contains(&s.name) {
             run.push(status_event(
@@ -197,6 +242,14 @@ async fn workflow(
         }
         Ok(text) => (RunStatus::Completed, text),
         Err(failure) => (RunStatus::Failed, failure.partial),
+    }
+}
+
+/// The order the plan's team runs in under its schedule.
+fn stages_of(plan: &PlanEvent) -> Vec<Vec<String>> {
+    match plan.schedule {
+        Schedule::Sequential => dependencies::chain(&plan.agents),
+        Schedule::Parallel => dependencies::stages(&plan.agents, &plan.after),
     }
 }
 

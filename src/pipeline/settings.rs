@@ -24,6 +24,9 @@ pub struct PipelineSettings {
     /// `MESH_TOOL_ROUNDS` (default 8, 1-100): tool rounds per agent turn, after which
     /// the agent is asked to answer without tools.
     pub tool_rounds: u32,
+    /// `MESH_REVIEW_TIMEOUT_SECS` (default 1800 s): how long a run asked to `review`
+    /// its plan waits for the approval before it ends `cancelled`.
+    pub review_timeout: Duration,
 }
 
 impl PipelineSettings {
@@ -44,6 +47,7 @@ impl PipelineSettings {
             ttft_timeout: vars.secs("MESH_TTFT_TIMEOUT_SECS", 90, 1)?,
             idle_timeout: vars.secs("MESH_IDLE_TIMEOUT_SECS", 60, 1)?,
             tool_rounds: tool_rounds(vars)?,
+            review_timeout: vars.secs("MESH_REVIEW_TIMEOUT_SECS", 1800, 1)?,
         })
     }
 }

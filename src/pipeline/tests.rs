@@ -171,6 +171,7 @@ fn config(schedule: Schedule) -> RunConfig {
         tool_rounds: 8,
         conversation: Default::default(),
         budget: None,
+        review: None,
         trace_parent: None,
     }
 }

@@ -222,6 +222,12 @@ async fn dispatch(
             allow(&method, POST, "POST")?;
             api::cancel_run(state, id).await
         }
+        ["api", "runs", id, "plan"] => {
+            allow(&method, POST, "POST")?;
+            let headers = req.headers().clone();
+            let body = read_body(req, state.listener.conn_timeout).await?;
+            api::review::approve_plan(state, &headers, id, &body).await
+        }
         ["api", "agents"] => {
             allow(&method, GET, "GET, HEAD")?;
             Ok(api::agents(state))

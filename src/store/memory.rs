@@ -4,10 +4,10 @@
 
 use super::run::{Run, RunHandle, RunOwner, RunSummary};
 use super::seam::{
-    spawn_detached, BoxFuture, CancelOutcome, CreateError, Created, RunStore, StoreError,
+    spawn_detached, Approval, BoxFuture, CancelOutcome, CreateError, Created, RunStore, StoreError,
     StoreLimits, MAX_RETAINED_RUNS,
 };
-use crate::model::events::RunStatus;
+use crate::model::events::{PlanEvent, RunStatus};
 use crate::model::run_config::RunConfig;
 use crate::model::run_context::{EventSink, RunContext};
 use crate::util::lock;
@@ -98,15 +98,53 @@ impl MemoryStore {
             self.active_tx.send_replace(inner.active);
             run
         };
-        run.arm_disconnect_timer();
-        let context = RunContext::new(
-            run.id.clone(),
-            run.task.clone(),
-            run.config.clone(),
-            sink(&run),
-            run.cancel_signal(),
-        );
+        let context = context_of(&run, sink);
         Ok((run, context))
+    }
+
+    /// Takes over a run paused for review that another instance made and left (it
+    /// stopped): a run of this process from now on, with `copy`'s events so far (so it
+    /// goes on at the next event number), whose pipeline the caller starts. Not held
+    /// to `MESH_MAX_ACTIVE_RUNS` here: it is paused (it counts once approved).
+    pub fn adopt_paused_run(
+        &self,
+        copy: &Run,
+        sink: impl FnOnce(&Arc<Run>) -> Arc<dyn EventSink>,
+    ) -> Result<(Arc<Run>, RunContext), CreateError> {
+        let run = {
+            let mut inner = lock(&self.inner);
+            if inner.shutting_down {
+                return Err(CreateError::ShuttingDown);
+            }
+            if inner.runs.len() >= MAX_RETAINED_RUNS && !inner.evict_oldest_finished() {
+                return Err(CreateError::TooManyRuns);
+            }
+            let owner: Weak<dyn RunOwner> = self.me.clone();
+            let run = Arc::new(Run::restore(
+                copy.id.clone(),
+                copy.task.clone(),
+                (*copy.config).clone(),
+                copy.created_at,
+                owner,
+            ));
+            inner.runs.insert(run.id.clone(), run.clone());
+            inner.order.push_back(run.id.clone());
+            // Counted as running until its replayed pause gives the slot back.
+            inner.active += 1;
+            self.active_tx.send_replace(inner.active);
+            run
+        };
+        for (seq, name, data) in copy.wire_events() {
+            run.push_stored(seq, name, &data);
+        }
+        let context = context_of(&run, sink);
+        Ok((run, context))
+    }
+
+    /// Stops accepting runs, leaving every run as it is (a shared store's paused
+    /// runs outlive this process: another instance takes them on).
+    pub fn stop_accepting(&self) {
+        lock(&self.inner).shutting_down = true;
     }
 
     /// The ids of the runs this process is executing.
@@ -143,6 +181,19 @@ impl MemoryStore {
     }
 }
 
+/// Arms a run's disconnect timer and builds the context its pipeline writes to.
+fn context_of(run: &Arc<Run>, sink: impl FnOnce(&Arc<Run>) -> Arc<dyn EventSink>) -> RunContext {
+    run.arm_disconnect_timer();
+    RunContext::new(
+        run.id.clone(),
+        run.task.clone(),
+        run.config.clone(),
+        sink(run),
+        run.cancel_signal(),
+    )
+    .with_approval(run.approval_signal())
+}
+
 impl RunOwner for MemoryStore {
     fn run_finished(&self, id: &str) {
         {
@@ -163,6 +214,20 @@ impl RunOwner for MemoryStore {
 
     fn disconnect_grace(&self) -> Duration {
         self.limits.disconnect_grace
+    }
+
+    /// A paused run gives its `MESH_MAX_ACTIVE_RUNS` slot back; approved, it takes
+    /// one again even past the cap (it was admitted once; new runs wait instead).
+    /// Paused runs still count against the store's capacity of retained runs: an
+    /// unfinished run is never evicted.
+    fn review_paused(&self, _id: &str, paused: bool) {
+        let mut inner = lock(&self.inner);
+        inner.active = if paused {
+            inner.active.saturating_sub(1)
+        } else {
+            inner.active + 1
+        };
+        self.active_tx.send_replace(inner.active);
     }
 
     fn watched_elsewhere(&self, id: &str) -> bool {
@@ -222,6 +287,23 @@ impl RunStore for MemoryStore {
         Box::pin(async move { Ok(outcome) })
     }
 
+    fn approve<'a>(
+        &'a self,
+        id: &'a str,
+        plan: &'a PlanEvent,
+    ) -> BoxFuture<'a, Result<Approval, StoreError>> {
+        let approved = self
+            .get_run(id)
+            .is_some_and(|run| run.approve(plan.clone()));
+        Box::pin(async move {
+            Ok(if approved {
+                Approval::Delivered
+            } else {
+                Approval::NotAwaiting
+            })
+        })
+    }
+
     fn active_runs(&self) -> usize {
         lock(&self.inner).active
     }
@@ -244,7 +326,17 @@ impl RunStore for MemoryStore {
     }
 
     fn begin_shutdown(&self) {
-        lock(&self.inner).shutting_down = true;
+        let paused: Vec<Arc<Run>> = {
+            let mut inner = lock(&self.inner);
+            inner.shutting_down = true;
+            inner.runs.values().cloned().collect()
+        };
+        // Nobody can approve a paused run once this process is gone, and it does
+        // not count among the pipelines shutdown waits for: it ends now, so its
+        // subscribers get their `done`.
+        for run in paused.iter().filter(|r| r.is_awaiting_review()) {
+            run.cancel("server shutting down");
+        }
     }
 
     fn is_shutting_down(&self) -> bool {

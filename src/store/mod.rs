@@ -15,6 +15,6 @@ pub use run::{
     Subscription, ThreadEntry, MAX_SUBSCRIBERS,
 };
 pub use seam::{
-    BoxFuture, CancelOutcome, CreateError, Created, RunStore, StoreError, StoreHealth, StoreLimits,
-    MAX_RETAINED_RUNS,
+    Approval, BoxFuture, CancelOutcome, CreateError, Created, RunStore, StoreError, StoreHealth,
+    StoreLimits, MAX_RETAINED_RUNS,
 };

@@ -5,7 +5,7 @@
 use super::run::handle::RunHandle;
 use super::run::snapshot::RunSummary;
 pub use crate::metrics::StoreHealth;
-use crate::model::events::RunStatus;
+use crate::model::events::{PlanEvent, RunStatus};
 use crate::model::run_config::RunConfig;
 use crate::model::run_context::RunContext;
 use std::future::Future;
@@ -45,6 +45,20 @@ pub enum CancelOutcome {
     Finished(RunStatus),
 }
 
+/// What became of a plan approval.
+pub enum Approval {
+    /// The run is not (any more) awaiting review here or anywhere.
+    NotAwaiting,
+    /// Handed to the run's pipeline in this process.
+    Delivered,
+    /// Sent on to the instance running the run (a shared store), which checks again.
+    Sent,
+    /// The instance that paused the run is gone: this process took the run over
+    /// (paused, its events so far) and the caller starts its pipeline from the
+    /// plan it paused on, then hands it the approval.
+    Adopted(Box<Created>),
+}
+
 /// A run just created: the store's handle (for subscribers and snapshots) and the
 /// context its pipeline writes to.
 pub struct Created {
@@ -78,7 +92,14 @@ pub trait RunStore: Send + Sync {
         reason: &'a str,
     ) -> BoxFuture<'a, Result<Option<CancelOutcome>, StoreError>>;
 
-    /// Pipelines running in this process.
+    /// Hands a reviewer's approved plan to run `id`, paused for review.
+    fn approve<'a>(
+        &'a self,
+        id: &'a str,
+        plan: &'a PlanEvent,
+    ) -> BoxFuture<'a, Result<Approval, StoreError>>;
+
+    /// Pipelines running in this process (a run paused for review is not one).
     fn active_runs(&self) -> usize;
 
     /// Retained runs by status, as this process knows them (for `/metrics`).

@@ -6,9 +6,10 @@
 
 use super::{keys, parse_status, time_of_ms, Shared};
 use crate::model::error_kind::ErrorKind;
+use crate::model::events::PlanEvent;
 use crate::model::run_config::RunConfig;
 use crate::store::run::Run;
-use crate::store::seam::StoreError;
+use crate::store::seam::{RunStore, StoreError};
 use crate::util::lock;
 use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
 use std::collections::HashMap;
@@ -190,14 +191,30 @@ pub(crate) async fn run(shared: Arc<Shared>) {
 }
 
 fn handle_control(shared: &Shared, entry: &StreamId) {
-    if text(entry, keys::F_KIND).as_deref() != Some(keys::KIND_CANCEL) {
-        return;
-    }
+    let kind = text(entry, keys::F_KIND);
     let Some(id) = text(entry, keys::F_RUN) else {
         return;
     };
-    let reason = text(entry, keys::F_REASON).unwrap_or_else(|| "cancelled".to_string());
-    if let Some(run) = shared.local.get_run(&id) {
-        run.cancel(&reason);
+    let Some(run) = shared.local.get_run(&id) else {
+        return;
+    };
+    match kind.as_deref() {
+        Some(keys::KIND_CANCEL) => {
+            let reason = text(entry, keys::F_REASON).unwrap_or_else(|| "cancelled".to_string());
+            run.cancel(&reason);
+        }
+        // Validated by the instance that took the approval, against the same plan.
+        Some(keys::KIND_APPROVE) => {
+            let plan =
+                text(entry, keys::F_PLAN).and_then(|p| serde_json::from_str::<PlanEvent>(&p).ok());
+            // A process shutting down lets its paused runs go (see `adopt`).
+            if shared.local.is_shutting_down() || !plan.is_some_and(|plan| run.approve(plan)) {
+                crate::log_warn!(
+                    "run {id}: a plan approval from another instance was not used \
+                     (not awaiting review, or unreadable)"
+                );
+            }
+        }
+        _ => {}
     }
 }

@@ -26,7 +26,7 @@ pub fn watched(id: &str) -> String {
     format!("mesh:run:{id}:watched")
 }
 
-/// One instance's control stream: cancel requests for its runs, and wake-ups of its
+/// One instance's control stream: cancel requests and plan approvals for its runs, and wake-ups of its
 /// blocking reader when it starts following another run.
 pub fn control(instance: &str) -> String {
     format!("mesh:instance:{instance}:control")
@@ -62,6 +62,10 @@ pub const F_RUN: &str = "run";
 pub const F_REASON: &str = "reason";
 pub const KIND_CANCEL: &str = "cancel";
 pub const KIND_WAKE: &str = "wake";
+/// A reviewer approved the plan of a run paused for review: the plan is in [`F_PLAN`].
+pub const KIND_APPROVE: &str = "approve";
+/// The approved plan of a [`KIND_APPROVE`] entry (a `plan` event's JSON).
+pub const F_PLAN: &str = "plan";
 
 /// A time as the store writes it: unix milliseconds.
 pub(crate) fn unix_ms(t: std::time::SystemTime) -> u64 {

@@ -2,21 +2,21 @@
 //! a short lease on each of its runs; an instance with subscribers of another's run
 //! says so (so the owner does not cancel it for want of local subscribers); and an
 //! instance following a run whose lease lapsed ends it `failed` in the run's own
-//! stream. That write is guarded by the stream itself ([`finish`]): it uses the
+//! stream (a run paused for review is left to wait: see `adopt`). That write is guarded by the stream itself ([`finish`]): it uses the
 //! exact next entry id, which only one writer can take, and fences the stream.
 
 use super::keys::unix_ms;
 use super::reseed::Reseed;
 use super::{finish, keys, parse_status, Shared};
 use crate::model::error_kind::ErrorKind;
-use crate::model::events::RunStatus;
+use crate::model::events::{AgentState, Event, RunStatus, StatusEvent};
 use crate::store::run::Run;
-use crate::store::seam::StoreError;
+use crate::store::seam::{RunStore, StoreError};
 use crate::util::lock;
 use redis::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// How long a lease lasts unless renewed; renewed every [`TICK`].
 pub(crate) const LEASE_TTL: Duration = Duration::from_secs(3);
@@ -36,6 +36,8 @@ const TAKEN_OVER_MESSAGE: &str = "another instance ended this run while it could
 
 pub(crate) async fn run(shared: Arc<Shared>) {
     let mut misses: HashMap<String, u32> = HashMap::new();
+    // Paused runs nobody holds, since when this process knows it (see `adopt`).
+    let mut orphans: HashMap<String, Instant> = HashMap::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -51,7 +53,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 }
             }
         }
-        let checked = renew_and_check(&shared, &mut misses).await;
+        let checked = renew_and_check(&shared, &mut misses, &mut orphans).await;
         if checked.is_ok() {
             shared.writer.note_reachable();
         }
@@ -66,8 +68,18 @@ pub(crate) async fn run(shared: Arc<Shared>) {
 async fn renew_and_check(
     shared: &Shared,
     misses: &mut HashMap<String, u32>,
+    orphans: &mut HashMap<String, Instant>,
 ) -> Result<(), StoreError> {
-    let owned = shared.local.running_ids();
+    let mut owned = shared.local.running_ids();
+    if shared.local.is_shutting_down() {
+        // Paused runs are let go on shutdown (see `adopt`): their leases lapse.
+        owned.retain(|id| {
+            !shared
+                .local
+                .get_run(id)
+                .is_some_and(|r| r.is_awaiting_review())
+        });
+    }
     let copies: Vec<Arc<Run>> = lock(&shared.copies)
         .values()
         .filter(|r| !r.is_finished())
@@ -132,8 +144,21 @@ async fn renew_and_check(
     }
     shared.local.set_watched_elsewhere(watched);
     let mut still_missing = HashMap::new();
+    let mut still_orphaned = HashMap::new();
     for run in &copies {
         if answers.next().and_then(as_bool).unwrap_or(true) {
+            continue;
+        }
+        // A run paused for review outlives the instance that paused it: it waits for
+        // an approval (which adopts it) or its review timeout, counted from when this
+        // process saw it orphaned (so never early).
+        if let Some(review) = run.config.review.filter(|_| run.is_awaiting_review()) {
+            let since = orphans.get(&run.id).copied().unwrap_or_else(Instant::now);
+            if since.elapsed() >= review.timeout {
+                end_unreviewed(shared, run, review.timeout).await?;
+            } else {
+                still_orphaned.insert(run.id.clone(), since);
+            }
             continue;
         }
         let n = misses.get(&run.id).copied().unwrap_or(0) + 1;
@@ -144,6 +169,36 @@ async fn renew_and_check(
         }
     }
     *misses = still_missing;
+    *orphans = still_orphaned;
+    Ok(())
+}
+
+/// Ends a paused run nobody holds whose review went unanswered: a run-level
+/// `status` saying so and `done` `cancelled`, written like [`take_over`]'s ending.
+async fn end_unreviewed(shared: &Shared, run: &Run, timeout: Duration) -> Result<(), StoreError> {
+    let detail = format!(
+        "run cancelled: the plan was not reviewed within {} s (MESH_REVIEW_TIMEOUT_SECS)",
+        timeout.as_secs()
+    );
+    let [_, done] = run.failed_ending(ErrorKind::Cancelled, &detail);
+    let done = match done {
+        Event::Done(mut d) => {
+            d.status = RunStatus::Cancelled;
+            Event::Done(d)
+        }
+        other => other,
+    };
+    let status = Event::Status(StatusEvent {
+        agent: None,
+        state: AgentState::Failed,
+        detail,
+    });
+    if write_ending(shared, run, [status, done], RunStatus::Cancelled).await? {
+        crate::log_info!(
+            "run {}: ended cancelled (its review went unanswered)",
+            run.id
+        );
+    }
     Ok(())
 }
 
@@ -156,14 +211,29 @@ fn as_bool(v: Value) -> Option<bool> {
 /// late write of the owner) took that id first, nothing is written: the copy
 /// catches up and is checked again.
 async fn take_over(shared: &Shared, run: &Run) -> Result<(), StoreError> {
+    let ending = run.failed_ending(ErrorKind::Network, STOPPED_MESSAGE);
+    if write_ending(shared, run, ending, RunStatus::Failed).await? {
+        crate::log_info!("run {}: ended failed ({STOPPED_MESSAGE})", run.id);
+    }
+    Ok(())
+}
+
+/// Writes the two events that end a run on its behalf at the entry ids right after
+/// the last event this copy has, with the run's final `status`, through the ending
+/// script; false when another writer took those ids first (nothing written).
+async fn write_ending(
+    shared: &Shared,
+    run: &Run,
+    [first, done]: [Event; 2],
+    status: RunStatus,
+) -> Result<bool, StoreError> {
     let last = run.last_event_id();
-    let [error, done] = run.failed_ending(ErrorKind::Network, STOPPED_MESSAGE);
-    let (error_data, done_data) = (error.data_json(), done.data_json());
+    let (first_data, done_data) = (first.data_json(), done.data_json());
     let entries = [
         finish::Entry {
             seq: last + 1,
-            name: error.name(),
-            data: &error_data,
+            name: first.name(),
+            data: &first_data,
         },
         finish::Entry {
             seq: last + 2,
@@ -172,17 +242,7 @@ async fn take_over(shared: &Shared, run: &Run) -> Result<(), StoreError> {
         },
     ];
     let ttl = shared.limits.run_ttl.as_secs().max(1) as i64;
-    let cmd = finish::command(
-        &run.id,
-        &entries,
-        RunStatus::Failed,
-        unix_ms(SystemTime::now()),
-        ttl,
-    );
+    let cmd = finish::command(&run.id, &entries, status, unix_ms(SystemTime::now()), ttl);
     let wrote: i64 = shared.command(&cmd).await?;
-    if wrote == 0 {
-        return Ok(());
-    }
-    crate::log_info!("run {}: ended failed ({STOPPED_MESSAGE})", run.id);
-    Ok(())
+    Ok(wrote != 0)
 }

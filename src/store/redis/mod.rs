@@ -9,6 +9,7 @@
 //! running instance holds a lease on each of its runs; when a lease lapses, another
 //! instance ends the run `failed` ([`lease`]). Keys are in [`keys`].
 
+pub mod adopt;
 pub mod conn;
 pub mod finish;
 pub mod follower;
@@ -23,10 +24,10 @@ pub use url::RedisUrl;
 use super::memory::MemoryStore;
 use super::run::{Run, RunHandle, RunOwner, RunSummary};
 use super::seam::{
-    spawn_detached, BoxFuture, CancelOutcome, CreateError, Created, RunStore, StoreError,
+    spawn_detached, Approval, BoxFuture, CancelOutcome, CreateError, Created, RunStore, StoreError,
     StoreHealth, StoreLimits, MAX_RETAINED_RUNS,
 };
-use crate::model::events::{DoneEvent, Event, RunStatus};
+use crate::model::events::{DoneEvent, Event, PlanEvent, RunStatus};
 use crate::model::run_config::RunConfig;
 use crate::model::run_context::EventSink;
 use crate::util::{cut_chars, lock};
@@ -423,6 +424,14 @@ impl RunStore for RedisStore {
         })
     }
 
+    fn approve<'a>(
+        &'a self,
+        id: &'a str,
+        plan: &'a PlanEvent,
+    ) -> BoxFuture<'a, Result<Approval, StoreError>> {
+        Box::pin(adopt::approve(&self.shared, id, plan))
+    }
+
     fn active_runs(&self) -> usize {
         self.shared.local.active_runs()
     }
@@ -438,8 +447,10 @@ impl RunStore for RedisStore {
         }
     }
 
+    /// Paused runs are left as they are: their pause is in the store, and whichever
+    /// instance takes their approval goes on with them (see `adopt`).
     fn begin_shutdown(&self) {
-        self.shared.local.begin_shutdown();
+        self.shared.local.stop_accepting();
     }
 
     fn is_shutting_down(&self) -> bool {
@@ -451,11 +462,22 @@ impl RunStore for RedisStore {
             self.shared.local.wait_idle().await;
             // The last events of the drained runs must reach the store before exit.
             self.shared.writer.wait_flushed(SHUTDOWN_FLUSH_BOUND).await;
+            if self.shared.local.is_shutting_down() {
+                // Paused runs stay in the store for whichever instance takes their
+                // approval: let go of them now rather than when their leases lapse.
+                adopt::release_paused(&self.shared).await;
+            }
         })
     }
 
     fn cancel_all(&self, reason: &str) {
-        self.shared.local.cancel_all(reason);
+        for id in self.shared.local.running_ids() {
+            if let Some(run) = self.shared.local.get_run(&id) {
+                if !run.is_awaiting_review() {
+                    run.cancel(reason);
+                }
+            }
+        }
     }
 }
 

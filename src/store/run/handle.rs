@@ -58,6 +58,22 @@ impl RunHandle {
         self.0.subscribe()
     }
 
+    /// Whether the run is paused until its plan is approved (`review`).
+    pub fn is_awaiting_review(&self) -> bool {
+        self.0.is_awaiting_review()
+    }
+
+    /// Whether another instance of a shared store runs this run (this is its copy).
+    pub fn is_copy(&self) -> bool {
+        self.0.is_copy()
+    }
+
+    /// Hands an approved plan to the run's pipeline, when this process runs it and
+    /// it awaits review with no plan approved yet.
+    pub fn approve(&self, plan: crate::model::events::PlanEvent) -> bool {
+        !self.0.is_copy() && self.0.approve(plan)
+    }
+
     /// Requests cancellation (nothing happens to a finished run).
     pub fn cancel(&self, reason: &str) {
         self.0.cancel(reason);

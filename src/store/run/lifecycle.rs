@@ -1,10 +1,11 @@
 //! A run's lifecycle: who watches it, cancellation, the disconnect-grace timer that
-//! cancels a run nobody watches, and its ending (reported once to the store and to
+//! cancels a run nobody watches (not while it awaits review), and its ending (reported once to the store and to
 //! the metrics).
 
 use super::state::Run;
+use crate::model::events::PlanEvent;
 use crate::model::events::RunStatus;
-use crate::model::run_context::CancelSignal;
+use crate::model::run_context::{ApprovalSignal, CancelSignal};
 use crate::store::seam::spawn_detached;
 use std::sync::Arc;
 
@@ -42,6 +43,35 @@ impl Run {
         }
     }
 
+    /// Hands a reviewer's approved plan to the run's pipeline, if the run is paused
+    /// for review and no plan was approved yet; false otherwise (the first wins).
+    pub fn approve(&self, plan: PlanEvent) -> bool {
+        if !self.is_awaiting_review() {
+            return false;
+        }
+        self.approval_tx.send_if_modified(|p| {
+            if p.is_none() {
+                *p = Some(plan);
+                true
+            } else {
+                false
+            }
+        })
+    }
+
+    /// The signal a paused pipeline waits on for its approved plan.
+    pub fn approval_signal(&self) -> ApprovalSignal {
+        ApprovalSignal::new(self.approval_tx.subscribe())
+    }
+
+    /// The run paused for review or went on: the store is told (see
+    /// [`RunOwner::review_paused`](super::state::RunOwner::review_paused)).
+    pub(super) fn review_paused(&self, paused: bool) {
+        if let Some(owner) = self.owner.upgrade() {
+            owner.review_paused(&self.id, paused);
+        }
+    }
+
     /// With no subscriber for the grace period, a non-detached running run is cancelled.
     pub(crate) fn arm_disconnect_timer(self: &Arc<Self>) {
         if self.config.detach {
@@ -65,6 +95,13 @@ impl Run {
                 };
                 if !idle || run.is_finished() {
                     return;
+                }
+                // A run paused for review waits for a person, who may close the page
+                // and come back: it is never cancelled for want of subscribers while
+                // paused (its own review timeout ends it). Looked at again later.
+                if run.is_awaiting_review() {
+                    (wait, rechecked) = (grace, false);
+                    continue;
                 }
                 let Some(owner) = run.owner.upgrade() else {
                     return;

@@ -6,7 +6,9 @@ use crate::clock;
 use crate::model::agent::AgentKind;
 use crate::model::budget::BudgetReport;
 use crate::model::error_kind::ErrorKind;
-use crate::model::events::{AgentState, DoneEvent, ErrorEvent, Event, PlanEvent, RunStatus, Usage};
+use crate::model::events::{
+    AgentState, DoneEvent, ErrorEvent, Event, PlanEvent, PlanSource, RunStatus, Usage,
+};
 use crate::model::run_config::RunConfig;
 use serde::{Serialize, Serializer};
 use std::sync::Arc;
@@ -82,6 +84,8 @@ pub struct RunSnapshot {
     pub elapsed_ms: Option<u64>,
     pub cost_usd: Option<f64>,
     pub last_event_id: u64,
+    /// The run is paused until its plan is approved (`review`); `status` stays `running`.
+    pub awaiting_review: bool,
     /// The run's trace once it is done, when tracing is on (from its `done` event).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
@@ -150,6 +154,9 @@ pub(crate) struct Fold {
     pub budget_stopped: bool,
     /// The final budget report, from the `done` event.
     pub budget_done: Option<BudgetReport>,
+    /// Paused for review: from its `status` `awaiting_review` to the approved plan
+    /// (a `plan` event with `source` `review`) or its end.
+    pub awaiting_review: bool,
 }
 
 impl Fold {
@@ -188,6 +195,7 @@ impl Fold {
             trace_id: None,
             budget_stopped: false,
             budget_done: None,
+            awaiting_review: false,
         }
     }
 
@@ -230,11 +238,19 @@ impl Fold {
     pub fn apply(&mut self, event: &Event) {
         match event {
             Event::Status(s) => {
+                if s.agent.is_none() && s.state == AgentState::AwaitingReview {
+                    self.awaiting_review = true;
+                }
                 if let Some(a) = s.agent.as_deref().and_then(|n| self.agent_mut(n)) {
                     a.state = s.state;
                 }
             }
-            Event::Plan(p) => self.plan = Some(p.clone()),
+            Event::Plan(p) => {
+                if p.source == PlanSource::Review {
+                    self.awaiting_review = false;
+                }
+                self.plan = Some(p.clone());
+            }
             Event::StreamStart(s) => {
                 if let Some(a) = self.agent_mut(&s.agent) {
                     a.state = if a.kind == AgentKind::Writer {
@@ -308,6 +324,7 @@ impl Fold {
 
     fn apply_done(&mut self, d: &DoneEvent) {
         self.status = d.status;
+        self.awaiting_review = false;
         self.finished_at = Some(SystemTime::now());
         self.output.clone_from(&d.output);
         self.elapsed_ms = Some(d.elapsed_ms);
@@ -326,7 +343,10 @@ impl Fold {
                         a.error_kind = Some(ErrorKind::Cancelled);
                     }
                 }
-                AgentState::Done | AgentState::Skipped | AgentState::Failed => {}
+                AgentState::Done
+                | AgentState::Skipped
+                | AgentState::Failed
+                | AgentState::AwaitingReview => {}
             }
         }
     }

@@ -234,11 +234,13 @@ fn the_snapshot_serializes_every_spec_field_in_order() {
             "elapsed_ms",
             "cost_usd",
             "last_event_id",
+            "awaiting_review",
             "budget"
         ]
     );
     assert_eq!(v["budget"], serde_json::Value::Null, "no budget: null");
     assert_eq!(v["status"], "running");
+    assert_eq!(v["awaiting_review"], false);
     assert_eq!(v["last_event_id"], 2);
     assert_eq!(v["finished_at"], serde_json::Value::Null);
     assert_eq!(v["config"]["agents"]["writer"]["max_tokens"], 100);

@@ -39,6 +39,9 @@ pub trait RunOwner: Send + Sync {
     fn runs_pipelines(&self) -> bool {
         true
     }
+    /// The run paused for review (`true`) or went on (`false`): a paused pipeline
+    /// spends nothing, so a store may stop counting it as active meanwhile.
+    fn review_paused(&self, _id: &str, _paused: bool) {}
 }
 
 /// One run: its frozen config, event log and live state.
@@ -51,6 +54,8 @@ pub struct Run {
     state: Mutex<RunState>,
     /// `Some(reason)` once cancellation was requested.
     pub(super) cancel_tx: watch::Sender<Option<String>>,
+    /// `Some(plan)` once a reviewer approved the plan of a run paused for review.
+    pub(super) approval_tx: watch::Sender<Option<crate::model::events::PlanEvent>>,
 }
 
 /// Everything that changes as events arrive, under one lock: an event is logged,
@@ -89,6 +94,7 @@ impl Run {
             created_at,
             owner,
             cancel_tx: watch::Sender::new(None),
+            approval_tx: watch::Sender::new(None),
         }
     }
 
@@ -100,6 +106,11 @@ impl Run {
         self.state().fold.status
     }
 
+    /// Whether the run is paused until its plan is approved (`review`).
+    pub fn is_awaiting_review(&self) -> bool {
+        self.state().fold.awaiting_review
+    }
+
     pub fn is_finished(&self) -> bool {
         self.status() != RunStatus::Running
     }
@@ -108,20 +119,25 @@ impl Run {
     /// snapshot and wakes every reader; returns its seq. Events after `done` are
     /// ignored (`None`).
     pub fn push(&self, event: Event) -> Option<u64> {
-        let (seq, ended) = {
+        let (seq, ended, paused) = {
             let mut st = self.state();
             if st.fold.status != RunStatus::Running {
                 return None;
             }
+            let was_paused = st.fold.awaiting_review;
             st.fold.apply(&event);
             let ended = match &event {
                 Event::Done(d) => Some(d.status),
                 _ => None,
             };
+            let paused = (st.fold.awaiting_review != was_paused).then_some(!was_paused);
             let seq = st.log.append_event(event);
             st.wakers.wake_all();
-            (seq, ended)
+            (seq, ended, paused)
         };
+        if let Some(paused) = paused {
+            self.review_paused(paused);
+        }
         if let Some(status) = ended {
             self.ended(status);
         }
@@ -248,6 +264,7 @@ impl Run {
         RunSnapshot {
             id: self.id.clone(),
             status: f.status,
+            awaiting_review: f.awaiting_review,
             task: self.task.clone(),
             created_at: self.created_at,
             finished_at: f.finished_at,

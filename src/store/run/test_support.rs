@@ -48,6 +48,7 @@ pub fn config(detach: bool) -> RunConfig {
         tool_rounds: 8,
         conversation: Conversation::default(),
         budget: None,
+        review: None,
         trace_parent: None,
     }
 }
