@@ -3,13 +3,11 @@
 //! HTTP), each specialist calls `echo` once with the task, the run carries the
 //! `tool_call` and `tool_result` events in order, and the answer quotes the result.
 
-#[path = "support/mcp.rs"]
-mod mcp;
 mod support;
 
-use mcp::{everything_js, node, EverythingHttp};
 use serde_json::{json, Value};
 use std::time::Duration;
+use support::mcp::{everything_js, node, EverythingHttp};
 use support::{text_of, Ev, Server};
 
 const TASK: &str = "Why is the sky blue?";

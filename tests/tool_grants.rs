@@ -4,15 +4,13 @@
 //! agent is offered, the request's `tools` narrowing further, `GET /api/tools`, and the
 //! startup and request errors that name the field at fault.
 
-#[path = "support/mcp.rs"]
-mod mcp;
 mod support;
 
-use mcp::{free_port, EverythingHttp};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
+use support::mcp::{free_port, EverythingHttp};
 use support::mock::{openai_stream, MockProvider, Reply};
 use support::{exit_of, Server};
 

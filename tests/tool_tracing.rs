@@ -5,13 +5,11 @@
 //! when it fails); the MCP server gets the span's `traceparent` as a header and in
 //! `params._meta`; arguments and results are exported only under `MESH_TRACE_CONTENT=1`.
 
-#[path = "support/mcp.rs"]
-mod mcp;
 mod support;
 
-use mcp::{EverythingHttp, WireTap};
 use serde_json::{json, Value};
 use std::time::Duration;
+use support::mcp::{EverythingHttp, WireTap};
 use support::mock::{openai_stream, MockProvider, Recorded, Reply};
 use support::otlp::{decode, Collector};
 use support::Server;
