@@ -82,7 +82,10 @@ fuzz_target!(|data: &[u8]| {
                 plan.agents
             );
             for (agent, task) in &plan.tasks {
-                assert!(plan.agents.contains(agent), "task for {agent}, off the team");
+                assert!(
+                    plan.agents.contains(agent),
+                    "task for {agent}, off the team"
+                );
                 assert_eq!(task, task.trim(), "untrimmed task");
                 assert!(!task.is_empty() && !task.contains('\0'));
                 assert!(task.chars().count() <= MAX_TASK_CHARS);
