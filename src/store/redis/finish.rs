@@ -11,12 +11,18 @@ use super::keys;
 use crate::model::events::RunStatus;
 
 /// `KEYS`: events, meta, lease. `ARGV`: ttl seconds, finished unix ms, status, then
-/// (entry id, event name, data) for each entry. Answers 1 when it wrote, 0 when an
+/// (entry id, event name, data) for each entry; the last entry also carries the
+/// finished time, for the copies other instances fold from the stream. Answers 1 when it wrote, 0 when an
 /// entry id was taken, and any other refusal as the error it is.
 const SCRIPT: &str = r#"
 local TAKEN = 'equal or smaller than the target stream top item'
 for i = 4, #ARGV, 3 do
-  local added = redis.pcall('XADD', KEYS[1], ARGV[i], 'e', ARGV[i + 1], 'd', ARGV[i + 2])
+  local added
+  if i + 2 == #ARGV then
+    added = redis.pcall('XADD', KEYS[1], ARGV[i], 'e', ARGV[i + 1], 'd', ARGV[i + 2], 'f', ARGV[2])
+  else
+    added = redis.pcall('XADD', KEYS[1], ARGV[i], 'e', ARGV[i + 1], 'd', ARGV[i + 2])
+  end
   if type(added) == 'table' and added.err then
     if string.find(added.err, TAKEN, 1, true) then
       return 0
@@ -81,6 +87,7 @@ mod tests {
         for (field, quoted) in [
             (keys::F_EVENT, "'e'"),
             (keys::F_DATA, "'d'"),
+            (keys::F_FINISHED, "'f'"),
             (keys::F_STATUS, "'status'"),
             (keys::F_FINISHED_MS, "'finished_ms'"),
         ] {

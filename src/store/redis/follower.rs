@@ -84,7 +84,12 @@ fn apply_entries(run: &Run, entries: &[StreamId]) -> bool {
         else {
             continue;
         };
-        run.push_stored(seq, &name, &data);
+        if run.push_stored(seq, &name, &data) {
+            // The ending's own time, not when this instance read it.
+            if let Some(ms) = text(entry, keys::F_FINISHED).and_then(|v| v.parse().ok()) {
+                run.set_finished_at(time_of_ms(ms));
+            }
+        }
     }
     run.last_event_id() > before
 }
@@ -216,5 +221,69 @@ fn handle_control(shared: &Shared, entry: &StreamId) {
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::events::{Event, RunStatus};
+    use crate::store::run::test_support::{config, done, start};
+    use crate::store::run::RunOwner;
+    use redis::Value;
+    use std::sync::Weak;
+    use std::time::{Duration, SystemTime};
+
+    struct NoOwner;
+    impl RunOwner for NoOwner {
+        fn run_finished(&self, _: &str) {}
+        fn disconnect_grace(&self) -> Duration {
+            Duration::from_secs(1)
+        }
+    }
+
+    fn entry(seq: u64, event: &Event, finished_ms: Option<u64>) -> StreamId {
+        let mut map = HashMap::new();
+        map.insert(
+            keys::F_EVENT.to_string(),
+            Value::BulkString(event.name().into()),
+        );
+        map.insert(
+            keys::F_DATA.to_string(),
+            Value::BulkString(event.data_json().into()),
+        );
+        if let Some(ms) = finished_ms {
+            map.insert(
+                keys::F_FINISHED.to_string(),
+                Value::BulkString(ms.to_string().into()),
+            );
+        }
+        StreamId {
+            id: keys::entry_id(seq),
+            map,
+            ..StreamId::default()
+        }
+    }
+
+    /// A copy reads the ending seconds after it was written (or builds itself from
+    /// the stream long after): its finish time is the one the owner recorded, the
+    /// same the run list shows, not when this instance happened to read it.
+    #[test]
+    fn a_copy_takes_the_finish_time_written_with_the_last_entry() {
+        let run = Run::new(
+            "r1".into(),
+            "task".into(),
+            config(true),
+            Weak::<NoOwner>::new(),
+        );
+        let finished_ms = 1_700_000_000_123;
+        let entries = [
+            entry(1, &start("writer"), None),
+            entry(2, &done(RunStatus::Completed, "text"), Some(finished_ms)),
+        ];
+        assert!(apply_entries(&run, &entries));
+        assert!(run.is_finished());
+        assert_eq!(run.finished_at(), Some(time_of_ms(finished_ms)));
+        assert!(run.finished_at().unwrap() < SystemTime::now() - Duration::from_secs(60));
     }
 }

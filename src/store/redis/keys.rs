@@ -45,6 +45,9 @@ pub fn seq_of(entry_id: &str) -> Option<u64> {
 // Fields of an event entry.
 pub const F_EVENT: &str = "e";
 pub const F_DATA: &str = "d";
+/// On a run's last entry: when it finished (unix ms), so every instance's copy
+/// says the same time as the run list does.
+pub const F_FINISHED: &str = "f";
 
 // Fields of the metadata hash.
 pub const F_TASK: &str = "task";

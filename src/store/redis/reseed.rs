@@ -94,7 +94,7 @@ pub(crate) fn add_to(pipe: &mut redis::Pipeline, r: &Reseed, ttl_secs: i64) {
                 data: &data,
             }],
             status,
-            unix_ms(SystemTime::now()),
+            unix_ms(run.finished_at().unwrap_or_else(SystemTime::now)),
             ttl_secs,
         ));
     }
