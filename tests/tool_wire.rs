@@ -648,6 +648,10 @@ fn anthropic_after_the_round_bound_the_agent_answers_without_tools() {
     assert_eq!(text_of(&events, "researcher"), "Enough tools.");
 }
 
+/// The bounded result goes to the model whole; the event carries 2,000 characters
+/// and a note; the snapshot keeps the call's whole bounded result, on the instance
+/// that ran it and on another instance of a shared Redis store that folded it from
+/// the stream, while streams from either never carry more than the cut.
 #[test]
 fn a_tool_result_over_16_kib_is_cut_with_a_note() {
     let tools = ToolSetup::new();
@@ -664,7 +668,11 @@ fn a_tool_result_over_16_kib_is_cut_with_a_note() {
         ("researcher", _) => Reply::sse(&openai_text("Long read.", (10, 1, 0.0))),
         _ => writer_answer(),
     });
-    let server = openai_mesh(&mock, &tools, &[]);
+    let redis = support::redis::RedisServer::start();
+    let url = redis.url(0);
+    let shared = [("MESH_REDIS_URL", url.as_str())];
+    let server = openai_mesh(&mock, &tools, &shared);
+    let other = openai_mesh(&mock, &tools, &shared);
     let (events, snapshot) = run(&server, "Echo something long");
 
     let next = messages(&researcher_requests(&mock)[1]);
@@ -683,8 +691,28 @@ fn a_tool_result_over_16_kib_is_cut_with_a_note() {
     let event_content = results[0]["content"].as_str().unwrap();
     assert!(event_content.chars().count() < 2_100);
     assert!(event_content.contains("more characters"), "{event_content}");
+    assert!(results[0].get("full_content").is_none(), "{}", results[0]);
     let researcher = snapshot_agent(&snapshot, "researcher");
     assert_eq!(researcher["tools"][0]["ok"], true);
+    let kept_whole = |snapshot_content: &Value| {
+        let got = snapshot_content.as_str().unwrap_or_default();
+        assert!(
+            got == content,
+            "the snapshot kept {} of the {} characters",
+            got.chars().count(),
+            content.chars().count()
+        );
+    };
+    kept_whole(&researcher["tools"][0]["content"]);
+
+    let id = snapshot["id"].as_str().unwrap();
+    let copied = other.get(&format!("/api/runs/{id}")).json();
+    assert_eq!(copied["status"], "completed", "{copied}");
+    kept_whole(&snapshot_agent(&copied, "researcher")["tools"][0]["content"]);
+    let replayed = other.stream(id, &[]).collect();
+    let (_, results) = tool_events(&replayed);
+    assert_eq!(results[0]["content"], event_content);
+    assert!(results[0].get("full_content").is_none(), "{}", results[0]);
 }
 
 #[test]

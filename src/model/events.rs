@@ -146,6 +146,12 @@ pub struct ToolResultEvent {
     pub ok: bool,
     pub content: String,
     pub elapsed_ms: u64,
+    /// The whole (bounded) result when `content` was cut. Never part of the event's
+    /// data as streams show it; the snapshot folds it in, and a shared store keeps
+    /// it beside the event (see [`Event::stored_json`]) so every instance's
+    /// snapshot has it.
+    #[serde(default, skip_serializing)]
+    pub full_content: Option<String>,
 }
 
 /// How much of a tool result a `tool_result` event carries.
@@ -154,28 +160,35 @@ pub const TOOL_RESULT_EVENT_CHARS: usize = 2_000;
 impl ToolResultEvent {
     /// The event for a result, its content cut to [`TOOL_RESULT_EVENT_CHARS`] with a note.
     pub fn cut(agent: &str, call_id: &str, ok: bool, content: &str, elapsed_ms: u64) -> Self {
+        let (content, full_content) = match cut_for_event(content) {
+            Some(cut) => (cut, Some(content.to_string())),
+            None => (content.to_string(), None),
+        };
         ToolResultEvent {
             agent: agent.to_string(),
             call_id: call_id.to_string(),
             ok,
-            content: cut_for_event(content),
+            content,
             elapsed_ms,
+            full_content,
         }
+    }
+
+    /// The result as the snapshot keeps it: whole, not cut.
+    pub fn full(&self) -> &str {
+        self.full_content.as_deref().unwrap_or(&self.content)
     }
 }
 
-fn cut_for_event(content: &str) -> String {
-    match content.char_indices().nth(TOOL_RESULT_EVENT_CHARS) {
-        None => content.to_string(),
-        Some((end, _)) => {
-            let total = content.chars().count();
-            format!(
-                "{}\n[… {} more characters; the run's snapshot has the full result]",
-                &content[..end],
-                total - TOOL_RESULT_EVENT_CHARS
-            )
-        }
-    }
+/// The content cut for the event with a note, or `None` when it fits whole.
+fn cut_for_event(content: &str) -> Option<String> {
+    let (end, _) = content.char_indices().nth(TOOL_RESULT_EVENT_CHARS)?;
+    let total = content.chars().count();
+    Some(format!(
+        "{}\n[… {} more characters; the run's snapshot has the full result]",
+        &content[..end],
+        total - TOOL_RESULT_EVENT_CHARS
+    ))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -267,6 +280,22 @@ impl Event {
         // Serializing these plain structs cannot fail: no maps with non-string keys,
         // and non-finite floats become null in serde_json.
         result.unwrap_or_else(|_| "{}".to_string())
+    }
+
+    /// The data a shared store keeps for the event: [`data_json`](Self::data_json),
+    /// and for a tool result whose content was cut also its `full_content`, which
+    /// [`from_wire`](Self::from_wire) reads back (streams never show it).
+    pub fn stored_json(&self) -> String {
+        match self {
+            Event::ToolResult(e) if e.full_content.is_some() => {
+                let mut value = serde_json::to_value(e).unwrap_or_default();
+                if let Some(fields) = value.as_object_mut() {
+                    fields.insert("full_content".into(), e.full_content.clone().into());
+                }
+                value.to_string()
+            }
+            _ => self.data_json(),
+        }
     }
 
     /// Appends the same JSON as [`data_json`](Self::data_json) to `out`, in place.
@@ -497,6 +526,7 @@ mod tests {
                 ok: false,
                 content: tricky.into(),
                 elapsed_ms: 3,
+                full_content: None,
             }),
             Event::Error(ErrorEvent {
                 agent: Some("coder".into()),
@@ -546,6 +576,24 @@ mod tests {
         assert!(cut
             .content
             .ends_with("[… 10 more characters; the run's snapshot has the full result]"));
+        assert_eq!(short.full_content, None);
+        assert_eq!(cut.full_content.as_deref(), Some(long.as_str()));
+        assert_eq!(cut.full(), long);
+        // Streams carry the cut only; the store's copy carries the whole as well.
+        let event = Event::ToolResult(cut);
+        let streamed: serde_json::Value = serde_json::from_str(&event.data_json()).unwrap();
+        assert!(streamed.get("full_content").is_none(), "{streamed}");
+        let mut framed = BytesMut::new();
+        event.write_data(&mut framed);
+        assert_eq!(&framed[..], event.data_json().as_bytes());
+        let Some(Event::ToolResult(back)) = Event::from_wire("tool_result", &event.stored_json())
+        else {
+            panic!("the stored tool result did not parse back");
+        };
+        assert_eq!(back.full_content.as_deref(), Some(long.as_str()));
+        assert_eq!(Event::ToolResult(back).data_json(), event.data_json());
+        let short = Event::ToolResult(short);
+        assert_eq!(short.stored_json(), short.data_json());
         assert_eq!(
             Event::ToolCall(ToolCallEvent {
                 agent: "a".into(),

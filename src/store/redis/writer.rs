@@ -278,7 +278,7 @@ impl EventSink for RedisSink {
             Event::Done(d) => Some(d.status),
             _ => None,
         };
-        let data = event.data_json();
+        let data = event.stored_json();
         if let Some(seq) = self.run.push(event) {
             let finished = finished.map(|status| {
                 (

@@ -47,6 +47,14 @@ impl EventRef<'_> {
         value.unwrap_or_default()
     }
 
+    /// What a shared store keeps of the event (see [`Event::stored_json`]).
+    pub fn stored_json(&self) -> String {
+        match self {
+            EventRef::Token { agent, text } => token_data_json(agent, text),
+            EventRef::Other(e) => e.stored_json(),
+        }
+    }
+
     /// The event's `data` JSON, as its frame carries it.
     pub fn data_json(&self) -> String {
         match self {

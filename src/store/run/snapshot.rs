@@ -288,7 +288,7 @@ impl Fold {
                     .and_then(|a| a.tools.iter_mut().rev().find(|t| t.call_id == r.call_id));
                 if let Some(call) = call {
                     call.ok = Some(r.ok);
-                    call.content = Some(r.content.clone());
+                    call.content = Some(r.full().to_string());
                     call.elapsed_ms = Some(r.elapsed_ms);
                 }
             }

@@ -316,6 +316,35 @@ fn tool_calls_are_kept_under_their_agent_with_their_results() {
     assert!(agent(&f, "analyst").tools.is_empty());
 }
 
+/// The event carries a cut; the snapshot keeps the whole bounded result, also when
+/// folded from the data a shared store keeps (another instance's copy).
+#[test]
+fn a_cut_tool_result_is_kept_whole_in_the_snapshot() {
+    use crate::model::events::{ToolCallEvent, ToolResultEvent, TOOL_RESULT_EVENT_CHARS};
+    let call = Event::ToolCall(ToolCallEvent {
+        agent: "analyst".into(),
+        call_id: "c1".into(),
+        server: "everything".into(),
+        tool: "echo".into(),
+        arguments: serde_json::json!({}),
+    });
+    let long = "ab".repeat(TOOL_RESULT_EVENT_CHARS);
+    let result = Event::ToolResult(ToolResultEvent::cut("analyst", "c1", true, &long, 3));
+    let stored = Event::from_wire(result.name(), &result.stored_json()).unwrap();
+    let streamed = Event::from_wire(result.name(), &result.data_json()).unwrap();
+    for (event, kept) in [(&result, long.as_str()), (&stored, long.as_str())] {
+        let f = fold_of(&[start("analyst"), call.clone(), event.clone()]);
+        assert_eq!(agent(&f, "analyst").tools[0].content.as_deref(), Some(kept));
+    }
+    // What a stream shows cannot give the whole back: the fold has the cut.
+    let f = fold_of(&[start("analyst"), call, streamed]);
+    let cut = agent(&f, "analyst").tools[0].content.clone().unwrap();
+    assert!(
+        cut.len() < long.len() && cut.contains("more characters"),
+        "{cut}"
+    );
+}
+
 fn budgeted_config() -> RunConfig {
     use crate::model::budget::{BudgetCaps, RunBudget};
     let mut cfg = config(true);

@@ -227,7 +227,7 @@ impl Run {
         let st = self.state();
         let mut events = Vec::with_capacity(st.log.len() as usize);
         st.log
-            .visit_after(0, |seq, e| events.push((seq, e.name(), e.data_json())));
+            .visit_after(0, |seq, e| events.push((seq, e.name(), e.stored_json())));
         events
     }
 
