@@ -5,12 +5,15 @@
 //! events in order, as a minimal event sink records them.
 
 use super::*;
+use crate::model::agent::AgentKind;
+use crate::model::provider_id::ProviderId;
 use crate::model::run_config::{AgentConfig, CallTimeouts, RunConfig, Schedule};
 use crate::model::run_context::{CancelSignal, EventSink};
 use crate::providers::error::ProviderError;
-use crate::providers::{Attempt, BoxFuture, CallOutcome, Provider};
+use crate::providers::{Attempt, BoxFuture, CallOutcome, CallRequest, Provider, TokenSink};
 use crate::secret::Secret;
 use std::sync::Mutex;
+use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
 /// What the fake does for one agent.

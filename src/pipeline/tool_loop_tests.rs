@@ -5,7 +5,7 @@
 use super::*;
 use crate::mcp::config::{McpConfig, ServerConfig, TransportConfig};
 use crate::mcp::McpClient;
-use crate::providers::call::{Block, Role, ToolCall};
+use crate::providers::call::{Block, Message, Role, ToolCall};
 
 /// Answers with the given tool calls until the request allows no tool call, then text;
 /// keeps every request's messages and the tool names it allows calling.
