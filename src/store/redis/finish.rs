@@ -12,8 +12,9 @@ use crate::model::events::RunStatus;
 
 /// `KEYS`: events, meta, lease. `ARGV`: ttl seconds, finished unix ms, status, then
 /// (entry id, event name, data) for each entry; the last entry also carries the
-/// finished time, for the copies other instances fold from the stream. Answers 1 when it wrote, 0 when an
-/// entry id was taken, and any other refusal as the error it is.
+/// finished time, for the copies other instances fold from the stream. Answers 1
+/// when it wrote, 0 when an entry id was taken, and any other refusal as the error
+/// it is.
 const SCRIPT: &str = r#"
 local TAKEN = 'equal or smaller than the target stream top item'
 for i = 4, #ARGV, 3 do
